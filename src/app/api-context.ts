@@ -1,0 +1,24 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import type { Embedder } from '../embedding/embedder.js';
+import type { FileQueue } from '../queue/file-queue.js';
+import type { FileRecords } from '../queue/file-records.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import type { QueueSampler } from '../queue/queue-sampler.js';
+import type { BlobStorage } from '../storage/blob-storage.js';
+import type { IdempotencyStore } from './idempotency.js';
+
+/** Everything the handlers use, built once by the CLI (or a test). */
+export interface ApiContext {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  queue: FileQueue;
+  keys: QueueKeys;
+  records: FileRecords;
+  sampler: QueueSampler;
+  storage: BlobStorage;
+  embedder: Embedder;
+  idempotency: IdempotencyStore;
+}

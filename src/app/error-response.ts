@@ -1,0 +1,31 @@
+import { isRedisUnavailable } from '../queue/redis-errors.js';
+import { ApiError } from './api-error.js';
+import type { ApiResponse } from './api-types.js';
+
+/** The one place that turns an error into an HTTP answer. */
+export function errorResponse(error: unknown): ApiResponse {
+  if (error instanceof ApiError) {
+    return {
+      status: error.status,
+      body: { error: { code: error.code, message: error.message, ...error.details } },
+      ...(error.headers && { headers: error.headers }),
+    };
+  }
+  if (isRedisUnavailable(error)) {
+    return {
+      status: 503,
+      body: {
+        error: {
+          code: 'redis_unavailable',
+          message:
+            'The queue store (Redis) cannot be reached right now; nothing was stored. Retry later.',
+        },
+      },
+      headers: { 'Retry-After': '5' },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { code: 'internal', message: 'Internal server error' } },
+  };
+}

@@ -1,0 +1,92 @@
+import express, { type NextFunction, type Request, type Response, type Express } from 'express';
+import type { ApiContext } from './api-context.js';
+import { ApiError } from './api-error.js';
+import type { ApiRequest, ApiResponse } from './api-types.js';
+import { createBearerCheck } from './auth.js';
+import { errorResponse } from './error-response.js';
+import { deleteFile, getFile, getFileChunks } from './handlers/files.js';
+import { healthz, readyz } from './handlers/health.js';
+import { search } from './handlers/search.js';
+import { uploadFiles } from './handlers/upload-files.js';
+
+type Handler = (ctx: ApiContext, req: ApiRequest) => Promise<ApiResponse>;
+
+interface Route {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  handler: Handler;
+  /** Requires the bearer token when API_TOKEN is set. */
+  auth: boolean;
+  json?: boolean;
+}
+
+const routes: Route[] = [
+  { method: 'get', path: '/healthz', handler: healthz, auth: false },
+  { method: 'get', path: '/readyz', handler: readyz, auth: false },
+  { method: 'post', path: '/api/v1/files', handler: uploadFiles, auth: true },
+  { method: 'get', path: '/api/v1/files/:id', handler: getFile, auth: true },
+  { method: 'get', path: '/api/v1/files/:id/chunks', handler: getFileChunks, auth: true },
+  { method: 'delete', path: '/api/v1/files/:id', handler: deleteFile, auth: true },
+  { method: 'post', path: '/api/v1/search', handler: search, auth: true, json: true },
+];
+
+function send(res: Response, response: ApiResponse): void {
+  if (response.headers) res.set(response.headers);
+  if (response.body === undefined) res.status(response.status).end();
+  else res.status(response.status).json(response.body);
+}
+
+/** The upload API as an Express app; `listen` is the caller's (tests use supertest without it). */
+export function createApp(ctx: ApiContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const checkToken = ctx.config.http.apiToken
+    ? createBearerCheck(ctx.config.http.apiToken)
+    : undefined;
+  const json = express.json({ limit: '64kb', type: () => true });
+
+  for (const route of routes) {
+    const middlewares = route.json ? [json] : [];
+    app[route.method](
+      route.path,
+      ...middlewares,
+      async (req: Request, res: Response, next: NextFunction) => {
+        try {
+          if (route.auth && checkToken) checkToken(req.headers);
+          const response = await route.handler(ctx, {
+            params: req.params as Record<string, string>,
+            query: req.query as Record<string, unknown>,
+            body: req.body,
+            headers: req.headers,
+            raw: req,
+          });
+          send(res, response);
+        } catch (error) {
+          next(error);
+        }
+      },
+    );
+  }
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}`));
+  });
+
+  // Registered last: every error of every route ends here.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const bodyError = error as { type?: string; status?: number };
+    let mapped = error;
+    if (bodyError?.type === 'entity.parse.failed') {
+      mapped = new ApiError(400, 'invalid_json', 'The request body is not valid JSON');
+    } else if (bodyError?.type === 'entity.too.large') {
+      mapped = new ApiError(413, 'body_too_large', 'The JSON body is larger than 64 KiB');
+    }
+    const response = errorResponse(mapped);
+    if (response.status >= 500) {
+      ctx.logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    }
+    if (!res.headersSent) send(res, response);
+  });
+  return app;
+}

@@ -1,0 +1,249 @@
+import busboy from 'busboy';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FILE_JOB_NAME, type FileJobData } from '../../queue/file-job.js';
+import type { NewFileRecord } from '../../queue/file-records.js';
+import { describeSupportedTypes, detectFileType } from '../../queue/file-types.js';
+import type { BlobWriter } from '../../storage/blob-storage.js';
+import type { ApiContext } from '../api-context.js';
+import { ApiError } from '../api-error.js';
+import type { ApiRequest, ApiResponse } from '../api-types.js';
+import { fileView } from '../file-view.js';
+import { parseIdempotencyKey } from '../idempotency.js';
+
+/** How long a record may stay unconfirmed before Redis drops it by itself. */
+const PENDING_RECORD_TTL_MS = 60_000;
+
+interface ReceivedFile {
+  record: NewFileRecord;
+  writer: BlobWriter;
+}
+
+/** Control characters and path separators are dropped from names: they are metadata only. */
+function cleanFileName(name: string | undefined): string {
+  const cleaned = (name ?? '')
+    .replace(/[\p{Cc}\p{Cf}]/gu, '')
+    .split(/[/\\]/)
+    .pop()!
+    .trim()
+    .slice(0, 255);
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'unnamed' : cleaned;
+}
+
+function counter(onChunk: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onChunk(chunk);
+      callback(null, chunk);
+    },
+  });
+}
+
+/**
+ * Streams every `file` part of a multipart body to storage, hashing and counting on the way. The
+ * first problem wins; the rest of the body is read and discarded so the client gets the answer.
+ * On any problem every blob written so far is removed.
+ */
+async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedFile[]> {
+  const { maxUploadBytes, maxFilesPerRequest } = ctx.config.http;
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: req.headers,
+      limits: { fileSize: maxUploadBytes, files: maxFilesPerRequest, fields: 50, parts: 100 },
+    });
+  } catch {
+    throw new ApiError(
+      400,
+      'not_multipart',
+      'Expected a multipart/form-data body with one or more parts named "file"',
+    );
+  }
+  const received: ReceivedFile[] = [];
+  const writes: Promise<void>[] = [];
+  let failure: ApiError | Error | undefined;
+  const fail = (error: ApiError | Error) => {
+    failure ??= error;
+  };
+
+  parser.on('file', (field, stream: Readable & { truncated?: boolean }, info) => {
+    if (field !== 'file' || failure) {
+      stream.resume();
+      return;
+    }
+    const name = cleanFileName(info.filename);
+    const type = detectFileType(name, info.mimeType);
+    if (!type) {
+      stream.resume();
+      fail(
+        new ApiError(
+          415,
+          'unsupported_type',
+          `"${name}" (${info.mimeType}) is not a type we can extract text from; supported: ${describeSupportedTypes()}`,
+          { details: { supported: describeSupportedTypes() } },
+        ),
+      );
+      return;
+    }
+    writes.push(
+      (async () => {
+        const id = randomUUID();
+        const hash = createHash('sha256');
+        let size = 0;
+        const writer = await ctx.storage.createWriter(id);
+        const file: ReceivedFile = { record: { id, name, type, size: 0, sha256: '' }, writer };
+        received.push(file);
+        try {
+          await pipeline(
+            stream,
+            counter((chunk) => {
+              size += chunk.length;
+              hash.update(chunk);
+            }),
+            writer.stream,
+          );
+        } catch (error) {
+          stream.resume();
+          fail(error as Error);
+          return;
+        }
+        if (stream.truncated) {
+          fail(
+            new ApiError(
+              413,
+              'file_too_large',
+              `"${name}" is larger than the limit of ${maxUploadBytes} bytes (MAX_UPLOAD_BYTES)`,
+              { details: { maxBytes: maxUploadBytes } },
+            ),
+          );
+          return;
+        }
+        if (size === 0) {
+          fail(new ApiError(400, 'empty_file', `"${name}" is empty; upload a file with content`));
+          return;
+        }
+        file.record.size = size;
+        file.record.sha256 = hash.digest('hex');
+      })().catch(fail),
+    );
+  });
+  parser.on('filesLimit', () =>
+    fail(
+      new ApiError(
+        400,
+        'too_many_files',
+        `At most ${maxFilesPerRequest} files per request (MAX_FILES_PER_REQUEST)`,
+      ),
+    ),
+  );
+  parser.on('partsLimit', () => fail(new ApiError(400, 'too_many_parts', 'Too many form parts')));
+  parser.on('fieldsLimit', () =>
+    fail(new ApiError(400, 'too_many_fields', 'Too many form fields')),
+  );
+
+  try {
+    await pipeline(req.raw, parser);
+  } catch (error) {
+    fail(
+      new ApiError(
+        400,
+        'bad_multipart',
+        `The multipart body could not be read: ${(error as Error).message}`,
+      ),
+    );
+  }
+  await Promise.all(writes);
+  if (!failure && received.length === 0) {
+    failure = new ApiError(
+      400,
+      'no_file',
+      'No file in the request: send multipart/form-data with one or more parts named "file"',
+    );
+  }
+  if (failure) {
+    await Promise.all(received.map((file) => file.writer.abort()));
+    throw failure;
+  }
+  return received;
+}
+
+async function checkBacklog(ctx: ApiContext): Promise<void> {
+  const limit = ctx.config.http.maxQueueBacklog;
+  if (limit <= 0) return;
+  const snapshot = await ctx.sampler.sample();
+  if (snapshot.backlog >= limit) {
+    throw new ApiError(
+      429,
+      'queue_full',
+      `The queue has ${snapshot.backlog} waiting jobs, at or over the limit of ${limit} (MAX_QUEUE_BACKLOG); retry later`,
+      { headers: { 'Retry-After': '10' }, details: { backlog: snapshot.backlog, limit } },
+    );
+  }
+}
+
+/** POST /api/v1/files: store each `file` part and enqueue one job per file. */
+export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
+  const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
+  if (ctx.redis.status !== 'ready') {
+    throw new ApiError(
+      503,
+      'redis_unavailable',
+      'The queue store (Redis) cannot be reached right now; nothing was stored. Retry later.',
+      { headers: { 'Retry-After': '5' } },
+    );
+  }
+  await checkBacklog(ctx);
+  const claim = await ctx.idempotency.claim(idempotencyKey);
+  if (claim.kind === 'replay') {
+    req.raw.resume();
+    return claim.response;
+  }
+
+  let files: ReceivedFile[] = [];
+  const committed: string[] = [];
+  try {
+    files = await receiveFiles(ctx, req);
+    for (const file of files) {
+      await file.writer.commit();
+      committed.push(file.record.id);
+    }
+    const uploadedAt = Date.now();
+    const records = files.map((file) => file.record);
+    await ctx.records.createPending(records, uploadedAt, PENDING_RECORD_TTL_MS);
+    await ctx.queue.addBulk(
+      records.map((record) => ({
+        name: FILE_JOB_NAME,
+        data: {
+          fileId: record.id,
+          fileName: record.name,
+          type: record.type,
+          size: record.size,
+          sha256: record.sha256,
+        } satisfies FileJobData,
+        opts: { jobId: record.id },
+      })),
+    );
+    await ctx.records.confirm(
+      records.map((record) => record.id),
+      uploadedAt,
+    );
+    const views = records.map((record) =>
+      fileView({ ...record, status: 'queued', progress: 0, attempts: 0, uploadedAt }),
+    );
+    const response: ApiResponse = {
+      status: 202,
+      body: views.length === 1 ? { ...views[0], files: views } : { files: views },
+      headers: { Location: views[0]!.statusUrl },
+    };
+    await ctx.idempotency.complete(claim, response);
+    return response;
+  } catch (error) {
+    // Nothing half-written stays behind: blobs go now, pending records go now or expire.
+    await Promise.all(committed.map((id) => ctx.storage.remove(id).catch(() => undefined)));
+    await ctx.records.discardPending(files.map((file) => file.record.id)).catch(() => undefined);
+    await ctx.idempotency.release(claim);
+    throw error;
+  }
+}

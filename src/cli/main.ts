@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig, type Config, type Env } from '../config/config.js';
+import { createLogger, type Logger } from '../config/logger.js';
+import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
+import { runApp } from './run-app.js';
+import { runWorker } from './run-worker.js';
+import { collectStatus, formatStatus } from './status.js';
+
+/** CLI flags that override an environment variable of the same meaning. */
+const FLAG_TO_ENV = {
+  redisUrl: 'REDIS_URL',
+  queue: 'QUEUE_NAME',
+  prefix: 'QUEUE_PREFIX',
+  port: 'PORT',
+  host: 'HOST',
+  concurrency: 'WORKER_CONCURRENCY',
+  uploadDir: 'UPLOAD_DIR',
+  logLevel: 'LOG_LEVEL',
+} as const;
+
+type Flags = Partial<Record<keyof typeof FLAG_TO_ENV, string>>;
+
+function configFrom(flags: Flags): Config {
+  const env: Env = { ...process.env };
+  for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
+    const value = flags[flag as keyof Flags];
+    if (value !== undefined) env[variable] = value;
+  }
+  return loadConfig(env);
+}
+
+/** Without REDIS_URL, commands other than `start` use the private Redis of a running `qscale start`. */
+async function withPrivateRedisUrl(config: Config): Promise<Config> {
+  if (!wantsPrivateRedis(config.redis)) return config;
+  const url = await readPrivateRedisUrl(config.redis.dataDir);
+  return url ? { ...config, redis: { ...config.redis, url } } : config;
+}
+
+/** Calls `close` on SIGTERM/SIGINT, then exits 0; a second signal exits at once with 1. */
+function closeOnSignals(logger: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function serverOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--redis-url <url>', 'Redis to use (env REDIS_URL)'))
+    .addOption(new Option('--queue <name>', 'queue name (env QUEUE_NAME)'))
+    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'))
+    .addOption(new Option('--log-level <level>', 'log level (env LOG_LEVEL)'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('qscale')
+    .description('Upload API, workers and autoscaling signals for a BullMQ file-processing queue')
+    .showHelpAfterError();
+
+  serverOptions(program.command('start'))
+    .description(
+      'run the single-replica stack: upload API + built-in worker (+ a private redis-server when REDIS_URL is not set)',
+    )
+    .option('--port <port>', 'HTTP port (env PORT; default 8080, or a free port if 8080 is busy)')
+    .option('--host <host>', 'HTTP bind address (env HOST)')
+    .option(
+      '--concurrency <n>',
+      'jobs processed at once by the built-in worker (env WORKER_CONCURRENCY)',
+    )
+    .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
+    .action(async (flags: Flags) => {
+      let config = configFrom(flags);
+      const logger = createLogger(config, 'start');
+      const steps: (() => Promise<void>)[] = [];
+      const close = async () => {
+        for (const step of steps.reverse())
+          await step().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
+      };
+      closeOnSignals(logger, close);
+      try {
+        if (wantsPrivateRedis(config.redis)) {
+          const redis = new PrivateRedis(config.redis.dataDir, logger);
+          steps.push(() => redis.stop());
+          const url = await redis.start();
+          config = { ...config, redis: { ...config.redis, url } };
+        }
+        const worker = await runWorker(config, logger);
+        steps.push(() => worker.close());
+        const app = await runApp(config, logger);
+        steps.push(() => app.close());
+      } catch (error) {
+        await close();
+        throw error;
+      }
+    });
+
+  serverOptions(program.command('app'))
+    .description('run the upload API only (scale it out: it is stateless)')
+    .option('--port <port>', 'HTTP port (env PORT)')
+    .option('--host <host>', 'HTTP bind address (env HOST)')
+    .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
+    .action(async (flags: Flags) => {
+      const config = await withPrivateRedisUrl(configFrom(flags));
+      const logger = createLogger(config, 'app');
+      const app = await runApp(config, logger);
+      closeOnSignals(logger, () => app.close());
+    });
+
+  serverOptions(program.command('worker'))
+    .description('run a worker only (scale it out: any worker takes any job)')
+    .option('--concurrency <n>', 'jobs processed at once (env WORKER_CONCURRENCY)')
+    .option('--upload-dir <dir>', 'where uploads are read from (env UPLOAD_DIR)')
+    .action(async (flags: Flags) => {
+      const config = await withPrivateRedisUrl(configFrom(flags));
+      const logger = createLogger(config, 'worker');
+      const worker = await runWorker(config, logger);
+      closeOnSignals(logger, () => worker.close());
+    });
+
+  program
+    .command('status')
+    .description(
+      'is Redis reachable, how long is the queue, are workers connected; exit 1 when Redis is unreachable',
+    )
+    .addOption(new Option('--redis-url <url>', 'Redis to use (env REDIS_URL)'))
+    .addOption(new Option('--queue <name>', 'queue name (env QUEUE_NAME)'))
+    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (flags: Flags & { json?: boolean }) => {
+      const config = await withPrivateRedisUrl(configFrom(flags));
+      const report = await collectStatus(config);
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`,
+      );
+      process.exitCode = report.redis.up ? 0 : 1;
+    });
+
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`qscale: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`qscale: ${(error as Error).message ?? String(error)}\n`);
+    process.exit(1);
+  });

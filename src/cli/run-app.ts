@@ -1,0 +1,91 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import getPort from 'get-port';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import type { ApiContext } from '../app/api-context.js';
+import { createApp } from '../app/express-adapter.js';
+import { IdempotencyStore } from '../app/idempotency.js';
+import { createEmbedder } from '../embedding/create-embedder.js';
+import { createFileQueue } from '../queue/file-queue.js';
+import { FileRecords } from '../queue/file-records.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import { QueueSampler } from '../queue/queue-sampler.js';
+import { createRedis } from '../queue/redis-connection.js';
+import { LocalBlobStorage } from '../storage/local-blob-storage.js';
+import { closeAll } from './close-all.js';
+
+/** The port the API listens on when PORT is not set, if it is free. */
+export const PREFERRED_PORT = 8080;
+
+export interface RunningApp {
+  context: ApiContext;
+  server: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the handlers' context from the config. The caller closes `redis` and `queue`. */
+export function createApiContext(config: Config, logger: Logger): ApiContext {
+  const redis = createRedis(config.redis, {
+    role: 'request',
+    connectionName: `qscale:app:${config.worker.id}`,
+  });
+  redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+  const keys = new QueueKeys(config.queue.prefix, config.queue.name);
+  const queue = createFileQueue(config, redis);
+  queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
+  return {
+    config,
+    logger,
+    redis,
+    queue,
+    keys,
+    records: new FileRecords(redis, keys),
+    sampler: new QueueSampler(redis, keys),
+    storage: new LocalBlobStorage(config.http.uploadDir),
+    embedder: createEmbedder(config.embedding),
+    idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),
+  };
+}
+
+/** Starts the upload API. Without PORT it takes 8080, or any free port when 8080 is busy. */
+export async function runApp(config: Config, logger: Logger): Promise<RunningApp> {
+  const context = createApiContext(config, logger);
+  const port = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
+  const server = createApp(context).listen(port, config.http.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  // Uploads of large files take a while; Node's default request timeout (5 min) is kept.
+  const actualPort = (server.address() as AddressInfo).port;
+  const url = `http://localhost:${actualPort}`;
+  logger.info(
+    {
+      url,
+      upload: `${url}/api/v1/files`,
+      queue: config.queue.name,
+      uploadDir: config.http.uploadDir,
+    },
+    `upload API listening: curl -F file=@README.md ${url}/api/v1/files`,
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    context,
+    server,
+    port: actualPort,
+    url,
+    close: () =>
+      (closing ??= closeAll(logger, [
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+        () => context.queue.close(),
+        () => context.redis.quit().then(() => undefined),
+      ])),
+  };
+}

@@ -1,0 +1,114 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import { QueueSampler } from '../queue/queue-sampler.js';
+import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { describeRedis, redisOptionsFor } from '../queue/redis-connection.js';
+
+export interface StatusReport {
+  redis: { target: string; up: boolean; latencyMs?: number; version?: string; error?: string };
+  queue?: { name: string; prefix: string } & Omit<QueueSnapshot, 'queue'>;
+  workers?: { count: number; names: string[] } | { count: null; error: string };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Everything `qscale status` reports: one connection, a few reads, never a write. */
+export async function collectStatus(config: Config, timeoutMs = 3000): Promise<StatusReport> {
+  const target = describeRedis(config.redis);
+  const redis = new Redis({
+    ...redisOptionsFor(config.redis, { role: 'request', connectTimeoutMs: timeoutMs }),
+    lazyConnect: true,
+    retryStrategy: () => null,
+    connectionName: 'qscale:status',
+  });
+  redis.on('error', () => undefined);
+  try {
+    const started = performance.now();
+    try {
+      await withTimeout(redis.connect(), timeoutMs, 'connecting to Redis');
+      await withTimeout(redis.ping(), timeoutMs, 'PING');
+    } catch (error) {
+      return { redis: { target, up: false, error: (error as Error).message } };
+    }
+    const latencyMs = Number((performance.now() - started).toFixed(2));
+    const info = await redis.info('server');
+    const version = /redis_version:(\S+)/.exec(info)?.[1];
+    const keys = new QueueKeys(config.queue.prefix, config.queue.name);
+    const { queue: _name, ...snapshot } = await new QueueSampler(redis, keys, {
+      ttlMs: 0,
+    }).sample();
+    const report: StatusReport = {
+      redis: { target, up: true, latencyMs, ...(version && { version }) },
+      queue: { name: config.queue.name, prefix: config.queue.prefix, ...snapshot },
+    };
+    const queue = new Queue(config.queue.name, {
+      connection: redis,
+      prefix: config.queue.prefix,
+      skipMetasUpdate: true,
+    });
+    try {
+      const workers = await queue.getWorkers();
+      report.workers = {
+        count: workers.length,
+        // BullMQ names worker connections `<prefix>:<base64 queue>:w:<worker name>`.
+        names: workers.map((worker) => String(worker.rawname ?? '').replace(/^.*?:w:/, '')),
+      };
+    } catch (error) {
+      report.workers = {
+        count: null,
+        error: `CLIENT LIST is not allowed: ${(error as Error).message}`,
+      };
+    }
+    return report;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function formatAge(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The report as a few aligned lines for people. */
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [];
+  const r = report.redis;
+  lines.push(
+    r.up
+      ? `Redis     ${r.target}  up  ${r.latencyMs} ms${r.version ? `  (redis ${r.version})` : ''}`
+      : `Redis     ${r.target}  DOWN  ${r.error}`,
+  );
+  const q = report.queue;
+  if (q) {
+    const c = q.counts;
+    lines.push(`Queue     ${q.name} (prefix ${q.prefix})${q.paused ? '  PAUSED' : ''}`);
+    lines.push(
+      `Backlog   ${q.backlog}  (wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${q.delayedDue})`,
+    );
+    lines.push(
+      `Jobs      active ${c.active}  delayed ${c.delayed}  waiting-children ${c['waiting-children']}  completed ${c.completed}  failed ${c.failed}`,
+    );
+    lines.push(`Oldest    ${q.backlog > 0 ? formatAge(q.oldestJobAgeSeconds) : '-'}`);
+  }
+  const w = report.workers;
+  if (w) {
+    lines.push(
+      w.count === null
+        ? `Workers   unknown (${w.error})`
+        : `Workers   ${w.count} connected${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}

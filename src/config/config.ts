@@ -1,0 +1,294 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+
+const MiB = 1024 * 1024;
+
+/** Reads an integer env var; empty strings count as unset. */
+function int(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `must be a whole number from ${min} to ${max}` })
+        .max(max, { message: `must be a whole number from ${min} to ${max}` }),
+    );
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(values, { message: `must be one of: ${values.join(', ')}` }));
+}
+
+const redisUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a URL like redis://[user:password@]host:port[/db] or rediss://… for TLS' },
+  );
+
+const sentinels = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const nodes = value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean)
+      .map((part) => {
+        const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(part);
+        const port = match ? Number(match[2]) : NaN;
+        if (!match || port < 1 || port > 65535) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${part}" is not host:port; expected a comma-separated list such as sentinel-0:26379,sentinel-1:26379`,
+          });
+          return { host: '', port: 0 };
+        }
+        return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+      });
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+    }
+    return nodes;
+  });
+
+const queueName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_.-]{1,100}$/, {
+    message: 'must be 1-100 characters of letters, digits, "_", "." or "-"',
+  });
+
+const queuePrefix = z
+  .string()
+  .trim()
+  .regex(/^(\{[A-Za-z0-9_.-]{1,50}\}|[A-Za-z0-9_.-]{1,50})$/, {
+    message:
+      'must be 1-50 characters of letters, digits, "_", "." or "-", optionally in a hash tag such as {bull} for Redis Cluster',
+  });
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === 'http:' || url.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an http:// or https:// URL' },
+  );
+
+const nonEmpty = z.string().min(1, { message: 'must not be empty' });
+
+/**
+ * Every setting, by its environment variable. The schema's keys are the variable names, so an error
+ * always names the variable the user has to fix.
+ */
+const envSchema = z.object({
+  REDIS_URL: redisUrl.optional(),
+  REDIS_SENTINELS: sentinels.optional(),
+  REDIS_SENTINEL_NAME: nonEmpty.default('mymaster'),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_DATA_DIR: nonEmpty.default('./data/redis'),
+  QUEUE_NAME: queueName.default('file_processing'),
+  QUEUE_PREFIX: queuePrefix.default('bull'),
+  HOST: nonEmpty.default('0.0.0.0'),
+  PORT: int(0, 65535).optional(),
+  UPLOAD_DIR: nonEmpty.default('./data/uploads'),
+  MAX_UPLOAD_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(100 * MiB),
+  MAX_FILES_PER_REQUEST: int(1, 1000).default(10),
+  API_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  MAX_QUEUE_BACKLOG: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
+  WORKER_CONCURRENCY: int(1, 1000).default(2),
+  JOB_ATTEMPTS: int(1, 100).default(3),
+  JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
+  JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
+  STALLED_INTERVAL_MS: int(1000, 3_600_000).default(30_000),
+  KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(1000),
+  KEEP_FAILED_JOBS: int(0, 10_000_000).default(5000),
+  SHUTDOWN_TIMEOUT_SECONDS: int(1, 86_400).default(30),
+  CHUNK_SIZE: int(100, 100_000).default(1000),
+  CHUNK_OVERLAP: int(0, 50_000).default(200),
+  EMBEDDING_PROVIDER: oneOf(['hash', 'openai'] as const).default('hash'),
+  EMBEDDING_DIM: int(8, 8192).default(256),
+  EMBEDDING_URL: httpUrl.optional(),
+  EMBEDDING_MODEL: nonEmpty.optional(),
+  EMBEDDING_API_KEY: z.string().optional(),
+  EMBEDDING_BATCH_SIZE: int(1, 2048).default(64),
+  EMBEDDING_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  EMBEDDING_MAX_RETRIES: int(0, 20).default(5),
+  WORKER_ID: z.string().optional(),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default(
+    'info',
+  ),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface RedisConfig {
+  /** Absent when no REDIS_URL was given (`qscale start` then runs its own redis-server). */
+  url?: string;
+  sentinels?: { host: string; port: number }[];
+  sentinelName: string;
+  sentinelPassword?: string;
+  /** Where `qscale start` keeps its private Redis's data. */
+  dataDir: string;
+}
+
+export interface EmbeddingConfig {
+  provider: 'hash' | 'openai';
+  dimensions: number;
+  url?: string;
+  model: string;
+  apiKey?: string;
+  batchSize: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export interface Config {
+  redis: RedisConfig;
+  queue: { name: string; prefix: string };
+  http: {
+    host: string;
+    /** Absent when PORT is not set: 8080 is preferred, any free port is taken if it is busy. */
+    port?: number;
+    uploadDir: string;
+    maxUploadBytes: number;
+    maxFilesPerRequest: number;
+    apiToken?: string;
+    maxQueueBacklog: number;
+    idempotencyTtlSeconds: number;
+  };
+  worker: {
+    id: string;
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    lockMs: number;
+    stalledIntervalMs: number;
+    keepCompleted: number;
+    keepFailed: number;
+    shutdownTimeoutSeconds: number;
+  };
+  chunking: { size: number; overlap: number };
+  embedding: EmbeddingConfig;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+function describeValue(env: Env, key: string): string {
+  const value = env[key];
+  if (value === undefined) return 'unset';
+  if (/PASSWORD|TOKEN|KEY/.test(key)) return `"${'*'.repeat(Math.min(value.length, 8))}"`;
+  return JSON.stringify(value);
+}
+
+/**
+ * Parses and validates every setting once. Throws a {@link ConfigError} listing every bad variable
+ * with its value and what is allowed.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  // Empty strings mean "unset", as in most twelve-factor tools.
+  const cleaned: Env = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') cleaned[key] = value;
+  }
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return `${key}=${describeValue(cleaned, key)}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.CHUNK_OVERLAP >= e.CHUNK_SIZE) {
+    problems.push(
+      `CHUNK_OVERLAP=${e.CHUNK_OVERLAP}: must be smaller than CHUNK_SIZE (${e.CHUNK_SIZE})`,
+    );
+  }
+  if (e.EMBEDDING_PROVIDER === 'openai' && !e.EMBEDDING_URL) {
+    problems.push(
+      'EMBEDDING_URL=unset: required when EMBEDDING_PROVIDER=openai (an OpenAI-compatible base URL such as https://api.openai.com/v1)',
+    );
+  }
+  const workerId = e.WORKER_ID ?? `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(workerId)) {
+    problems.push(
+      `WORKER_ID=${JSON.stringify(workerId)}: must be 1-128 characters of letters, digits, "_", ".", ":" or "-"`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    redis: {
+      ...(e.REDIS_URL !== undefined && { url: e.REDIS_URL }),
+      ...(e.REDIS_SENTINELS !== undefined && { sentinels: e.REDIS_SENTINELS }),
+      sentinelName: e.REDIS_SENTINEL_NAME,
+      ...(e.REDIS_SENTINEL_PASSWORD !== undefined && {
+        sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+      }),
+      dataDir: resolve(e.REDIS_DATA_DIR),
+    },
+    queue: { name: e.QUEUE_NAME, prefix: e.QUEUE_PREFIX },
+    http: {
+      host: e.HOST,
+      ...(e.PORT !== undefined && { port: e.PORT }),
+      uploadDir: resolve(e.UPLOAD_DIR),
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxFilesPerRequest: e.MAX_FILES_PER_REQUEST,
+      ...(e.API_TOKEN !== undefined && { apiToken: e.API_TOKEN }),
+      maxQueueBacklog: e.MAX_QUEUE_BACKLOG,
+      idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    },
+    worker: {
+      id: workerId,
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      lockMs: e.JOB_LOCK_MS,
+      stalledIntervalMs: e.STALLED_INTERVAL_MS,
+      keepCompleted: e.KEEP_COMPLETED_JOBS,
+      keepFailed: e.KEEP_FAILED_JOBS,
+      shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    },
+    chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
+    embedding: {
+      provider: e.EMBEDDING_PROVIDER,
+      dimensions: e.EMBEDDING_DIM,
+      ...(e.EMBEDDING_URL !== undefined && { url: e.EMBEDDING_URL }),
+      model:
+        e.EMBEDDING_MODEL ??
+        (e.EMBEDDING_PROVIDER === 'hash' ? 'hash-ngram-v1' : 'text-embedding-3-small'),
+      ...(e.EMBEDDING_API_KEY !== undefined && { apiKey: e.EMBEDDING_API_KEY }),
+      batchSize: e.EMBEDDING_BATCH_SIZE,
+      timeoutMs: e.EMBEDDING_TIMEOUT_MS,
+      maxRetries: e.EMBEDDING_MAX_RETRIES,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}

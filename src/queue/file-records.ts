@@ -1,0 +1,295 @@
+import type { Redis } from 'ioredis';
+import type { FileType } from './file-types.js';
+import type { QueueKeys } from './queue-keys.js';
+
+export type FileStatus = 'queued' | 'processing' | 'completed' | 'failed';
+
+/** One uploaded file, as the API reports it. Times are epoch milliseconds. */
+export interface FileRecord {
+  id: string;
+  name: string;
+  type: FileType;
+  size: number;
+  sha256: string;
+  status: FileStatus;
+  /** 0..100 */
+  progress: number;
+  uploadedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** Processing attempts started so far. */
+  attempts: number;
+  error?: string;
+  characters?: number;
+  chunks?: number;
+  embeddingModel?: string;
+  embeddingDimensions?: number;
+}
+
+export type NewFileRecord = Pick<FileRecord, 'id' | 'name' | 'type' | 'size' | 'sha256'>;
+
+/** Field updates of a record that may exist or may have been deleted meanwhile. */
+export type FileRecordUpdate = Partial<
+  Pick<
+    FileRecord,
+    | 'status'
+    | 'progress'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'attempts'
+    | 'error'
+    | 'characters'
+    | 'chunks'
+    | 'embeddingModel'
+    | 'embeddingDimensions'
+  >
+>;
+
+/** HSET only when the hash still exists: a deleted file must not come back half-written. */
+const HSET_IF_EXISTS = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], unpack(ARGV))
+  return 1
+end
+return 0`;
+
+/**
+ * Marks a record completed if it still exists, and otherwise removes the chunks and vectors a worker
+ * wrote for it, so a file deleted while it was processed leaves nothing behind.
+ * KEYS: record, chunks, vectors. ARGV: field/value pairs.
+ */
+const COMPLETE_OR_DISCARD = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], unpack(ARGV))
+  return 1
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return 0`;
+
+const CHUNK_BATCH = 500;
+
+type RedisWithScripts = Redis & {
+  qscaleHsetIfExists(key: string, ...args: string[]): Promise<number>;
+  qscaleCompleteOrDiscard(
+    record: string,
+    chunks: string,
+    vectors: string,
+    ...args: string[]
+  ): Promise<number>;
+};
+
+function withScripts(redis: Redis): RedisWithScripts {
+  const scripted = redis as RedisWithScripts;
+  if (typeof scripted.qscaleHsetIfExists !== 'function') {
+    redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
+    redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 3, lua: COMPLETE_OR_DISCARD });
+  }
+  return scripted;
+}
+
+/** Runs a MULTI or pipeline and throws the first command error, if any. */
+async function execOrThrow(batch: { exec(): Promise<[Error | null, unknown][] | null> }) {
+  const results = (await batch.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  return results;
+}
+
+function toFields(update: Record<string, string | number | undefined>): string[] {
+  const fields: string[] = [];
+  for (const [key, value] of Object.entries(update)) {
+    if (value !== undefined) fields.push(key, String(value));
+  }
+  return fields;
+}
+
+function optionalNumber(value: string | undefined): number | undefined {
+  return value === undefined || value === '' ? undefined : Number(value);
+}
+
+function fromHash(hash: Record<string, string>): FileRecord | undefined {
+  if (!hash.id) return undefined;
+  const record: FileRecord = {
+    id: hash.id,
+    name: hash.name ?? '',
+    type: hash.type as FileType,
+    size: Number(hash.size),
+    sha256: hash.sha256 ?? '',
+    status: hash.status as FileStatus,
+    progress: Number(hash.progress ?? 0),
+    uploadedAt: Number(hash.uploadedAt),
+    attempts: Number(hash.attempts ?? 0),
+  };
+  const optional: Partial<FileRecord> = {
+    startedAt: optionalNumber(hash.startedAt),
+    finishedAt: optionalNumber(hash.finishedAt),
+    error: hash.error || undefined,
+    characters: optionalNumber(hash.characters),
+    chunks: optionalNumber(hash.chunks),
+    embeddingModel: hash.embeddingModel || undefined,
+    embeddingDimensions: optionalNumber(hash.embeddingDimensions),
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) (record as unknown as Record<string, unknown>)[key] = value;
+  }
+  return record;
+}
+
+/**
+ * File records, chunks and vectors in Redis. Shared by the upload API (create, read, delete,
+ * search) and the workers (progress and results).
+ */
+export class FileRecords {
+  private readonly redis: RedisWithScripts;
+  readonly keys: QueueKeys;
+
+  constructor(redis: Redis, keys: QueueKeys) {
+    this.redis = withScripts(redis);
+    this.keys = keys;
+  }
+
+  /**
+   * Writes new records that expire after `pendingTtlMs` unless {@link confirm} is called: if the
+   * job cannot be enqueued and the clean-up fails too, nothing stays behind for long.
+   */
+  async createPending(records: NewFileRecord[], uploadedAt: number, pendingTtlMs: number) {
+    const multi = this.redis.multi();
+    for (const record of records) {
+      const key = this.keys.file(record.id);
+      multi.hset(
+        key,
+        toFields({ ...record, status: 'queued', progress: 0, uploadedAt, attempts: 0 }),
+      );
+      multi.pexpire(key, pendingTtlMs);
+    }
+    await execOrThrow(multi);
+  }
+
+  /** Makes pending records permanent and lists them in the file index. */
+  async confirm(ids: string[], uploadedAt: number): Promise<void> {
+    const multi = this.redis.multi();
+    for (const id of ids) {
+      multi.persist(this.keys.file(id));
+      multi.zadd(this.keys.files(), uploadedAt, id);
+    }
+    await execOrThrow(multi);
+  }
+
+  async get(id: string): Promise<FileRecord | undefined> {
+    return fromHash(await this.redis.hgetall(this.keys.file(id)));
+  }
+
+  /** Updates a record unless it was deleted. Returns whether it still exists. */
+  async update(id: string, update: FileRecordUpdate): Promise<boolean> {
+    const fields = toFields(update);
+    if (fields.length === 0) return (await this.redis.exists(this.keys.file(id))) === 1;
+    return (await this.redis.qscaleHsetIfExists(this.keys.file(id), ...fields)) === 1;
+  }
+
+  /**
+   * Stores a file's chunks and vectors and marks it completed, atomically with respect to deletion:
+   * returns false (and keeps nothing) when the file was deleted meanwhile.
+   */
+  async complete(
+    id: string,
+    chunks: string[],
+    vectors: Buffer,
+    update: FileRecordUpdate,
+  ): Promise<boolean> {
+    const chunksKey = this.keys.chunks(id);
+    const vectorsKey = this.keys.vectors(id);
+    const pipeline = this.redis.pipeline();
+    pipeline.del(chunksKey, vectorsKey);
+    for (let i = 0; i < chunks.length; i += CHUNK_BATCH) {
+      pipeline.rpush(chunksKey, ...chunks.slice(i, i + CHUNK_BATCH));
+    }
+    if (vectors.length > 0) pipeline.set(vectorsKey, vectors);
+    await execOrThrow(pipeline);
+    const kept = await this.redis.qscaleCompleteOrDiscard(
+      this.keys.file(id),
+      chunksKey,
+      vectorsKey,
+      ...toFields(update),
+    );
+    return kept === 1;
+  }
+
+  /** Removes a record with its chunks and vectors. Returns whether the record existed. */
+  async delete(id: string): Promise<boolean> {
+    const results = await execOrThrow(
+      this.redis
+        .multi()
+        .del(this.keys.file(id))
+        .del(this.keys.chunks(id), this.keys.vectors(id))
+        .zrem(this.keys.files(), id),
+    );
+    return results[0]?.[1] === 1;
+  }
+
+  /** Removes records that were never confirmed (their job could not be enqueued). */
+  async discardPending(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.redis.del(...ids.map((id) => this.keys.file(id)));
+  }
+
+  async getChunks(
+    id: string,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; chunks: string[] }> {
+    const results = await execOrThrow(
+      this.redis
+        .multi()
+        .llen(this.keys.chunks(id))
+        .lrange(this.keys.chunks(id), offset, offset + limit - 1),
+    );
+    return {
+      total: Number(results[0]?.[1] ?? 0),
+      chunks: (results[1]?.[1] as string[] | undefined) ?? [],
+    };
+  }
+
+  /** Ids of all confirmed files, oldest first. */
+  async listIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.files(), 0, -1);
+  }
+
+  /**
+   * Reads the vectors and the embedding model of many files in one round trip. Files that are
+   * missing or not completed are left out.
+   */
+  async getVectors(
+    ids: string[],
+  ): Promise<{ id: string; name: string; model: string; dimensions: number; vectors: Buffer }[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      pipeline.hmget(this.keys.file(id), 'status', 'name', 'embeddingModel', 'embeddingDimensions');
+      pipeline.getBuffer(this.keys.vectors(id));
+    }
+    const results = await execOrThrow(pipeline);
+    const out = [];
+    for (let i = 0; i < ids.length; i++) {
+      const meta = results[2 * i]?.[1];
+      const vectors = results[2 * i + 1]?.[1];
+      const [status, name, model, dimensions] = meta as (string | null)[];
+      if (status !== 'completed' || !(vectors instanceof Buffer) || !model) continue;
+      out.push({
+        id: ids[i]!,
+        name: name ?? '',
+        model,
+        dimensions: Number(dimensions),
+        vectors,
+      });
+    }
+    return out;
+  }
+
+  /** Reads one chunk's text per (file, index) pair in one round trip. */
+  async getChunkTexts(refs: { id: string; index: number }[]): Promise<(string | null)[]> {
+    if (refs.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const ref of refs) pipeline.lindex(this.keys.chunks(ref.id), ref.index);
+    const results = await execOrThrow(pipeline);
+    return results.map(([, text]) => (text as string | null) ?? null);
+  }
+}

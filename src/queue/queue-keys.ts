@@ -1,0 +1,47 @@
+/**
+ * The Redis key layout of one queue. BullMQ's own keys are `<prefix>:<queue>:<type>`; qscale keeps
+ * its records under `<prefix>:<queue>:qscale:…` so that with a hash-tag prefix such as `{bull}` every
+ * key of a queue lands in one Redis Cluster slot. Job ids are UUIDs, so they never collide with the
+ * `qscale:` namespace.
+ */
+export class QueueKeys {
+  readonly prefix: string;
+  readonly queue: string;
+  private readonly base: string;
+
+  constructor(prefix: string, queue: string) {
+    this.prefix = prefix;
+    this.queue = queue;
+    this.base = `${prefix}:${queue}`;
+  }
+
+  /** A BullMQ key of this queue: `wait`, `active`, `meta`, `events`, … */
+  bull(type: string): string {
+    return `${this.base}:${type}`;
+  }
+
+  /** Hash: one uploaded file's record. */
+  file(fileId: string): string {
+    return `${this.base}:qscale:file:${fileId}`;
+  }
+
+  /** List: the text of a file's chunks, in order. */
+  chunks(fileId: string): string {
+    return `${this.base}:qscale:file:${fileId}:chunks`;
+  }
+
+  /** String: a file's chunk vectors, packed little-endian float32, one after another. */
+  vectors(fileId: string): string {
+    return `${this.base}:qscale:file:${fileId}:vectors`;
+  }
+
+  /** Sorted set: ids of confirmed files, scored by upload time (ms). */
+  files(): string {
+    return `${this.base}:qscale:files`;
+  }
+
+  /** String: the stored answer of an upload request, by the sha256 of its Idempotency-Key. */
+  idempotency(keyHash: string): string {
+    return `${this.base}:qscale:idempotency:${keyHash}`;
+  }
+}

@@ -1,0 +1,32 @@
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+const UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable",
+  'Connection is closed',
+  'Reached the max retries per request limit',
+  'LOADING',
+  'MASTERDOWN',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+  'READONLY',
+  'Command timed out',
+];
+
+/** Whether an error means "Redis cannot be reached right now" (so: 503, retry later). */
+export function isRedisUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'MaxRetriesPerRequestError') return true;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  return UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message));
+}

@@ -1,0 +1,31 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** A blob being written. Nothing is visible under its id until {@link commit} succeeds. */
+export interface BlobWriter {
+  readonly stream: Writable;
+  /** Makes the written bytes the blob's content (after `stream` has finished). */
+  commit(): Promise<void>;
+  /** Throws away what was written. Safe to call more than once and after a failure. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Where uploaded files live between the upload API and the workers. `local` is a directory (in
+ * Kubernetes a shared ReadWriteMany volume); an object store fits the same interface.
+ */
+export interface BlobStorage {
+  createWriter(id: string): Promise<BlobWriter>;
+  read(id: string): Promise<Buffer>;
+  openRead(id: string): Readable;
+  exists(id: string): Promise<boolean>;
+  /** Removes a blob; removing one that is not there is not an error. */
+  remove(id: string): Promise<void>;
+}
+
+/** The blob is not in storage (deleted, or never committed). */
+export class BlobNotFoundError extends Error {
+  constructor(id: string) {
+    super(`blob ${id} is not in storage`);
+    this.name = 'BlobNotFoundError';
+  }
+}

@@ -1,0 +1,119 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import type { Embedder } from '../embedding/embedder.js';
+import { packVectors } from '../embedding/vector-math.js';
+import type { FileJobData, FileJobResult } from '../queue/file-job.js';
+import type { FileRecords } from '../queue/file-records.js';
+import { BlobNotFoundError, type BlobStorage } from '../storage/blob-storage.js';
+import { chunkText } from './chunker.js';
+import { ExtractionError } from './extract/extraction-error.js';
+import { extractText } from './extract/extract-text.js';
+
+export interface FileProcessorDeps {
+  records: FileRecords;
+  storage: BlobStorage;
+  embedder: Embedder;
+  chunking: Config['chunking'];
+  embeddingBatchSize: number;
+  logger: Logger;
+}
+
+export type FileJob = Job<FileJobData, FileJobResult>;
+
+/** Errors that no retry can fix: the job fails at once. */
+function isPermanent(error: unknown): boolean {
+  return error instanceof ExtractionError || error instanceof BlobNotFoundError;
+}
+
+/**
+ * Processes one file: read the blob, extract text, chunk, embed, store. Progress goes to the job
+ * and the file record; a file deleted meanwhile is skipped and leaves nothing behind.
+ */
+export function createFileProcessor(deps: FileProcessorDeps) {
+  const { records, storage, embedder, logger } = deps;
+
+  return async function processFile(job: FileJob): Promise<FileJobResult> {
+    const { fileId, fileName, type } = job.data;
+    // Counts every start, including one after a crashed worker (stalled-job recovery).
+    const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
+    const started = Date.now();
+    let lastProgress = -1;
+    const progress = async (value: number) => {
+      const rounded = Math.floor(value);
+      if (rounded - lastProgress < 5 && rounded !== 100) return;
+      lastProgress = rounded;
+      await Promise.all([
+        job.updateProgress(rounded),
+        records.update(fileId, { progress: rounded }),
+      ]);
+    };
+
+    const stillThere = await records.update(fileId, {
+      status: 'processing',
+      startedAt: started,
+      attempts: attempt,
+      progress: 0,
+    });
+    if (!stillThere) {
+      await storage.remove(fileId);
+      return { skipped: 'deleted' };
+    }
+
+    try {
+      const data = await storage.read(fileId);
+      await progress(10);
+      const text = await extractText(data, type, fileName);
+      await progress(30);
+      const chunks = chunkText(text, deps.chunking);
+      const vectors: Float32Array[] = [];
+      for (let i = 0; i < chunks.length; i += deps.embeddingBatchSize) {
+        vectors.push(...(await embedder.embed(chunks.slice(i, i + deps.embeddingBatchSize))));
+        await progress(
+          30 + (65 * Math.min(chunks.length, i + deps.embeddingBatchSize)) / chunks.length,
+        );
+      }
+      const dimensions = vectors[0]?.length ?? 0;
+      const result = {
+        characters: text.length,
+        chunks: chunks.length,
+        embeddingModel: embedder.model,
+        embeddingDimensions: dimensions,
+      };
+      const kept = await records.complete(fileId, chunks, packVectors(vectors), {
+        ...result,
+        status: 'completed',
+        progress: 100,
+        finishedAt: Date.now(),
+        error: '',
+      });
+      if (!kept) {
+        await storage.remove(fileId);
+        return { skipped: 'deleted' };
+      }
+      await job.updateProgress(100);
+      logger.info(
+        { fileId, jobId: job.id, attempt, ms: Date.now() - started, ...result },
+        'file processed',
+      );
+      return result;
+    } catch (error) {
+      const message = (error as Error).message;
+      const permanent = isPermanent(error);
+      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await records
+        .update(
+          fileId,
+          final
+            ? { status: 'failed', error: message, finishedAt: Date.now() }
+            : { status: 'queued', error: `attempt ${attempt} failed, will retry: ${message}` },
+        )
+        .catch((updateError: unknown) =>
+          logger.error({ err: updateError, fileId }, 'could not record the failure'),
+        );
+      logger.warn({ fileId, jobId: job.id, attempt, final, err: error }, 'file processing failed');
+      if (permanent) throw new UnrecoverableError(message);
+      throw error;
+    }
+  };
+}

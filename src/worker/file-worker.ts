@@ -1,0 +1,102 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import type { Embedder } from '../embedding/embedder.js';
+import type { FileJobData, FileJobResult } from '../queue/file-job.js';
+import type { FileRecords } from '../queue/file-records.js';
+import type { BlobStorage } from '../storage/blob-storage.js';
+import { createFileProcessor } from './file-processor.js';
+
+export interface FileWorkerDeps {
+  config: Config;
+  logger: Logger;
+  /** A `worker`-role connection (BullMQ needs `maxRetriesPerRequest: null`). */
+  connection: Redis;
+  records: FileRecords;
+  storage: BlobStorage;
+  embedder: Embedder;
+}
+
+/**
+ * A BullMQ worker for file jobs. `close()` stops taking jobs, lets the ones in flight finish for up
+ * to SHUTDOWN_TIMEOUT_SECONDS, then gives up on them (their locks lapse and another worker picks
+ * them up through stalled-job recovery).
+ */
+export class FileWorker {
+  readonly worker: Worker<FileJobData, FileJobResult>;
+  private readonly deps: FileWorkerDeps;
+  private closing?: Promise<void>;
+
+  constructor(deps: FileWorkerDeps) {
+    this.deps = deps;
+    const { config, logger } = deps;
+    this.worker = new Worker<FileJobData, FileJobResult>(
+      config.queue.name,
+      createFileProcessor({
+        records: deps.records,
+        storage: deps.storage,
+        embedder: deps.embedder,
+        chunking: config.chunking,
+        embeddingBatchSize: config.embedding.batchSize,
+        logger,
+      }),
+      {
+        connection: deps.connection,
+        prefix: config.queue.prefix,
+        name: config.worker.id,
+        concurrency: config.worker.concurrency,
+        lockDuration: config.worker.lockMs,
+        stalledInterval: config.worker.stalledIntervalMs,
+        maxStalledCount: 1,
+        autorun: true,
+      },
+    );
+    this.worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+    this.worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled; it will be retried'));
+    this.worker.on('failed', (job, error) => {
+      // A job that stalled too often fails without its processor running: record that too.
+      if (job && /stalled/i.test(error.message)) {
+        deps.records
+          .update(job.data.fileId, {
+            status: 'failed',
+            error: error.message,
+            finishedAt: Date.now(),
+          })
+          .catch((err: unknown) => logger.error({ err }, 'could not record a stalled job'));
+      }
+    });
+  }
+
+  /** Resolves once the worker is connected and taking jobs. */
+  async waitUntilReady(): Promise<void> {
+    await this.worker.waitUntilReady();
+  }
+
+  /** Graceful stop; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { logger, config } = this.deps;
+    const timeoutMs = config.worker.shutdownTimeoutSeconds * 1000;
+    const active = this.worker.isRunning();
+    logger.info({ timeoutMs, running: active }, 'worker stopping: finishing jobs in flight');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.worker.close().then(() => 'done' as const), timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      logger.warn(
+        { timeoutMs },
+        'jobs still running at the shutdown timeout; leaving them to stalled-job recovery',
+      );
+      await this.worker.close(true);
+    }
+    logger.info('worker stopped');
+  }
+}

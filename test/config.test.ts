@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/config/config-error.js';
+import { loadConfig } from '../src/config/config.js';
+import { redisOptionsFor } from '../src/queue/redis-connection.js';
+import { runCli } from './helpers/cli-process.js';
+
+describe('loadConfig', () => {
+  it('should apply the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.queue).toEqual({ name: 'file_processing', prefix: 'bull' });
+    expect(config.http.port).toBeUndefined();
+    expect(config.http.maxUploadBytes).toBe(100 * 1024 * 1024);
+    expect(config.embedding).toMatchObject({
+      provider: 'hash',
+      dimensions: 256,
+      model: 'hash-ngram-v1',
+    });
+    expect(config.redis.url).toBeUndefined();
+  });
+
+  it('should accept a hash-tag prefix, rediss:// with credentials, and Sentinel', () => {
+    const config = loadConfig({
+      QUEUE_PREFIX: '{bull}',
+      REDIS_URL: 'rediss://user:p%40ss@redis.example:6380/2',
+      REDIS_SENTINELS: 's1:26379, [::1]:26380',
+      REDIS_SENTINEL_NAME: 'main',
+    });
+    expect(config.queue.prefix).toBe('{bull}');
+    expect(config.redis.sentinels).toEqual([
+      { host: 's1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ]);
+    const options = redisOptionsFor(config.redis, { role: 'request' });
+    expect(options).toMatchObject({ username: 'user', password: 'p@ss', db: 2, name: 'main' });
+    expect(options.tls).toBeDefined();
+  });
+
+  it('should name every bad variable, its value and what is allowed', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: '70000',
+        REDIS_URL: 'http://x',
+        WORKER_CONCURRENCY: 'many',
+        EMBEDDING_PROVIDER: 'magic',
+        QUEUE_PREFIX: 'a:b',
+        API_TOKEN: 'short',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('PORT="70000": must be a whole number from 0 to 65535');
+    expect(problems).toContain('REDIS_URL="http://x": must be a URL like redis://');
+    expect(problems).toContain('WORKER_CONCURRENCY="many"');
+    expect(problems).toContain('EMBEDDING_PROVIDER="magic": must be one of: hash, openai');
+    expect(problems).toContain('QUEUE_PREFIX="a:b"');
+    // Secrets are never echoed.
+    expect(problems).toContain('API_TOKEN="*****"');
+    expect(problems).not.toContain('short');
+  });
+
+  it('should check settings against each other', () => {
+    expect(() => loadConfig({ CHUNK_SIZE: '200', CHUNK_OVERLAP: '200' })).toThrow(
+      /CHUNK_OVERLAP=200: must be smaller than CHUNK_SIZE/,
+    );
+    expect(() => loadConfig({ EMBEDDING_PROVIDER: 'openai' })).toThrow(
+      /EMBEDDING_URL=unset: required/,
+    );
+    expect(() => loadConfig({ WORKER_ID: 'bad id with spaces' })).toThrow(/WORKER_ID=/);
+  });
+});
+
+describe('qscale CLI with a bad setting', () => {
+  it('should exit with code 2 and a message naming the variable', async () => {
+    const { code, stderr } = await runCli(['worker'], { WORKER_CONCURRENCY: '0' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('WORKER_CONCURRENCY="0": must be a whole number from 1 to 1000');
+  });
+
+  it('should let a flag override the environment, and validate it the same way', async () => {
+    const { code, stderr } = await runCli(['app', '--port', 'abc'], { PORT: '8080' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('PORT="abc"');
+  });
+});

@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A FAKE of a remote OpenAI-compatible embeddings API (which cannot run here). It answers
+ * `POST /v1/embeddings` with deterministic 8-dimensional vectors, and can hold requests until the
+ * test releases them, so a test can keep a worker busy mid-job for as long as it needs.
+ */
+export class FakeEmbeddingServer {
+  private server?: Server;
+  private held = false;
+  private waiters: (() => void)[] = [];
+  requests = 0;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        this.requests++;
+        const answer = () => {
+          const input = (JSON.parse(body) as { input: string[] }).input;
+          res.setHeader('content-type', 'application/json');
+          res.end(
+            JSON.stringify({
+              data: input.map((text, index) => ({
+                index,
+                embedding: Array.from({ length: 8 }, (_, i) => ((text.length + i) % 7) + 1),
+              })),
+            }),
+          );
+        };
+        if (this.held) this.waiters.push(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    return this;
+  }
+
+  /** Requests from now on wait until {@link release}. */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Answers every held request and stops holding. */
+  release(): void {
+    this.held = false;
+    for (const answer of this.waiters.splice(0)) answer();
+  }
+
+  /** Resolves once at least `count` requests arrived (held or answered). */
+  async waitForRequests(count: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.requests < count) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${this.requests} embedding requests arrived`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.release();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+  }
+}

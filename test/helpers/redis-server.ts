@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import getPort from 'get-port';
+import { Redis } from 'ioredis';
+
+/**
+ * A real redis-server of the test's own, on a free loopback port, nothing persisted. Never the
+ * shared one on 6379. `stop()` and `start()` let a test take Redis away and bring it back on the
+ * same port.
+ */
+export class TestRedisServer {
+  port = 0;
+  private child?: ChildProcess;
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts redis-server; a no-op while it is running. */
+  async start(): Promise<this> {
+    if (this.child && this.child.exitCode === null) return this;
+    if (this.port === 0) this.port = await getPort({ host: '127.0.0.1' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.child = child;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+      const probe = new Redis(this.port, '127.0.0.1', {
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        if ((await probe.ping()) === 'PONG') return this;
+      } catch {
+        // not up yet
+      } finally {
+        probe.disconnect();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    throw new Error('redis-server did not start within 10 s');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** A plain client for assertions; the caller disconnects it. */
+  client(): Redis {
+    return new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  }
+}
+
+export async function startRedisServer(): Promise<TestRedisServer> {
+  return new TestRedisServer().start();
+}

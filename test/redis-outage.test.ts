@@ -1,0 +1,100 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+describe('Upload API while Redis is down', () => {
+  let redis: TestRedisServer;
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await createTestStack(redis, {}, { worker: false });
+  });
+
+  afterAll(async () => {
+    await redis.start();
+    await stack.close();
+    await redis.stop();
+  });
+
+  async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('condition not met in time');
+  }
+
+  it('should answer 503 to uploads and /readyz, leave no blob behind, and recover when Redis is back', async () => {
+    expect((await request(stack.app).get('/readyz')).status).toBe(200);
+    await redis.stop();
+
+    const ready = await request(stack.app).get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.redis.up).toBe(false);
+    expect((await request(stack.app).get('/healthz')).status).toBe(200);
+
+    const upload = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('hello'), 'a.txt');
+    expect(upload.status).toBe(503);
+    expect(upload.headers['retry-after']).toBeDefined();
+    expect(upload.body.error.message).toContain('Redis');
+    expect(await stack.listUploadFiles()).toEqual([]);
+
+    const read = await request(stack.app).get('/api/v1/files/00000000-0000-4000-8000-000000000000');
+    expect(read.status).toBe(503);
+
+    await redis.start();
+    await waitFor(async () => (await request(stack.app).get('/readyz')).status === 200);
+    const again = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('hello'), 'a.txt');
+    expect(again.status).toBe(202);
+    expect(await stack.listUploadFiles()).toHaveLength(1);
+  });
+
+  it('should answer 503 and remove the blob when Redis goes away in the middle of an upload', async () => {
+    const server = stack.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const filesBefore = await stack.listUploadFiles();
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/v1/files',
+        headers: { 'content-type': 'multipart/form-data; boundary=XBOUNDARY' },
+      });
+      const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+      });
+      req.write(
+        '--XBOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n' +
+          'Content-Type: text/plain\r\n\r\n' +
+          'first half of the file, ',
+      );
+      // The body is being written to a temporary file: now take Redis away.
+      await waitFor(async () => (await stack.listUploadFiles()).length > filesBefore.length);
+      await redis.stop();
+      req.end('second half.\r\n--XBOUNDARY--\r\n');
+      const res = await response;
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.body).error.code).toBe('redis_unavailable');
+      expect(await stack.listUploadFiles()).toEqual(filesBefore);
+    } finally {
+      server.close();
+      await redis.start();
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcess } from './helpers/cli-process.js';
+import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+describe('Worker process', () => {
+  let redis: TestRedisServer;
+  let embeddings: FakeEmbeddingServer;
+  let stack: TestStack;
+  const processes: CliProcess[] = [];
+
+  /** Worker settings: slow embedding through the fake API, and fast lock expiry for recovery. */
+  const workerEnv = () => ({
+    EMBEDDING_PROVIDER: 'openai',
+    EMBEDDING_URL: embeddings.url,
+    EMBEDDING_MODEL: 'fake-8d',
+    JOB_LOCK_MS: '2000',
+    STALLED_INTERVAL_MS: '1000',
+  });
+
+  function startWorker(name: string): CliProcess {
+    const proc = new CliProcess(['worker'], {
+      REDIS_URL: stack.config.redis.url!,
+      QUEUE_NAME: stack.config.queue.name,
+      UPLOAD_DIR: stack.config.http.uploadDir,
+      WORKER_ID: name,
+      ...workerEnv(),
+    });
+    processes.push(proc);
+    return proc;
+  }
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    embeddings = await new FakeEmbeddingServer().start();
+  });
+
+  afterEach(async () => {
+    embeddings.release();
+    await Promise.all(processes.splice(0).map((proc) => proc.stop()));
+    await stack?.close();
+  });
+
+  afterAll(async () => {
+    await embeddings.stop();
+    await redis.stop();
+  });
+
+  it('should finish the job in flight on SIGTERM, take no new one, and exit 0', async () => {
+    stack = await createTestStack(redis, workerEnv(), { worker: false });
+    const worker = startWorker('graceful');
+    await worker.waitForLog((line) => line.msg === 'worker taking jobs');
+    embeddings.hold();
+    const before = embeddings.requests;
+    const first = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('first job'), 'a.txt');
+    await embeddings.waitForRequests(before + 1);
+    worker.kill('SIGTERM');
+    await worker.waitForLog((line) => line.msg === 'worker stopping: finishing jobs in flight');
+    // Enqueued after the stop began: must stay waiting for another worker.
+    const second = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('second job'), 'b.txt');
+    embeddings.release();
+    const { code } = await worker.exited;
+    expect(code).toBe(0);
+    expect((await stack.context.records.get(first.body.id))?.status).toBe('completed');
+    expect((await stack.context.records.get(second.body.id))?.status).toBe('queued');
+  });
+
+  it('should complete a job on a second worker after the first is SIGKILLed mid-job', async () => {
+    stack = await createTestStack(redis, workerEnv(), { worker: false });
+    const a = startWorker('doomed');
+    await a.waitForLog((line) => line.msg === 'worker taking jobs');
+    embeddings.hold();
+    const before = embeddings.requests;
+    const upload = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('survive a crash'), 'c.txt');
+    await embeddings.waitForRequests(before + 1);
+    expect((await stack.context.records.get(upload.body.id))?.status).toBe('processing');
+    a.kill('SIGKILL');
+    await a.exited;
+    embeddings.release();
+
+    const b = startWorker('rescuer');
+    const record = await stack.waitForStatus(upload.body.id, 'completed', 20_000);
+    expect(record.attempts).toBe(2);
+    const done = await b.waitForLog((line) => line.msg === 'file processed');
+    expect(done.fileId).toBe(upload.body.id);
+  });
+});
