@@ -1,3 +1,4 @@
+import { EmbeddingError } from '../embedding/embedding-error.js';
 import { isRedisUnavailable } from '../queue/redis-errors.js';
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
@@ -22,6 +23,17 @@ export function errorResponse(error: unknown): ApiResponse {
         },
       },
       headers: { 'Retry-After': '5' },
+    };
+  }
+  if (error instanceof EmbeddingError) {
+    return {
+      status: 502,
+      body: {
+        error: {
+          code: 'embedding_unavailable',
+          message: `The embedding service failed: ${error.message}`,
+        },
+      },
     };
   }
   return {

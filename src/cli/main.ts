@@ -60,12 +60,18 @@ function closeOnSignals(logger: Logger, close: () => Promise<void>): void {
   process.on('SIGINT', onSignal);
 }
 
-function serverOptions(command: Command): Command {
+/** Where to find the queue: every command has these. */
+function queueOptions(command: Command): Command {
   return command
     .addOption(new Option('--redis-url <url>', 'Redis to use (env REDIS_URL)'))
     .addOption(new Option('--queue <name>', 'queue name (env QUEUE_NAME)'))
-    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'))
-    .addOption(new Option('--log-level <level>', 'log level (env LOG_LEVEL)'));
+    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'));
+}
+
+function serverOptions(command: Command): Command {
+  return queueOptions(command).addOption(
+    new Option('--log-level <level>', 'log level (env LOG_LEVEL)'),
+  );
 }
 
 export function buildProgram(): Command {
@@ -133,14 +139,10 @@ export function buildProgram(): Command {
       closeOnSignals(logger, () => worker.close());
     });
 
-  program
-    .command('status')
+  queueOptions(program.command('status'))
     .description(
       'is Redis reachable, how long is the queue, are workers connected; exit 1 when Redis is unreachable',
     )
-    .addOption(new Option('--redis-url <url>', 'Redis to use (env REDIS_URL)'))
-    .addOption(new Option('--queue <name>', 'queue name (env QUEUE_NAME)'))
-    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'))
     .option('--json', 'print JSON for scripts')
     .action(async (flags: Flags & { json?: boolean }) => {
       const config = await withPrivateRedisUrl(configFrom(flags));

@@ -25,6 +25,20 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` is alive and its command line matches: a pid file may outlive its process, and
+ * the number may since belong to something else, which must never be signalled.
+ */
+async function isRunning(pid: number, command: RegExp): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  try {
+    return command.test((await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' '));
+  } catch {
+    // No /proc (macOS): trust the pid file.
+    return true;
+  }
+}
+
 async function readPid(path: string): Promise<number | undefined> {
   try {
     const pid = Number((await readFile(path, 'utf8')).trim());
@@ -76,14 +90,18 @@ export class PrivateRedis {
   async start(): Promise<string> {
     await mkdir(this.dataDir, { recursive: true });
     const ownerPid = await readPid(this.path('qscale.pid'));
-    if (ownerPid !== undefined && ownerPid !== process.pid && isAlive(ownerPid)) {
+    if (
+      ownerPid !== undefined &&
+      ownerPid !== process.pid &&
+      (await isRunning(ownerPid, /cli\/main\.[jt]s/))
+    ) {
       throw new Error(
         `another qscale start (pid ${ownerPid}) is using ${this.dataDir}; stop it, or set REDIS_DATA_DIR to another directory`,
       );
     }
     // A redis-server left running by a qscale that was killed: stop it before taking over its files.
     const orphanPid = await readPid(this.path('redis.pid'));
-    if (orphanPid !== undefined && isAlive(orphanPid)) {
+    if (orphanPid !== undefined && (await isRunning(orphanPid, /redis-server/))) {
       this.logger.warn(
         { pid: orphanPid },
         'stopping a private redis-server left by an earlier run',
@@ -137,7 +155,9 @@ export class PrivateRedis {
         '--daemonize',
         'no',
       ],
-      { stdio: 'ignore' },
+      // Its own process group: a Ctrl-C in the terminal must not stop Redis before the worker has
+      // finished its jobs; stop() shuts it down last.
+      { stdio: 'ignore', detached: true },
     );
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>

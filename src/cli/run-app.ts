@@ -86,6 +86,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
           }),
         () => context.queue.close(),
         () => context.redis.quit().then(() => undefined),
+        async () => logger.info('upload API stopped'),
       ])),
   };
 }

@@ -29,20 +29,28 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
     .pipe(z.enum(values, { message: `must be one of: ${values.join(', ')}` }));
 }
 
-const redisUrl = z
-  .string()
-  .trim()
-  .refine(
-    (value) => {
-      try {
-        const url = new URL(value);
-        return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
-      } catch {
-        return false;
-      }
-    },
-    { message: 'must be a URL like redis://[user:password@]host:port[/db] or rediss://… for TLS' },
-  );
+/** A URL whose scheme is one of `protocols` (with the colon, e.g. `redis:`) and that has a host. */
+function urlWith(protocols: string[], message: string) {
+  return z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return protocols.includes(url.protocol) && url.hostname !== '';
+        } catch {
+          return false;
+        }
+      },
+      { message },
+    );
+}
+
+const redisUrl = urlWith(
+  ['redis:', 'rediss:'],
+  'must be a URL like redis://[user:password@]host:port[/db] or rediss://… for TLS',
+);
 
 const sentinels = z
   .string()
@@ -85,20 +93,7 @@ const queuePrefix = z
       'must be 1-50 characters of letters, digits, "_", "." or "-", optionally in a hash tag such as {bull} for Redis Cluster',
   });
 
-const httpUrl = z
-  .string()
-  .trim()
-  .refine(
-    (value) => {
-      try {
-        const url = new URL(value);
-        return url.protocol === 'http:' || url.protocol === 'https:';
-      } catch {
-        return false;
-      }
-    },
-    { message: 'must be an http:// or https:// URL' },
-  );
+const httpUrl = urlWith(['http:', 'https:'], 'must be an http:// or https:// URL');
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
