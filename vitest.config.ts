@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SummaryReporter } from './test/reporters/summary-reporter.js';
 
 export default defineConfig({
   test: {
@@ -7,5 +8,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Every test file starts its own redis-server; two cores run two files at a time.
     maxWorkers: 2,
+    reporters: ['default', new SummaryReporter()],
   },
 });
