@@ -107,7 +107,7 @@ async function runWorkers(
     const drainStarted = performance.now();
     await queue.resume();
     for (;;) {
-      const snapshot = await sampler.sample();
+      const snapshot = await sampler.sampleQueue();
       if (snapshot.counts.failed > 0) throw new Error(`${snapshot.counts.failed} jobs failed`);
       if (snapshot.counts.completed >= files.length) break;
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -61,6 +61,39 @@ describe('loadConfig', () => {
     expect(problems).not.toContain('short');
   });
 
+  it('should parse the exporter settings', () => {
+    const config = loadConfig({
+      QUEUE_NAME: 'files',
+      QUEUES: 'files, emails',
+      METRICS_AUTH: 'basic:prom:pass:with:colons',
+      HISTOGRAM_BUCKETS: '0.5,1,30',
+      WORKER_METRICS: 'off',
+    });
+    expect(config.metrics).toMatchObject({
+      queues: ['files', 'emails'],
+      auth: { kind: 'basic', user: 'prom', password: 'pass:with:colons' },
+      buckets: [0.5, 1, 30],
+      perWorker: false,
+      heartbeatSeconds: 5,
+      utilizationWindowSeconds: 60,
+      sampleTtlMs: 1000,
+      redisTimeoutMs: 1000,
+    });
+    expect(loadConfig({}).metrics.queues).toEqual(['file_processing']);
+    expect(loadConfig({ METRICS_AUTH: 'bearer:0123456789abcdef' }).metrics.auth).toEqual({
+      kind: 'bearer',
+      token: '0123456789abcdef',
+    });
+    expect(() => loadConfig({ HISTOGRAM_BUCKETS: '1,0.5' })).toThrow(
+      /HISTOGRAM_BUCKETS="1,0.5": must be 1-50 positive numbers/,
+    );
+    expect(() => loadConfig({ QUEUES: 'a,a' })).toThrow(/distinct/);
+    expect(() => loadConfig({ QUEUES: 'ok,bad name' })).toThrow(/"bad name" must be/);
+    expect(() => loadConfig({ METRICS_AUTH: 'token' })).toThrow(
+      /METRICS_AUTH=".*": must be bearer:/,
+    );
+  });
+
   it('should check settings against each other', () => {
     expect(() => loadConfig({ CHUNK_SIZE: '200', CHUNK_OVERLAP: '200' })).toThrow(
       /CHUNK_OVERLAP=200: must be smaller than CHUNK_SIZE/,

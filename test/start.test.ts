@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CliProcess, runCli } from './helpers/cli-process.js';
 
 async function waitForCompleted(url: string, id: string): Promise<Record<string, unknown>> {
@@ -26,6 +26,15 @@ describe('qscale start', () => {
   });
 
   afterAll(async () => {
+    // A start that was SIGKILLed by a failing test leaves its redis-server behind: stop it.
+    const pid = Number(await readFile(join(dir, 'redis', 'redis.pid'), 'utf8').catch(() => ''));
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -34,11 +43,13 @@ describe('qscale start', () => {
     REDIS_DATA_DIR: join(dir, 'redis'),
     UPLOAD_DIR: join(dir, 'uploads'),
     PORT: '0',
+    METRICS_PORT: '0',
     HOST: '127.0.0.1',
   });
 
   it('should run its own redis-server, process an upload, and keep data across a restart', async () => {
     const first = new CliProcess(['start'], env());
+    onTestFinished(() => first.stop());
     const listening = await first.waitForLog((line) => typeof line.upload === 'string');
     const url = String(listening.url);
     const form = new FormData();
@@ -47,6 +58,21 @@ describe('qscale start', () => {
     expect(upload.status).toBe(202);
     const { id } = (await upload.json()) as { id: string };
     await waitForCompleted(url, id);
+
+    // The exporter runs in the same process tree and reports the work done (job ends reach
+    // Redis within 100 ms).
+    const metricsUrl = String(
+      (await first.waitForLog((line) => typeof line.metrics === 'string')).metrics,
+    );
+    let metrics = '';
+    for (let i = 0; i < 50 && !/status="completed"\} 1/.test(metrics); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      metrics = await (await fetch(metricsUrl)).text();
+    }
+    expect(metrics).toMatch(
+      /qscale_jobs_processed_total\{queue="file_processing",status="completed"\} 1/,
+    );
+    expect(metrics).toMatch(/qscale_workers\{queue="file_processing"\} 1/);
 
     // `qscale status` finds the private Redis without REDIS_URL.
     const status = await runCli(['status', '--json'], {
@@ -62,6 +88,7 @@ describe('qscale start', () => {
     expect(existsSync(join(dir, 'redis', 'appendonlydir'))).toBe(true);
 
     const second = new CliProcess(['start'], env());
+    onTestFinished(() => second.stop());
     try {
       const again = String(
         (await second.waitForLog((line) => typeof line.upload === 'string')).url,

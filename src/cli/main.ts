@@ -5,6 +5,7 @@ import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger, type Logger } from '../config/logger.js';
 import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
 import { runApp } from './run-app.js';
+import { runExporter } from './run-exporter.js';
 import { runWorker } from './run-worker.js';
 import { collectStatus, formatStatus } from './status.js';
 
@@ -14,6 +15,7 @@ const FLAG_TO_ENV = {
   queue: 'QUEUE_NAME',
   prefix: 'QUEUE_PREFIX',
   port: 'PORT',
+  metricsPort: 'METRICS_PORT',
   host: 'HOST',
   concurrency: 'WORKER_CONCURRENCY',
   uploadDir: 'UPLOAD_DIR',
@@ -84,6 +86,10 @@ export function buildProgram(): Command {
       'run the single-replica stack: upload API + built-in worker (+ a private redis-server when REDIS_URL is not set)',
     )
     .option('--port <port>', 'HTTP port (env PORT; default 8080, or a free port if 8080 is busy)')
+    .option(
+      '--metrics-port <port>',
+      'metrics port (env METRICS_PORT; default 9464, or a free port if busy)',
+    )
     .option('--host <host>', 'HTTP bind address (env HOST)')
     .option(
       '--concurrency <n>',
@@ -110,6 +116,8 @@ export function buildProgram(): Command {
         steps.push(() => worker.close());
         const app = await runApp(config, logger);
         steps.push(() => app.close());
+        const exporter = await runExporter(config, logger);
+        steps.push(() => exporter.close());
       } catch (error) {
         await close();
         throw error;
@@ -137,6 +145,22 @@ export function buildProgram(): Command {
       const logger = createLogger(config, 'worker');
       const worker = await runWorker(config, logger);
       closeOnSignals(logger, () => worker.close());
+    });
+
+  serverOptions(program.command('exporter'))
+    .description(
+      'run the metrics exporter (sidecar): /metrics for every queue in QUEUES, read-only against Redis',
+    )
+    .option(
+      '--metrics-port <port>',
+      'metrics port (env METRICS_PORT; default 9464, or a free port if busy)',
+    )
+    .option('--host <host>', 'HTTP bind address (env HOST)')
+    .action(async (flags: Flags) => {
+      const config = await withPrivateRedisUrl(configFrom(flags));
+      const logger = createLogger(config, 'exporter');
+      const exporter = await runExporter(config, logger);
+      closeOnSignals(logger, () => exporter.close());
     });
 
   queueOptions(program.command('status'))

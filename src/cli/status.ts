@@ -8,7 +8,18 @@ import { describeRedis, redisOptionsFor } from '../queue/redis-connection.js';
 
 export interface StatusReport {
   redis: { target: string; up: boolean; latencyMs?: number; version?: string; error?: string };
-  queue?: { name: string; prefix: string } & Omit<QueueSnapshot, 'queue'>;
+  queue?: { name: string; prefix: string } & Pick<
+    QueueSnapshot,
+    'paused' | 'counts' | 'backlog' | 'delayedDue' | 'oldestJobAgeSeconds' | 'enqueuedTotal'
+  >;
+  /** Workers with a live telemetry heartbeat. */
+  heartbeats?: {
+    id: string;
+    concurrency: number;
+    busy: number;
+    utilization: number;
+    heartbeatAgeSeconds: number;
+  }[];
   workers?: { count: number; names: string[] } | { count: null; error: string };
 }
 
@@ -44,12 +55,26 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
     const info = await redis.info('server');
     const version = /redis_version:(\S+)/.exec(info)?.[1];
     const keys = new QueueKeys(config.queue.prefix, config.queue.name);
-    const { queue: _name, ...snapshot } = await new QueueSampler(redis, keys, {
-      ttlMs: 0,
-    }).sample();
+    const snapshot = await new QueueSampler(redis, keys, { ttlMs: 0, timeoutMs }).sampleQueue();
     const report: StatusReport = {
       redis: { target, up: true, latencyMs, ...(version && { version }) },
-      queue: { name: config.queue.name, prefix: config.queue.prefix, ...snapshot },
+      queue: {
+        name: config.queue.name,
+        prefix: config.queue.prefix,
+        paused: snapshot.paused,
+        counts: snapshot.counts,
+        backlog: snapshot.backlog,
+        delayedDue: snapshot.delayedDue,
+        oldestJobAgeSeconds: snapshot.oldestJobAgeSeconds,
+        enqueuedTotal: snapshot.enqueuedTotal,
+      },
+      heartbeats: snapshot.workers.map((worker) => ({
+        id: worker.id,
+        concurrency: worker.concurrency,
+        busy: worker.busy,
+        utilization: worker.utilization,
+        heartbeatAgeSeconds: Math.max(0, (snapshot.sampledAt - worker.heartbeatAt) / 1000),
+      })),
     };
     const queue = new Queue(config.queue.name, {
       connection: redis,
@@ -109,6 +134,14 @@ export function formatStatus(report: StatusReport): string {
         ? `Workers   unknown (${w.error})`
         : `Workers   ${w.count} connected${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
     );
+  }
+  if (report.heartbeats) {
+    lines.push(`Heartbeat ${report.heartbeats.length} live`);
+    for (const h of report.heartbeats) {
+      lines.push(
+        `  ${h.id}  busy ${h.busy}/${h.concurrency}  utilization ${(h.utilization * 100).toFixed(0)}%  heartbeat ${h.heartbeatAgeSeconds.toFixed(1)} s ago`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -5,6 +5,9 @@ import { ConfigError } from './config-error.js';
 
 const MiB = 1024 * 1024;
 
+/** Processing and wait time histogram buckets, in seconds: 50 ms to 30 min. */
+export const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
 /** Reads an integer env var; empty strings count as unset. */
 function int(min: number, max: number) {
   return z
@@ -136,6 +139,40 @@ const envSchema = z.object({
   EMBEDDING_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EMBEDDING_MAX_RETRIES: int(0, 20).default(5),
   WORKER_ID: z.string().optional(),
+  QUEUES: z.string().trim().optional(),
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_AUTH: z
+    .string()
+    .regex(/^(bearer:.{16,}|basic:[^:]+:.{8,})$/, {
+      message:
+        'must be bearer:<token of 16+ characters> or basic:<user>:<password of 8+ characters>',
+    })
+    .optional(),
+  WORKER_METRICS: oneOf(['on', 'off'] as const).default('on'),
+  HEARTBEAT_SECONDS: int(1, 300).default(5),
+  UTILIZATION_WINDOW_SECONDS: int(5, 3600).default(60),
+  SAMPLE_TTL_MS: int(0, 60_000).default(1000),
+  REDIS_TIMEOUT_MS: int(50, 60_000).default(1000),
+  HISTOGRAM_BUCKETS: z
+    .string()
+    .trim()
+    .transform((value, ctx) => {
+      const buckets = value.split(',').map((part) => Number(part.trim()));
+      const ascending = buckets.every((b, i) => i === 0 || b > buckets[i - 1]!);
+      if (
+        buckets.length === 0 ||
+        buckets.length > 50 ||
+        !ascending ||
+        buckets.some((b) => !(b > 0) || !Number.isFinite(b))
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be 1-50 positive numbers of seconds in ascending order, e.g. 0.1,1,10,60',
+        });
+      }
+      return buckets;
+    })
+    .optional(),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default(
     'info',
   ),
@@ -189,6 +226,21 @@ export interface Config {
     keepFailed: number;
     shutdownTimeoutSeconds: number;
   };
+  /** Worker telemetry and the exporter that reads it. */
+  metrics: {
+    /** Queues the exporter reports on. */
+    queues: string[];
+    /** Absent when METRICS_PORT is not set: 9464 is preferred, any free port is taken if busy. */
+    port?: number;
+    auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
+    perWorker: boolean;
+    heartbeatSeconds: number;
+    utilizationWindowSeconds: number;
+    sampleTtlMs: number;
+    redisTimeoutMs: number;
+    /** Upper bounds, in seconds, of the processing and wait time histograms. */
+    buckets: number[];
+  };
   chunking: { size: number; overlap: number };
   embedding: EmbeddingConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -237,7 +289,24 @@ export function loadConfig(env: Env = process.env): Config {
       `WORKER_ID=${JSON.stringify(workerId)}: must be 1-128 characters of letters, digits, "_", ".", ":" or "-"`,
     );
   }
+  const queues = e.QUEUES
+    ? e.QUEUES.split(',')
+        .map((name) => name.trim())
+        .filter(Boolean)
+    : [e.QUEUE_NAME];
+  for (const name of queues) {
+    if (!queueName.safeParse(name).success) {
+      problems.push(
+        `QUEUES=${JSON.stringify(e.QUEUES)}: "${name}" must be 1-100 characters of letters, digits, "_", "." or "-"`,
+      );
+    }
+  }
+  if (queues.length === 0 || new Set(queues).size !== queues.length) {
+    problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: must list one or more distinct queue names`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+  const auth = e.METRICS_AUTH;
+  const [authKind, ...authRest] = auth?.split(':') ?? [];
 
   return {
     redis: {
@@ -270,6 +339,26 @@ export function loadConfig(env: Env = process.env): Config {
       keepCompleted: e.KEEP_COMPLETED_JOBS,
       keepFailed: e.KEEP_FAILED_JOBS,
       shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    },
+    metrics: {
+      queues,
+      ...(e.METRICS_PORT !== undefined && { port: e.METRICS_PORT }),
+      ...(auth &&
+        (authKind === 'bearer'
+          ? { auth: { kind: 'bearer' as const, token: authRest.join(':') } }
+          : {
+              auth: {
+                kind: 'basic' as const,
+                user: authRest[0]!,
+                password: authRest.slice(1).join(':'),
+              },
+            })),
+      perWorker: e.WORKER_METRICS === 'on',
+      heartbeatSeconds: e.HEARTBEAT_SECONDS,
+      utilizationWindowSeconds: e.UTILIZATION_WINDOW_SECONDS,
+      sampleTtlMs: e.SAMPLE_TTL_MS,
+      redisTimeoutMs: e.REDIS_TIMEOUT_MS,
+      buckets: e.HISTOGRAM_BUCKETS ?? DEFAULT_BUCKETS,
     },
     chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
     embedding: {

@@ -1,3 +1,6 @@
+/** The histograms workers keep per queue. */
+export type TelemetryHistogram = 'processing:completed' | 'processing:failed' | 'wait';
+
 /**
  * The Redis key layout of one queue. BullMQ's own keys are `<prefix>:<queue>:<type>`; qscale keeps
  * its records under `<prefix>:<queue>:qscale:…` so that with a hash-tag prefix such as `{bull}` every
@@ -38,6 +41,29 @@ export class QueueKeys {
   /** Sorted set: ids of confirmed files, scored by upload time (ms). */
   files(): string {
     return `${this.base}:qscale:files`;
+  }
+
+  /** Sorted set: live workers' ids, scored by when their heartbeat expires (epoch ms). */
+  workers(): string {
+    return `${this.base}:qscale:workers`;
+  }
+
+  /** Hash: one worker's telemetry (concurrency, busy slots, cumulative counters); expires. */
+  worker(workerId: string): string {
+    return `${this.base}:qscale:worker:${workerId}`;
+  }
+
+  /** Prefix of {@link worker} keys, for scripts that build them from ids. */
+  workerPrefix(): string {
+    return `${this.base}:qscale:worker:`;
+  }
+
+  /**
+   * Hash: a cumulative histogram kept by the workers: `count`, `sum` (seconds) and one field per
+   * bucket, `le:<upper bound>` (not cumulative; `le:+Inf` for the rest).
+   */
+  histogram(name: TelemetryHistogram): string {
+    return `${this.base}:qscale:histogram:${name}`;
   }
 
   /** String: the stored answer of an upload request, by the sha256 of its Idempotency-Key. */

@@ -1,20 +1,23 @@
 import type { Redis } from 'ioredis';
+import { parseHistogram } from './histogram-fields.js';
 import type { QueueKeys } from './queue-keys.js';
-import type { QueueSnapshot } from './queue-snapshot.js';
+import type { QueueSnapshot, Sample, WorkerSnapshot } from './queue-snapshot.js';
 
 /**
- * Reads the counts and the oldest backlog job of a queue in one read-only round trip, independent
- * of how many jobs there are (O(1) per key: LLEN, ZCARD, ZCOUNT, and the head of each list).
+ * Reads one queue in one script run, with read-only commands whose number does not depend on how
+ * many jobs there are: LLEN/ZCARD/ZCOUNT per state, the head of each backlog list and its job's
+ * `timestamp`, BullMQ's id counter, the live workers' telemetry hashes, and the three histograms.
  *
  * The delayed set's score is the due time in ms × 4096 plus a 12-bit counter, so the jobs already
- * due are `ZCOUNT delayed 0 ((now+1)*4096 - 1)`. A job's enqueue time is its hash's `timestamp`;
- * with a hash-tag prefix all of a queue's keys share one Cluster slot.
+ * due are `ZCOUNT delayed 0 ((now+1)*4096 - 1)`. With a hash-tag prefix all of a queue's keys, the
+ * job and worker keys the script builds included, share one Cluster slot.
  *
- * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta
- * ARGV: job key prefix (`<prefix>:<queue>:`), now (ms)
+ * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta, id,
+ *       workers, histogram processing:completed, processing:failed, wait
+ * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers
  */
 const SAMPLE_QUEUE = `
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
 local jobPrefix = ARGV[1]
 local oldest = -1
 local function consider(ts)
@@ -41,77 +44,210 @@ if due > 0 then
   consider(math.floor(tonumber(first[2]) / 4096))
 end
 local isPaused = redis.call('HEXISTS', KEYS[9], 'paused')
-return {wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest, isPaused}
+-- BullMQ >= 5 keeps a paused queue's jobs in wait and marks the queue paused in meta: report them
+-- as paused (the legacy paused list still counts too).
+if isPaused == 1 then
+  paused = paused + wait
+  wait = 0
+end
+local enqueued = redis.call('GET', KEYS[10]) or '0'
+local ids = redis.call('ZRANGEBYSCORE', KEYS[11], now, '+inf', 'LIMIT', 0, tonumber(ARGV[4]))
+local workers = {}
+for _, id in ipairs(ids) do
+  workers[#workers + 1] = id
+  workers[#workers + 1] = redis.call('HGETALL', ARGV[2] .. id)
+end
+return {
+  {wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest, isPaused},
+  enqueued,
+  workers,
+  redis.call('HGETALL', KEYS[12]),
+  redis.call('HGETALL', KEYS[13]),
+  redis.call('HGETALL', KEYS[14]),
+}
 `;
 
+type SampleReply = [number[], string, (string | string[])[], string[], string[], string[]];
+
 type SamplingRedis = Redis & {
-  qscaleSampleQueue(...args: (string | number)[]): Promise<number[]>;
+  qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
 };
 
+const SAFE_WORKER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
 export interface QueueSamplerOptions {
-  /** How long a snapshot is reused, in ms. @defaultValue 1000 */
+  /** How long a sample is reused, in ms. @defaultValue 1000 */
   ttlMs?: number;
+  /** A read slower than this fails (and is not cached), in ms. @defaultValue 1000 */
+  timeoutMs?: number;
+  /** At most this many live workers are read per queue. @defaultValue 10000 */
+  maxWorkers?: number;
   /** Clock, for tests. @defaultValue Date.now */
   now?: () => number;
 }
 
+/** The Redis read of a sample took longer than the timeout. */
+export class SampleTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`reading the queues from Redis took longer than ${ms} ms`);
+    this.name = 'SampleTimeoutError';
+  }
+}
+
+function toWorker(id: string, flat: string[]): WorkerSnapshot | undefined {
+  // The record may expire between the ZRANGEBYSCORE and the HGETALL, and anyone with write access
+  // could add ids: only safe label values with a record are reported.
+  if (flat.length === 0 || !SAFE_WORKER_ID.test(id)) return undefined;
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  const num = (name: string) => {
+    const value = Number(fields[name] ?? 0);
+    return Number.isFinite(value) ? value : 0;
+  };
+  return {
+    id,
+    concurrency: num('concurrency'),
+    busy: num('busy'),
+    busySeconds: num('busySeconds'),
+    utilization: num('utilization'),
+    completed: num('completed'),
+    failed: num('failed'),
+    cpuSeconds: num('cpuSeconds'),
+    startedAt: num('startedAt'),
+    heartbeatAt: num('heartbeatAt'),
+  };
+}
+
 /**
- * Samples one queue's state for the status command, the API's backlog guard and (later) the
- * exporter and the KEDA scaler. Concurrent callers share one read, and a snapshot is reused for
- * `ttlMs`.
+ * Samples every configured queue — job counts, backlog and its oldest job, live workers, the
+ * processing and wait histograms — in ONE Redis round trip (one script per queue, pipelined),
+ * with read-only commands and a cost independent of the number of jobs. Concurrent callers share
+ * one read, and a sample is reused for `ttlMs`. Used by the exporter, the KEDA scaler, the status
+ * command and the API's backlog guard.
  */
 export class QueueSampler {
   private readonly redis: SamplingRedis;
-  private readonly keys: QueueKeys;
-  private readonly ttlMs: number;
-  private readonly now: () => number;
-  private cached?: { at: number; snapshot: QueueSnapshot };
-  private inFlight?: Promise<QueueSnapshot>;
+  private readonly queues: QueueKeys[];
+  private readonly opts: Required<QueueSamplerOptions>;
+  private cached?: { at: number; sample: Sample };
+  private reading?: Promise<Sample>;
 
-  constructor(redis: Redis, keys: QueueKeys, options: QueueSamplerOptions = {}) {
-    const opts = { ttlMs: 1000, now: Date.now, ...options };
-    if (!Number.isFinite(opts.ttlMs) || opts.ttlMs < 0) {
-      throw new RangeError(`QueueSampler ttlMs must be a number ≥ 0, got ${opts.ttlMs}`);
+  constructor(redis: Redis, queues: QueueKeys | QueueKeys[], options: QueueSamplerOptions = {}) {
+    const opts = { ttlMs: 1000, timeoutMs: 1000, maxWorkers: 10_000, now: Date.now, ...options };
+    for (const name of ['ttlMs', 'timeoutMs', 'maxWorkers'] as const) {
+      if (!Number.isFinite(opts[name]) || opts[name] < 0) {
+        throw new RangeError(`QueueSampler ${name} must be a number ≥ 0, got ${opts[name]}`);
+      }
     }
     this.redis = redis as SamplingRedis;
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
-      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 9, lua: SAMPLE_QUEUE });
+      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 14, lua: SAMPLE_QUEUE });
     }
-    this.keys = keys;
-    this.ttlMs = opts.ttlMs;
-    this.now = opts.now;
+    this.queues = Array.isArray(queues) ? queues : [queues];
+    if (this.queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
+    this.opts = opts;
   }
 
-  /** The latest snapshot, read from Redis when the cached one is older than `ttlMs`. */
-  sample(): Promise<QueueSnapshot> {
+  /** Names of the sampled queues, in order. */
+  get queueNames(): string[] {
+    return this.queues.map((keys) => keys.queue);
+  }
+
+  /**
+   * The latest sample, read from Redis when the cached one is older than `ttlMs`. Rejects with a
+   * {@link SampleTimeoutError} after `timeoutMs`; a slow read still in progress is shared by later
+   * callers instead of being started again.
+   */
+  sample(): Promise<Sample> {
     const cached = this.cached;
-    if (cached && this.now() - cached.at < this.ttlMs) return Promise.resolve(cached.snapshot);
-    this.inFlight ??= this.read().finally(() => {
-      this.inFlight = undefined;
+    if (cached && this.opts.now() - cached.at < this.opts.ttlMs) {
+      return Promise.resolve(cached.sample);
+    }
+    this.reading ??= this.read().finally(() => {
+      this.reading = undefined;
     });
-    return this.inFlight;
+    return this.withTimeout(this.reading);
   }
 
-  private async read(): Promise<QueueSnapshot> {
-    const k = this.keys;
-    const now = this.now();
-    const reply = await this.redis.qscaleSampleQueue(
-      k.bull('wait'),
-      k.bull('paused'),
-      k.bull('prioritized'),
-      k.bull('active'),
-      k.bull('delayed'),
-      k.bull('waiting-children'),
-      k.bull('completed'),
-      k.bull('failed'),
-      k.bull('meta'),
-      k.bull(''),
-      now,
-    );
+  /** The snapshot of one queue (the first one when no name is given). */
+  async sampleQueue(name?: string): Promise<QueueSnapshot> {
+    const sample = await this.sample();
+    const snapshot =
+      name === undefined ? sample.queues[0] : sample.queues.find((q) => q.queue === name);
+    if (!snapshot) throw new RangeError(`queue ${JSON.stringify(name)} is not sampled`);
+    return snapshot;
+  }
+
+  private async withTimeout(reading: Promise<Sample>): Promise<Sample> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new SampleTimeoutError(this.opts.timeoutMs)),
+        this.opts.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([reading, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async read(): Promise<Sample> {
+    const started = performance.now();
+    const now = this.opts.now();
+    const pipeline = this.redis.pipeline() as unknown as {
+      qscaleSampleQueue(...args: (string | number)[]): unknown;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    for (const k of this.queues) {
+      pipeline.qscaleSampleQueue(
+        k.bull('wait'),
+        k.bull('paused'),
+        k.bull('prioritized'),
+        k.bull('active'),
+        k.bull('delayed'),
+        k.bull('waiting-children'),
+        k.bull('completed'),
+        k.bull('failed'),
+        k.bull('meta'),
+        k.bull('id'),
+        k.workers(),
+        k.histogram('processing:completed'),
+        k.histogram('processing:failed'),
+        k.histogram('wait'),
+        k.bull(''),
+        k.workerPrefix(),
+        now,
+        this.opts.maxWorkers,
+      );
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const queues = this.queues.map((k, i) => {
+      const [error, reply] = results[i] ?? [new Error('no reply')];
+      if (error) throw error;
+      return this.toSnapshot(k.queue, now, reply as SampleReply);
+    });
+    const sample: Sample = {
+      sampledAt: now,
+      durationSeconds: (performance.now() - started) / 1000,
+      queues,
+    };
+    this.cached = { at: now, sample };
+    return sample;
+  }
+
+  private toSnapshot(queue: string, now: number, reply: SampleReply): QueueSnapshot {
+    const [counts, enqueued, workerList, completedHist, failedHist, waitHist] = reply;
     const [wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest] =
-      reply.map(Number) as number[];
-    const snapshot: QueueSnapshot = {
-      queue: k.queue,
+      counts.map(Number) as number[];
+    const workers: WorkerSnapshot[] = [];
+    for (let i = 0; i + 1 < workerList.length; i += 2) {
+      const worker = toWorker(workerList[i] as string, workerList[i + 1] as string[]);
+      if (worker) workers.push(worker);
+    }
+    return {
+      queue,
       sampledAt: now,
       counts: {
         wait: wait!,
@@ -126,9 +262,11 @@ export class QueueSampler {
       delayedDue: due!,
       backlog: wait! + paused! + prioritized! + due!,
       oldestJobAgeSeconds: oldest! >= 0 ? Math.max(0, (now - oldest!) / 1000) : 0,
-      paused: reply[10] === 1,
+      paused: counts[10] === 1,
+      enqueuedTotal: Number(enqueued) || 0,
+      workers,
+      processing: { completed: parseHistogram(completedHist), failed: parseHistogram(failedHist) },
+      wait: parseHistogram(waitHist),
     };
-    this.cached = { at: now, snapshot };
-    return snapshot;
   }
 }

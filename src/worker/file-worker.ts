@@ -6,7 +6,9 @@ import type { Embedder } from '../embedding/embedder.js';
 import type { FileJobData, FileJobResult } from '../queue/file-job.js';
 import type { FileRecords } from '../queue/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
+import { QueueKeys } from '../queue/queue-keys.js';
 import { createFileProcessor } from './file-processor.js';
+import { WorkerTelemetry } from './worker-telemetry.js';
 
 export interface FileWorkerDeps {
   config: Config;
@@ -25,22 +27,37 @@ export interface FileWorkerDeps {
  */
 export class FileWorker {
   readonly worker: Worker<FileJobData, FileJobResult>;
+  readonly telemetry: WorkerTelemetry;
   private readonly deps: FileWorkerDeps;
   private closing?: Promise<void>;
 
   constructor(deps: FileWorkerDeps) {
     this.deps = deps;
     const { config, logger } = deps;
+    this.telemetry = new WorkerTelemetry(
+      deps.connection,
+      new QueueKeys(config.queue.prefix, config.queue.name),
+      logger,
+      {
+        workerId: config.worker.id,
+        concurrency: config.worker.concurrency,
+        heartbeatSeconds: config.metrics.heartbeatSeconds,
+        utilizationWindowSeconds: config.metrics.utilizationWindowSeconds,
+        buckets: config.metrics.buckets,
+      },
+    );
     this.worker = new Worker<FileJobData, FileJobResult>(
       config.queue.name,
-      createFileProcessor({
-        records: deps.records,
-        storage: deps.storage,
-        embedder: deps.embedder,
-        chunking: config.chunking,
-        embeddingBatchSize: config.embedding.batchSize,
-        logger,
-      }),
+      this.telemetry.instrument(
+        createFileProcessor({
+          records: deps.records,
+          storage: deps.storage,
+          embedder: deps.embedder,
+          chunking: config.chunking,
+          embeddingBatchSize: config.embedding.batchSize,
+          logger,
+        }),
+      ),
       {
         connection: deps.connection,
         prefix: config.queue.prefix,
@@ -71,6 +88,7 @@ export class FileWorker {
   /** Resolves once the worker is connected and taking jobs. */
   async waitUntilReady(): Promise<void> {
     await this.worker.waitUntilReady();
+    await this.telemetry.start();
   }
 
   /** Graceful stop; idempotent. */
@@ -97,6 +115,7 @@ export class FileWorker {
       );
       await this.worker.close(true);
     }
+    await this.telemetry.close();
     logger.info('worker stopped');
   }
 }

@@ -172,7 +172,7 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
 async function checkBacklog(ctx: ApiContext): Promise<void> {
   const limit = ctx.config.http.maxQueueBacklog;
   if (limit <= 0) return;
-  const snapshot = await ctx.sampler.sample();
+  const snapshot = await ctx.sampler.sampleQueue();
   if (snapshot.backlog >= limit) {
     throw new ApiError(
       429,

@@ -1,0 +1,289 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../config/logger.js';
+import { bucketField, bucketFor } from '../queue/histogram-fields.js';
+import type { QueueKeys, TelemetryHistogram } from '../queue/queue-keys.js';
+
+export interface WorkerTelemetryOptions {
+  workerId: string;
+  concurrency: number;
+  /** @defaultValue 5 */
+  heartbeatSeconds?: number;
+  /** @defaultValue 60 */
+  utilizationWindowSeconds?: number;
+  /** Histogram upper bounds in seconds, ascending. */
+  buckets: readonly number[];
+  /**
+   * Job ends are gathered for this long before they are written in one pipeline, in ms.
+   * @defaultValue 100
+   */
+  flushDelayMs?: number;
+  /** Clock, for tests. @defaultValue Date.now */
+  now?: () => number;
+}
+
+interface PendingHistogram {
+  count: number;
+  sum: number;
+  buckets: Map<number, number>;
+}
+
+/** What a job reported when it ended. */
+export interface JobOutcome {
+  status: 'completed' | 'failed';
+  processingSeconds: number;
+  /** Enqueue → start; absent for retries, whose enqueue time is the first attempt's. */
+  waitSeconds?: number;
+}
+
+/**
+ * What one worker tells the exporter through Redis: a heartbeat every `heartbeatSeconds` (its
+ * record expires after three missed ones) with concurrency, busy slots, windowed utilization and
+ * cumulative counters; and, per job, processing and wait times in cumulative histogram buckets.
+ *
+ * Cost: job ends are gathered for `flushDelayMs` and written in one pipeline, so a job costs at
+ * most one pipelined round trip, and far fewer under load (at most one every `flushDelayMs`). Nothing here reads job hashes, so it stays right when
+ * jobs are removed on completion.
+ */
+export class WorkerTelemetry {
+  private readonly redis: Redis;
+  private readonly keys: QueueKeys;
+  private readonly logger: Logger;
+  private readonly opts: Required<Omit<WorkerTelemetryOptions, 'buckets'>> & {
+    buckets: readonly number[];
+  };
+  private readonly startedAt: number;
+  private busy = 0;
+  /** Busy slot-seconds up to `lastChange`. */
+  private busySeconds = 0;
+  private lastChange: number;
+  /** (time, cumulative busy slot-seconds) at each heartbeat within the utilization window. */
+  private readonly history: { at: number; busySeconds: number }[] = [];
+  private completed = 0;
+  private failed = 0;
+  private readonly pending = new Map<TelemetryHistogram, PendingHistogram>();
+  private flushing?: Promise<void>;
+  private flushTimer?: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(redis: Redis, keys: QueueKeys, logger: Logger, options: WorkerTelemetryOptions) {
+    const opts = {
+      heartbeatSeconds: 5,
+      utilizationWindowSeconds: 60,
+      flushDelayMs: 100,
+      now: Date.now,
+      ...options,
+    };
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(opts.workerId)) {
+      throw new RangeError(
+        `worker id ${JSON.stringify(opts.workerId)} is not a safe label value: use 1-128 letters, digits, "_", ".", ":" or "-"`,
+      );
+    }
+    if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
+      throw new RangeError(`concurrency must be a whole number ≥ 1, got ${opts.concurrency}`);
+    }
+    this.redis = redis;
+    this.keys = keys;
+    this.logger = logger;
+    this.opts = opts;
+    this.startedAt = opts.now();
+    this.lastChange = this.startedAt;
+  }
+
+  /** Sends the first heartbeat and keeps sending them until {@link close}. */
+  async start(): Promise<void> {
+    await this.heartbeat();
+    this.timer = setInterval(() => {
+      this.heartbeat().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'telemetry heartbeat failed'),
+      );
+    }, this.opts.heartbeatSeconds * 1000);
+    this.timer.unref();
+  }
+
+  private accrue(now: number): void {
+    this.busySeconds += (this.busy * (now - this.lastChange)) / 1000;
+    this.lastChange = now;
+  }
+
+  /** A slot became busy. */
+  jobStarted(): void {
+    this.accrue(this.opts.now());
+    this.busy++;
+  }
+
+  /** A slot became free: record the job's times and flush soon. */
+  jobEnded(outcome: JobOutcome): void {
+    this.accrue(this.opts.now());
+    this.busy = Math.max(0, this.busy - 1);
+    this.observe(`processing:${outcome.status}`, outcome.processingSeconds);
+    if (outcome.waitSeconds !== undefined) this.observe('wait', Math.max(0, outcome.waitSeconds));
+    if (outcome.status === 'completed') this.completed++;
+    else this.failed++;
+    this.requestFlush();
+  }
+
+  /**
+   * Wraps a BullMQ processor so every job it runs is counted: busy slots while it runs, and its
+   * processing time, outcome and (first attempt only) wait time when it ends.
+   */
+  instrument<J extends Job, R>(processor: (job: J) => Promise<R>): (job: J) => Promise<R> {
+    return async (job: J) => {
+      const started = this.opts.now();
+      this.jobStarted();
+      let status: JobOutcome['status'] = 'failed';
+      try {
+        const result = await processor(job);
+        status = 'completed';
+        return result;
+      } finally {
+        const readyAt = job.timestamp + (job.opts.delay ?? 0);
+        this.jobEnded({
+          status,
+          processingSeconds: (this.opts.now() - started) / 1000,
+          ...(job.attemptsStarted <= 1 && {
+            waitSeconds: ((job.processedOn ?? started) - readyAt) / 1000,
+          }),
+        });
+      }
+    };
+  }
+
+  private observe(name: TelemetryHistogram, seconds: number): void {
+    let histogram = this.pending.get(name);
+    if (!histogram) {
+      histogram = { count: 0, sum: 0, buckets: new Map() };
+      this.pending.set(name, histogram);
+    }
+    const bound = bucketFor(seconds, this.opts.buckets);
+    histogram.count++;
+    histogram.sum += seconds;
+    histogram.buckets.set(bound, (histogram.buckets.get(bound) ?? 0) + 1);
+  }
+
+  private requestFlush(): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      // One flush at a time: a flush that is still running is waited for, then this one runs.
+      this.flushing = (this.flushing ?? Promise.resolve())
+        .then(() => this.flush())
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'telemetry flush failed'));
+    }, this.opts.flushDelayMs);
+    this.flushTimer.unref();
+  }
+
+  /** Writes the job ends gathered since the last flush in one pipeline. */
+  private async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const pending = new Map(this.pending);
+    this.pending.clear();
+    const pipeline = this.redis.pipeline();
+    for (const [name, histogram] of pending) {
+      const key = this.keys.histogram(name);
+      pipeline.hincrby(key, 'count', histogram.count);
+      pipeline.hincrbyfloat(key, 'sum', histogram.sum);
+      for (const [bound, n] of histogram.buckets) pipeline.hincrby(key, bucketField(bound), n);
+    }
+    // Per-worker totals are the worker's own: written as absolute values, like the heartbeat does.
+    const workerKey = this.keys.worker(this.opts.workerId);
+    pipeline.hset(workerKey, { busy: this.busy, completed: this.completed, failed: this.failed });
+    pipeline.pexpire(workerKey, this.ttlMs());
+    const results = (await pipeline.exec()) ?? [];
+    const failure = results.find(([error]) => error)?.[0];
+    if (failure) {
+      // Put the numbers back so the next flush carries them; counters never go missing.
+      this.merge(pending);
+      throw failure;
+    }
+  }
+
+  private merge(pending: Map<TelemetryHistogram, PendingHistogram>): void {
+    for (const [name, histogram] of pending) {
+      const current = this.pending.get(name) ?? { count: 0, sum: 0, buckets: new Map() };
+      current.count += histogram.count;
+      current.sum += histogram.sum;
+      for (const [bound, n] of histogram.buckets) {
+        current.buckets.set(bound, (current.buckets.get(bound) ?? 0) + n);
+      }
+      this.pending.set(name, current);
+    }
+  }
+
+  private ttlMs(): number {
+    return this.opts.heartbeatSeconds * 3 * 1000;
+  }
+
+  /**
+   * Busy slot-seconds / (concurrency × elapsed) since the last heartbeat at or before the window
+   * start (so over the window plus at most one heartbeat interval), or since the worker started.
+   */
+  utilization(now = this.opts.now()): number {
+    this.accrue(now);
+    const windowStart = now - this.opts.utilizationWindowSeconds * 1000;
+    let from = { at: this.startedAt, busySeconds: 0 };
+    for (const point of this.history) {
+      if (point.at > windowStart) break;
+      from = point;
+    }
+    const span = (now - from.at) / 1000;
+    if (span <= 0) return this.busy > 0 ? 1 : 0;
+    const busy = this.busySeconds - from.busySeconds;
+    return Math.min(1, Math.max(0, busy / (this.opts.concurrency * span)));
+  }
+
+  /** Writes the worker's record and renews its place among the live workers. */
+  async heartbeat(): Promise<void> {
+    const now = this.opts.now();
+    const utilization = this.utilization(now);
+    this.history.push({ at: now, busySeconds: this.busySeconds });
+    const windowStart = now - this.opts.utilizationWindowSeconds * 1000;
+    // Keep one point at or before the window start, drop older ones.
+    while (this.history.length > 1 && this.history[1]!.at <= windowStart) this.history.shift();
+    const cpu = process.cpuUsage();
+    const workerKey = this.keys.worker(this.opts.workerId);
+    const results = await this.redis
+      .pipeline()
+      .hset(workerKey, {
+        concurrency: this.opts.concurrency,
+        busy: this.busy,
+        busySeconds: this.busySeconds.toFixed(3),
+        utilization: utilization.toFixed(4),
+        cpuSeconds: ((cpu.user + cpu.system) / 1e6).toFixed(3),
+        completed: this.completed,
+        failed: this.failed,
+        startedAt: this.startedAt,
+        heartbeatAt: now,
+      })
+      .pexpire(workerKey, this.ttlMs())
+      .zadd(this.keys.workers(), now + this.ttlMs(), this.opts.workerId)
+      .zremrangebyscore(this.keys.workers(), '-inf', now)
+      .exec();
+    const failure = results?.find(([error]) => error)?.[0];
+    if (failure) throw failure;
+  }
+
+  /**
+   * Flushes what is pending and removes this worker from the live set, so its series vanish at
+   * once on a graceful stop. Idempotent; never throws.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    try {
+      await this.flushing;
+      await this.flush();
+      await this.redis
+        .multi()
+        .zrem(this.keys.workers(), this.opts.workerId)
+        .del(this.keys.worker(this.opts.workerId))
+        .exec();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'telemetry close failed');
+    }
+  }
+}

@@ -1,0 +1,411 @@
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
+import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
+import { CliProcess } from './helpers/cli-process.js';
+import { parsePromText, valueOf, find, type PromSample } from './helpers/prom-text.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { testEnv } from './helpers/stack.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Exporter', () => {
+  let redis: TestRedisServer;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  /** An exporter for fresh queues; `queues[0]` is also QUEUE_NAME. */
+  async function exporterFor(queues: string[], env: Env = {}) {
+    const config = loadConfig(
+      await testEnv(redis, {
+        QUEUE_NAME: queues[0],
+        QUEUES: queues.join(','),
+        METRICS_PORT: '0',
+        HOST: '127.0.0.1',
+        SAMPLE_TTL_MS: '0',
+        ...env,
+      }),
+    );
+    const exporter = await runExporter(config, createLogger(config, 'test'));
+    cleanups.push(() => exporter.close());
+    return { config, exporter };
+  }
+
+  async function scrape(exporter: RunningExporter, headers: Record<string, string> = {}) {
+    const res = await fetch(`${exporter.url}/metrics`, { headers });
+    expect(res.status).toBe(200);
+    return parsePromText(await res.text());
+  }
+
+  function queueNamed(prefix: string) {
+    return `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  function newQueue(name: string) {
+    const connection = redis.client();
+    const queue = new Queue(name, { connection });
+    cleanups.push(async () => {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    });
+    return queue;
+  }
+
+  /** A real BullMQ worker whose processor is wrapped by WorkerTelemetry. */
+  async function instrumentedWorker(
+    queueName: string,
+    processor: (job: Job) => Promise<unknown>,
+    options: { id: string; concurrency: number; heartbeatSeconds?: number; autorun?: boolean },
+  ) {
+    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    const telemetry = new WorkerTelemetry(
+      connection,
+      new QueueKeys('bull', queueName),
+      createLogger({ logLevel: 'silent' }, 'test'),
+      {
+        workerId: options.id,
+        concurrency: options.concurrency,
+        heartbeatSeconds: options.heartbeatSeconds ?? 1,
+        utilizationWindowSeconds: 5,
+        buckets: loadConfig({}).metrics.buckets,
+      },
+    );
+    const worker = new Worker(queueName, telemetry.instrument(processor), {
+      connection,
+      concurrency: options.concurrency,
+      autorun: options.autorun ?? true,
+    });
+    await worker.waitUntilReady();
+    await telemetry.start();
+    cleanups.push(async () => {
+      await worker.close();
+      await telemetry.close();
+      connection.disconnect();
+    });
+    return { worker, telemetry };
+  }
+
+  async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await check()) return;
+      await sleep(50);
+    }
+    throw new Error('condition not met in time');
+  }
+
+  it('should report known work: 5 jobs of ~200 ms give count 5 and sum ≈ 1 s', async () => {
+    const name = queueNamed('known');
+    const queue = newQueue(name);
+    const { exporter } = await exporterFor([name]);
+    await instrumentedWorker(name, () => sleep(200), { id: 'w-known', concurrency: 5 });
+    await queue.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: 'job', data: { i } })));
+    await waitFor(async () => (await queue.getJobCounts('completed')).completed === 5);
+    await sleep(300); // job ends are flushed within 100 ms
+    const m = await scrape(exporter);
+    const labels = { queue: name, status: 'completed' };
+    expect(valueOf(m, 'qscale_job_processing_seconds_count', labels)).toBe(5);
+    const sum = valueOf(m, 'qscale_job_processing_seconds_sum', labels)!;
+    expect(sum).toBeGreaterThanOrEqual(1.0);
+    expect(sum).toBeLessThan(1.3);
+    expect(valueOf(m, 'qscale_job_processing_seconds_bucket', { ...labels, le: '0.1' })).toBe(0);
+    expect(valueOf(m, 'qscale_job_processing_seconds_bucket', { ...labels, le: '0.25' })).toBe(5);
+    expect(valueOf(m, 'qscale_job_processing_seconds_bucket', { ...labels, le: '+Inf' })).toBe(5);
+    expect(valueOf(m, 'qscale_jobs_processed_total', labels)).toBe(5);
+    expect(valueOf(m, 'qscale_job_wait_seconds_count', { queue: name })).toBe(5);
+    expect(valueOf(m, 'qscale_jobs_enqueued_total', { queue: name })).toBe(5);
+    expect(
+      valueOf(m, 'qscale_worker_jobs_total', {
+        queue: name,
+        worker: 'w-known',
+        status: 'completed',
+      }),
+    ).toBe(5);
+    expect(valueOf(m, 'qscale_queue_jobs', { queue: name, state: 'completed' })).toBe(5);
+    expect(valueOf(m, 'qscale_redis_up')).toBe(1);
+  });
+
+  it('should keep counters right when jobs are removed on completion and on failure', async () => {
+    const name = queueNamed('removed');
+    const queue = newQueue(name);
+    const { exporter } = await exporterFor([name]);
+    await instrumentedWorker(
+      name,
+      async (job) => {
+        if (job.data.fail) throw new UnrecoverableError('bad input');
+      },
+      { id: 'w-removed', concurrency: 4 },
+    );
+    await queue.addBulk([
+      ...Array.from({ length: 6 }, () => ({
+        name: 'ok',
+        data: {},
+        opts: { removeOnComplete: true },
+      })),
+      ...Array.from({ length: 2 }, () => ({
+        name: 'bad',
+        data: { fail: true },
+        opts: { removeOnFail: true },
+      })),
+    ]);
+    await waitFor(async () => {
+      const m = await scrape(exporter);
+      return (
+        valueOf(m, 'qscale_jobs_processed_total', { queue: name, status: 'completed' }) === 6 &&
+        valueOf(m, 'qscale_jobs_processed_total', { queue: name, status: 'failed' }) === 2
+      );
+    });
+    const m = await scrape(exporter);
+    // The jobs themselves are gone; the telemetry is not.
+    expect(valueOf(m, 'qscale_queue_jobs', { queue: name, state: 'completed' })).toBe(0);
+    expect(valueOf(m, 'qscale_queue_jobs', { queue: name, state: 'failed' })).toBe(0);
+    expect(
+      valueOf(m, 'qscale_job_processing_seconds_count', { queue: name, status: 'failed' }),
+    ).toBe(2);
+  });
+
+  it('should put prioritized, paused and delayed (due and not due) jobs in the right states and in the backlog', async () => {
+    const name = queueNamed('states');
+    const paused = queueNamed('paused');
+    const queue = newQueue(name);
+    const pausedQueue = newQueue(paused);
+    const { exporter } = await exporterFor([name, paused]);
+    await queue.add('plain', {});
+    await queue.add('plain', {});
+    await queue.add('urgent', {}, { priority: 1 });
+    await queue.add('later', {}, { delay: 3_600_000 });
+    await queue.add('soon', {}, { delay: 50 });
+    await queue.add('soon', {}, { delay: 50 });
+    await pausedQueue.pause();
+    await pausedQueue.add('held', {});
+    await pausedQueue.add('held', {});
+    await pausedQueue.add('held', {});
+    await sleep(300); // the two 'soon' jobs are due; no worker promotes them
+    const m = await scrape(exporter);
+    const jobs = (queue: string, state: string) =>
+      valueOf(m, 'qscale_queue_jobs', { queue, state });
+    expect(jobs(name, 'wait')).toBe(2);
+    expect(jobs(name, 'prioritized')).toBe(1);
+    expect(jobs(name, 'delayed')).toBe(3);
+    expect(jobs(name, 'paused')).toBe(0);
+    // 2 waiting + 1 prioritized + 2 delayed and due; the one due in an hour is not backlog yet.
+    expect(valueOf(m, 'qscale_queue_length', { queue: name })).toBe(5);
+    expect(valueOf(m, 'qscale_queue_oldest_job_age_seconds', { queue: name })).toBeGreaterThan(0.2);
+    expect(jobs(paused, 'paused')).toBe(3);
+    expect(jobs(paused, 'wait')).toBe(0);
+    expect(valueOf(m, 'qscale_queue_paused', { queue: paused })).toBe(1);
+    expect(valueOf(m, 'qscale_queue_length', { queue: paused })).toBe(3);
+  });
+
+  it('should report a worker busy on every slot at ≈ 1 and an idle one at ≈ 0', async () => {
+    const busyQueue = queueNamed('busy');
+    const idleQueue = queueNamed('idle');
+    const queue = newQueue(busyQueue);
+    newQueue(idleQueue);
+    const { exporter } = await exporterFor([busyQueue, idleQueue]);
+    await queue.addBulk([
+      { name: 'long', data: {} },
+      { name: 'long', data: {} },
+    ]);
+    await instrumentedWorker(busyQueue, () => sleep(6000), { id: 'w-busy', concurrency: 2 });
+    await instrumentedWorker(idleQueue, async () => undefined, { id: 'w-idle', concurrency: 3 });
+    await sleep(3200); // three heartbeats
+    const m = await scrape(exporter);
+    const busy = valueOf(m, 'qscale_worker_utilization_ratio', {
+      queue: busyQueue,
+      worker: 'w-busy',
+    })!;
+    const idle = valueOf(m, 'qscale_worker_utilization_ratio', {
+      queue: idleQueue,
+      worker: 'w-idle',
+    })!;
+    expect(busy).toBeGreaterThan(0.9);
+    expect(idle).toBe(0);
+    expect(valueOf(m, 'qscale_worker_busy_slots', { queue: busyQueue, worker: 'w-busy' })).toBe(2);
+    expect(valueOf(m, 'qscale_worker_concurrency', { queue: idleQueue, worker: 'w-idle' })).toBe(3);
+    expect(
+      valueOf(m, 'qscale_worker_busy_seconds_total', { queue: busyQueue, worker: 'w-busy' }),
+    ).toBeGreaterThan(4);
+    expect(valueOf(m, 'qscale_queue_utilization_ratio', { queue: busyQueue })).toBeGreaterThan(0.9);
+    expect(valueOf(m, 'qscale_queue_utilization_ratio', { queue: idleQueue })).toBe(0);
+    expect(valueOf(m, 'qscale_workers', { queue: busyQueue })).toBe(1);
+    expect(valueOf(m, 'qscale_queue_jobs', { queue: busyQueue, state: 'active' })).toBe(2);
+  });
+
+  it("should drop a killed worker's series after the heartbeat TTL, and a stopped one's at once", async () => {
+    const name = queueNamed('ttl');
+    const { config, exporter } = await exporterFor([name]);
+    const start = (id: string) => {
+      const proc = new CliProcess(['worker'], {
+        REDIS_URL: redis.url,
+        QUEUE_NAME: name,
+        UPLOAD_DIR: config.http.uploadDir,
+        WORKER_ID: id,
+        HEARTBEAT_SECONDS: '1',
+      });
+      cleanups.push(() => proc.stop());
+      return proc;
+    };
+    const doomed = start('doomed-worker');
+    const graceful = start('graceful-worker');
+    await waitFor(
+      async () => valueOf(await scrape(exporter), 'qscale_workers', { queue: name }) === 2,
+    );
+    const series = (m: PromSample[], worker: string) =>
+      find(m, 'qscale_worker_concurrency', { worker });
+
+    graceful.kill('SIGTERM');
+    await graceful.exited;
+    expect(series(await scrape(exporter), 'graceful-worker')).toHaveLength(0);
+
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = Date.now();
+    expect(series(await scrape(exporter), 'doomed-worker')).toHaveLength(1);
+    await waitFor(async () => series(await scrape(exporter), 'doomed-worker').length === 0, 8000);
+    // TTL is 3 heartbeats = 3 s after the last one.
+    expect(Date.now() - killedAt).toBeLessThan(4500);
+    expect(valueOf(await scrape(exporter), 'qscale_workers', { queue: name })).toBe(0);
+  });
+
+  it('should drop per-worker series with WORKER_METRICS=off', async () => {
+    const name = queueNamed('noworker');
+    const { exporter } = await exporterFor([name], { WORKER_METRICS: 'off' });
+    await instrumentedWorker(name, async () => undefined, { id: 'w-hidden', concurrency: 1 });
+    const m = await scrape(exporter);
+    expect(valueOf(m, 'qscale_workers', { queue: name })).toBe(1);
+    expect(m.filter((s) => s.labels.worker !== undefined)).toEqual([]);
+  });
+
+  it('should answer within REDIS_TIMEOUT_MS with qscale_redis_up 0 and no queue series while Redis is down', async () => {
+    const name = queueNamed('down');
+    newQueue(name);
+    const { exporter } = await exporterFor([name], { REDIS_TIMEOUT_MS: '500' });
+    expect(valueOf(await scrape(exporter), 'qscale_redis_up')).toBe(1);
+    await redis.stop();
+    try {
+      const started = Date.now();
+      const m = await scrape(exporter);
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(valueOf(m, 'qscale_redis_up')).toBe(0);
+      expect(find(m, 'qscale_queue_length')).toEqual([]);
+      expect(find(m, 'qscale_queue_jobs')).toEqual([]);
+      expect(find(m, 'qscale_job_processing_seconds_count')).toEqual([]);
+      expect(valueOf(m, 'qscale_scrape_errors_total')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await redis.start();
+    }
+    await waitFor(async () => valueOf(await scrape(exporter), 'qscale_redis_up') === 1);
+    expect(valueOf(await scrape(exporter), 'qscale_queue_length', { queue: name })).toBe(0);
+  });
+
+  it('should read Redis in one script per queue with read-only commands whose number does not grow with the backlog', async () => {
+    const name = queueNamed('monitor');
+    const queue = newQueue(name);
+    const { exporter } = await exporterFor([name]);
+    await instrumentedWorker(name, async () => undefined, {
+      id: 'w-mon',
+      concurrency: 1,
+      autorun: false,
+    });
+
+    // MONITOR shows every command the server runs, those inside scripts included: the way to see
+    // what a scrape costs. This Redis is the test's own.
+    const commandsOfOneScrape = async () => {
+      const client = redis.client();
+      cleanups.push(async () => client.disconnect());
+      const monitor = await client.monitor();
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args[0]!.toLowerCase()));
+      await sleep(50);
+      await scrape(exporter);
+      await sleep(100);
+      monitor.removeAllListeners('monitor');
+      monitor.disconnect();
+      return [...seen];
+    };
+    await queue.addBulk(Array.from({ length: 10 }, () => ({ name: 'j', data: {} })));
+    const small = await commandsOfOneScrape();
+    await queue.addBulk(Array.from({ length: 2000 }, () => ({ name: 'j', data: {} })));
+    const large = await commandsOfOneScrape();
+
+    const readOnly = new Set([
+      'evalsha',
+      'eval',
+      'llen',
+      'zcard',
+      'zcount',
+      'lindex',
+      'hget',
+      'zrange',
+      'hexists',
+      'get',
+      'zrangebyscore',
+      'hgetall',
+    ]);
+    expect(small.filter((c) => !readOnly.has(c))).toEqual([]);
+    expect(large.filter((c) => !readOnly.has(c))).toEqual([]);
+    expect(small.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
+    expect(large.length).toBe(small.length);
+    expect(small.length).toBeLessThan(30);
+  });
+
+  it('should require METRICS_AUTH on /metrics (bearer or basic) but not on /healthz', async () => {
+    const name = queueNamed('auth');
+    const bearer = (await exporterFor([name], { METRICS_AUTH: 'bearer:scrape-token-0123456789' }))
+      .exporter;
+    expect((await fetch(`${bearer.url}/metrics`)).status).toBe(401);
+    expect(
+      (await fetch(`${bearer.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status,
+    ).toBe(401);
+    expect(
+      (
+        await fetch(`${bearer.url}/metrics`, {
+          headers: { Authorization: 'Bearer scrape-token-0123456789' },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await fetch(`${bearer.url}/healthz`)).status).toBe(200);
+
+    const basic = (await exporterFor([name], { METRICS_AUTH: 'basic:prom:secret-pass' })).exporter;
+    const credentials = Buffer.from('prom:secret-pass').toString('base64');
+    const denied = await fetch(`${basic.url}/metrics`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toContain('Basic');
+    expect(
+      (await fetch(`${basic.url}/metrics`, { headers: { Authorization: `Basic ${credentials}` } }))
+        .status,
+    ).toBe(200);
+  });
+
+  it('should serve OpenMetrics when asked and Prometheus text otherwise', async () => {
+    const name = queueNamed('om');
+    const { exporter } = await exporterFor([name]);
+    const text = await fetch(`${exporter.url}/metrics`);
+    expect(text.headers.get('content-type')).toContain('text/plain; version=0.0.4');
+    expect(await text.text()).toContain('# TYPE qscale_jobs_processed_total counter');
+    const om = await fetch(`${exporter.url}/metrics`, {
+      headers: { Accept: 'application/openmetrics-text; version=1.0.0' },
+    });
+    expect(om.headers.get('content-type')).toContain('application/openmetrics-text');
+    const body = await om.text();
+    expect(body).toContain('# TYPE qscale_jobs_processed counter');
+    expect(body.trimEnd().endsWith('# EOF')).toBe(true);
+  });
+});
