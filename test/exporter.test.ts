@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -392,6 +393,22 @@ describe('Exporter', () => {
       (await fetch(`${basic.url}/metrics`, { headers: { Authorization: `Basic ${credentials}` } }))
         .status,
     ).toBe(200);
+  });
+
+  it('should expose exactly the qscale metrics the README documents, with their types', async () => {
+    const name = queueNamed('docs');
+    const { exporter } = await exporterFor([name]);
+    await instrumentedWorker(name, async () => undefined, { id: 'w-docs', concurrency: 1 });
+    const body = await (await fetch(`${exporter.url}/metrics`)).text();
+    const exposed = [...body.matchAll(/^# TYPE (qscale_\S+) (\S+)$/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const documented = [
+      ...readme.matchAll(/^\| `(qscale_[a-z_]+)` +\| (gauge|counter|histogram) /gm),
+    ].map((m) => `${m[1]} ${m[2]}`);
+    expect(documented.length).toBeGreaterThan(15);
+    expect(exposed.sort()).toEqual(documented.sort());
   });
 
   it('should serve OpenMetrics when asked and Prometheus text otherwise', async () => {

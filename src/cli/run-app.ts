@@ -1,6 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import getPort from 'get-port';
+import { createServer, type Server } from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { ApiContext } from '../app/api-context.js';
@@ -14,6 +12,7 @@ import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { LocalBlobStorage } from '../storage/local-blob-storage.js';
 import { closeAll } from './close-all.js';
+import { closeServer, listen } from './http-listen.js';
 
 /** The port the API listens on when PORT is not set, if it is free. */
 export const PREFERRED_PORT = 8080;
@@ -53,14 +52,8 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
 /** Starts the upload API. Without PORT it takes 8080, or any free port when 8080 is busy. */
 export async function runApp(config: Config, logger: Logger): Promise<RunningApp> {
   const context = createApiContext(config, logger);
-  const port = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
-  const server = createApp(context).listen(port, config.http.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  // Uploads of large files take a while; Node's default request timeout (5 min) is kept.
-  const actualPort = (server.address() as AddressInfo).port;
+  const server = createServer(createApp(context));
+  const actualPort = await listen(server, config.http.port, PREFERRED_PORT, config.http.host);
   const url = `http://localhost:${actualPort}`;
   logger.info(
     {
@@ -79,11 +72,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     url,
     close: () =>
       (closing ??= closeAll(logger, [
-        () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          }),
+        () => closeServer(server),
         () => context.queue.close(),
         () => context.redis.quit().then(() => undefined),
         async () => logger.info('upload API stopped'),

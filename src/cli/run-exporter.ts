@@ -1,6 +1,4 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import getPort from 'get-port';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createExporterServer } from '../exporter/exporter-server.js';
@@ -9,6 +7,7 @@ import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { closeAll } from './close-all.js';
+import { closeServer, listen } from './http-listen.js';
 
 /** The metrics port when METRICS_PORT is not set, if it is free. */
 export const PREFERRED_METRICS_PORT = 9464;
@@ -38,13 +37,12 @@ export async function runExporter(config: Config, logger: Logger): Promise<Runni
     metrics: config.metrics,
     logger,
   });
-  const port = config.metrics.port ?? (await getPort({ port: PREFERRED_METRICS_PORT }));
-  server.listen(port, config.http.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const actualPort = (server.address() as AddressInfo).port;
+  const actualPort = await listen(
+    server,
+    config.metrics.port,
+    PREFERRED_METRICS_PORT,
+    config.http.host,
+  );
   const url = `http://localhost:${actualPort}`;
   logger.info(
     { url, metrics: `${url}/metrics`, queues: config.metrics.queues },
@@ -58,11 +56,7 @@ export async function runExporter(config: Config, logger: Logger): Promise<Runni
     url,
     close: () =>
       (closing ??= closeAll(logger, [
-        () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          }),
+        () => closeServer(server),
         () => redis.quit().then(() => undefined),
         async () => logger.info('exporter stopped'),
       ])),

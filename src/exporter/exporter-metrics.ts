@@ -1,7 +1,16 @@
 import { collectDefaultMetrics, Registry, type RegistryContentType } from 'prom-client';
 import { cumulativeBuckets } from '../queue/histogram-fields.js';
-import { JOB_STATES, type HistogramSnapshot, type QueueSnapshot } from '../queue/queue-snapshot.js';
-import { registerCollectedMetric, type CollectedValue } from './collected-metric.js';
+import {
+  JOB_STATES,
+  type HistogramSnapshot,
+  type QueueSnapshot,
+  type WorkerSnapshot,
+} from '../queue/queue-snapshot.js';
+import {
+  registerCollectedMetric,
+  type CollectedType,
+  type CollectedValue,
+} from './collected-metric.js';
 import type { ScrapeSource } from './scrape-source.js';
 
 export interface ExporterMetricsOptions {
@@ -38,15 +47,6 @@ export function registerExporterMetrics(
   options: ExporterMetricsOptions,
 ): void {
   const queues = (): QueueSnapshot[] => source.sample?.queues ?? [];
-  const perQueue = (value: (q: QueueSnapshot) => number) => () =>
-    queues().map((q) => ({ labels: { queue: q.queue }, value: value(q) }));
-  const perWorker = (value: (w: QueueSnapshot['workers'][number]) => number) => () =>
-    options.perWorker
-      ? queues().flatMap((q) =>
-          q.workers.map((w) => ({ labels: { queue: q.queue, worker: w.id }, value: value(w) })),
-        )
-      : [];
-
   registerCollectedMetric(registry, {
     name: 'qscale_queue_jobs',
     help: 'Jobs in the queue by BullMQ state.',
@@ -56,27 +56,6 @@ export function registerExporterMetrics(
       queues().flatMap((q) =>
         JOB_STATES.map((state) => ({ labels: { queue: q.queue, state }, value: q.counts[state] })),
       ),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_queue_length',
-    help: 'Backlog: jobs waiting for a worker (wait + paused + prioritized + delayed jobs already due).',
-    type: 'gauge',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => q.backlog),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_queue_oldest_job_age_seconds',
-    help: 'Age of the oldest job in the backlog (0 when the backlog is empty).',
-    type: 'gauge',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => q.oldestJobAgeSeconds),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_queue_paused',
-    help: '1 when the queue is paused.',
-    type: 'gauge',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => (q.paused ? 1 : 0)),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_job_processing_seconds',
@@ -120,66 +99,90 @@ export function registerExporterMetrics(
         { labels: { queue: q.queue, status: 'failed' }, value: q.processing.failed.count },
       ]),
   });
-  registerCollectedMetric(registry, {
-    name: 'qscale_jobs_enqueued_total',
-    help: "Jobs added to the queue by any producer (BullMQ's id counter).",
-    type: 'counter',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => q.enqueuedTotal),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_workers',
-    help: 'Workers with a live heartbeat.',
-    type: 'gauge',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => q.workers.length),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_queue_utilization_ratio',
-    help: 'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window.',
-    type: 'gauge',
-    labelNames: ['queue'] as const,
-    collect: perQueue((q) => {
-      const capacity = q.workers.reduce((sum, w) => sum + w.concurrency, 0);
-      if (capacity === 0) return 0;
-      return q.workers.reduce((sum, w) => sum + w.utilization * w.concurrency, 0) / capacity;
-    }),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_worker_concurrency',
-    help: 'Jobs a worker runs at once.',
-    type: 'gauge',
-    labelNames: ['queue', 'worker'] as const,
-    collect: perWorker((w) => w.concurrency),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_worker_busy_slots',
-    help: 'Slots of a worker busy with a job (at its last heartbeat or job end).',
-    type: 'gauge',
-    labelNames: ['queue', 'worker'] as const,
-    collect: perWorker((w) => w.busy),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_worker_utilization_ratio',
-    help: 'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
-    type: 'gauge',
-    labelNames: ['queue', 'worker'] as const,
-    collect: perWorker((w) => w.utilization),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_worker_busy_seconds_total',
-    help: 'Busy slot-seconds of a worker since it started.',
-    type: 'counter',
-    labelNames: ['queue', 'worker'] as const,
-    collect: perWorker((w) => w.busySeconds),
-  });
-  registerCollectedMetric(registry, {
-    name: 'qscale_worker_cpu_seconds_total',
-    help: 'CPU time (user + system) of a worker process since it started.',
-    type: 'counter',
-    labelNames: ['queue', 'worker'] as const,
-    collect: perWorker((w) => w.cpuSeconds),
-  });
+  const queueSeries: [string, string, CollectedType, (q: QueueSnapshot) => number][] = [
+    [
+      'qscale_queue_length',
+      'Backlog: jobs waiting for a worker (wait + paused + prioritized + delayed jobs already due).',
+      'gauge',
+      (q) => q.backlog,
+    ],
+    [
+      'qscale_queue_oldest_job_age_seconds',
+      'Age of the oldest job in the backlog (0 when the backlog is empty).',
+      'gauge',
+      (q) => q.oldestJobAgeSeconds,
+    ],
+    ['qscale_queue_paused', '1 when the queue is paused.', 'gauge', (q) => (q.paused ? 1 : 0)],
+    [
+      'qscale_jobs_enqueued_total',
+      "Jobs added to the queue by any producer (BullMQ's id counter).",
+      'counter',
+      (q) => q.enqueuedTotal,
+    ],
+    ['qscale_workers', 'Workers with a live heartbeat.', 'gauge', (q) => q.workers.length],
+    [
+      'qscale_queue_utilization_ratio',
+      'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window.',
+      'gauge',
+      (q) => {
+        const capacity = q.workers.reduce((sum, w) => sum + w.concurrency, 0);
+        if (capacity === 0) return 0;
+        return q.workers.reduce((sum, w) => sum + w.utilization * w.concurrency, 0) / capacity;
+      },
+    ],
+  ];
+  for (const [name, help, type, value] of queueSeries) {
+    registerCollectedMetric(registry, {
+      name,
+      help,
+      type,
+      labelNames: ['queue'] as const,
+      collect: () => queues().map((q) => ({ labels: { queue: q.queue }, value: value(q) })),
+    });
+  }
+
+  const workerSeries: [string, string, CollectedType, (w: WorkerSnapshot) => number][] = [
+    ['qscale_worker_concurrency', 'Jobs a worker runs at once.', 'gauge', (w) => w.concurrency],
+    [
+      'qscale_worker_busy_slots',
+      'Slots of a worker busy with a job (at its last heartbeat or job end).',
+      'gauge',
+      (w) => w.busy,
+    ],
+    [
+      'qscale_worker_utilization_ratio',
+      'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
+      'gauge',
+      (w) => w.utilization,
+    ],
+    [
+      'qscale_worker_busy_seconds_total',
+      'Busy slot-seconds of a worker since it started.',
+      'counter',
+      (w) => w.busySeconds,
+    ],
+    [
+      'qscale_worker_cpu_seconds_total',
+      'CPU time (user + system) of a worker process since it started.',
+      'counter',
+      (w) => w.cpuSeconds,
+    ],
+  ];
+  for (const [name, help, type, value] of workerSeries) {
+    registerCollectedMetric(registry, {
+      name,
+      help,
+      type,
+      labelNames: ['queue', 'worker'] as const,
+      collect: () =>
+        options.perWorker
+          ? queues().flatMap((q) =>
+              q.workers.map((w) => ({ labels: { queue: q.queue, worker: w.id }, value: value(w) })),
+            )
+          : [],
+    });
+  }
+
   registerCollectedMetric(registry, {
     name: 'qscale_worker_jobs_total',
     help: 'Job attempts a worker finished, by outcome.',

@@ -188,7 +188,13 @@ export class WorkerTelemetry {
     }
     // Per-worker totals are the worker's own: written as absolute values, like the heartbeat does.
     const workerKey = this.keys.worker(this.opts.workerId);
-    pipeline.hset(workerKey, { busy: this.busy, completed: this.completed, failed: this.failed });
+    this.accrue(this.opts.now());
+    pipeline.hset(workerKey, {
+      busy: this.busy,
+      busySeconds: this.busySeconds.toFixed(3),
+      completed: this.completed,
+      failed: this.failed,
+    });
     pipeline.pexpire(workerKey, this.ttlMs());
     const results = (await pipeline.exec()) ?? [];
     const failure = results.find(([error]) => error)?.[0];
