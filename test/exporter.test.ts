@@ -60,6 +60,7 @@ describe('Exporter', () => {
   function newQueue(name: string) {
     const connection = redis.client();
     const queue = new Queue(name, { connection });
+    queue.on('error', () => undefined); // tests that stop Redis expect connection errors
     cleanups.push(async () => {
       await queue.obliterate({ force: true });
       await queue.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CliProcess, runCli } from './helpers/cli-process.js';
+import { ScalerClient } from './helpers/scaler-client.js';
 
 async function waitForCompleted(url: string, id: string): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 10_000;
@@ -44,6 +45,7 @@ describe('qscale start', () => {
     UPLOAD_DIR: join(dir, 'uploads'),
     PORT: '0',
     METRICS_PORT: '0',
+    KEDA_PORT: '0',
     HOST: '127.0.0.1',
   });
 
@@ -73,6 +75,22 @@ describe('qscale start', () => {
       /qscale_jobs_processed_total\{queue="file_processing",status="completed"\} 1/,
     );
     expect(metrics).toMatch(/qscale_workers\{queue="file_processing"\} 1/);
+
+    // So does the KEDA external scaler, to a client built from our .proto.
+    const kedaPort = Number(
+      (await first.waitForLog((line) => typeof line.kedaPort === 'number')).kedaPort,
+    );
+    const scaler = new ScalerClient(`127.0.0.1:${kedaPort}`);
+    try {
+      for (const mode of ['backlog', 'latency', 'workers']) {
+        const value = await scaler.getMetrics({ queue: 'file_processing', mode });
+        expect(value.metricValues, mode).toHaveLength(1);
+        expect(value.metricValues[0]!.metricValue, mode).toBe(0);
+      }
+      expect((await scaler.isActive({ queue: 'file_processing' })).result).toBe(false);
+    } finally {
+      scaler.close();
+    }
 
     // `qscale status` finds the private Redis without REDIS_URL.
     const status = await runCli(['status', '--json'], {

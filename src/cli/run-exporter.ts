@@ -3,9 +3,12 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createExporterServer } from '../exporter/exporter-server.js';
 import { ScrapeSource } from '../exporter/scrape-source.js';
+import { QueueWatchers } from '../keda/queue-watchers.js';
+import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
+import { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from './close-all.js';
 import { closeServer, listen } from './http-listen.js';
 
@@ -14,51 +17,78 @@ export const PREFERRED_METRICS_PORT = 9464;
 
 export interface RunningExporter {
   server: Server;
-  sampler: QueueSampler;
+  scaler: RunningScalerServer;
+  signals: ScalingSignals;
+  watchers: QueueWatchers;
   port: number;
   url: string;
   close(): Promise<void>;
 }
 
-/** Starts the exporter: `/metrics` for every queue in QUEUES, read-only against Redis. */
+/**
+ * Starts the sidecar: `/metrics` for every queue in QUEUES on METRICS_PORT and KEDA's external
+ * scaler on KEDA_PORT, both reading Redis read-only through one shared sampler.
+ */
 export async function runExporter(config: Config, logger: Logger): Promise<RunningExporter> {
   const redis = createRedis(config.redis, {
     role: 'request',
     connectionName: `qscale:exporter:${config.worker.id}`,
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const sampler = new QueueSampler(
+  const keys = config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
+  const sampler = new QueueSampler(redis, keys, {
+    ttlMs: config.metrics.sampleTtlMs,
+    timeoutMs: config.metrics.redisTimeoutMs,
+  });
+  const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
+  const watchers = new QueueWatchers(
     redis,
-    config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue)),
-    { ttlMs: config.metrics.sampleTtlMs, timeoutMs: config.metrics.redisTimeoutMs },
+    new Map(keys.map((k) => [k.queue, k])),
+    signals,
+    logger,
   );
   const server = createExporterServer({
-    source: new ScrapeSource(sampler, logger),
+    source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
+    drainSeconds: config.scaler.drainSeconds,
     logger,
   });
-  const actualPort = await listen(
-    server,
-    config.metrics.port,
-    PREFERRED_METRICS_PORT,
-    config.http.host,
-  );
-  const url = `http://localhost:${actualPort}`;
-  logger.info(
-    { url, metrics: `${url}/metrics`, queues: config.metrics.queues },
-    `exporter listening: curl ${url}/metrics`,
-  );
-  let closing: Promise<void> | undefined;
-  return {
-    server,
-    sampler,
-    port: actualPort,
-    url,
-    close: () =>
-      (closing ??= closeAll(logger, [
-        () => closeServer(server),
-        () => redis.quit().then(() => undefined),
-        async () => logger.info('exporter stopped'),
-      ])),
-  };
+  const closeSteps: (() => Promise<unknown>)[] = [() => redis.quit()];
+  try {
+    const port = await listen(
+      server,
+      config.metrics.port,
+      PREFERRED_METRICS_PORT,
+      config.http.host,
+    );
+    closeSteps.unshift(() => closeServer(server));
+    const scaler = await startScalerServer({ config, signals, watchers, logger });
+    closeSteps.unshift(() => scaler.close());
+    const url = `http://localhost:${port}`;
+    logger.info(
+      { url, metrics: `${url}/metrics`, queues: config.metrics.queues },
+      `exporter listening: curl ${url}/metrics`,
+    );
+    logger.info(
+      { kedaPort: scaler.port, tls: scaler.tls, scalerAddress: `<this host>:${scaler.port}` },
+      'KEDA external scaler listening',
+    );
+    let closing: Promise<void> | undefined;
+    return {
+      server,
+      scaler,
+      signals,
+      watchers,
+      port,
+      url,
+      close: () =>
+        (closing ??= closeAll(logger, [
+          ...closeSteps,
+          async () => logger.info('exporter stopped'),
+        ])),
+    };
+  } catch (error) {
+    await closeAll(logger, closeSteps);
+    throw error;
+  }
 }

@@ -153,6 +153,12 @@ const envSchema = z.object({
   UTILIZATION_WINDOW_SECONDS: int(5, 3600).default(60),
   SAMPLE_TTL_MS: int(0, 60_000).default(1000),
   REDIS_TIMEOUT_MS: int(50, 60_000).default(1000),
+  KEDA_PORT: int(0, 65535).optional(),
+  KEDA_TLS_CERT: nonEmpty.optional(),
+  KEDA_TLS_KEY: nonEmpty.optional(),
+  KEDA_TLS_CA: nonEmpty.optional(),
+  DRAIN_SECONDS: int(1, 86_400).default(60),
+  RATE_WINDOW_SECONDS: int(5, 3600).default(60),
   HISTOGRAM_BUCKETS: z
     .string()
     .trim()
@@ -241,6 +247,17 @@ export interface Config {
     /** Upper bounds, in seconds, of the processing and wait time histograms. */
     buckets: number[];
   };
+  /** The KEDA external scaler and the scaling decision. */
+  scaler: {
+    /** Absent when KEDA_PORT is not set: 6000 is preferred, any free port is taken if busy. */
+    port?: number;
+    /** PEM file paths; `ca` requires and verifies client certificates (mTLS). */
+    tls?: { cert: string; key: string; ca?: string };
+    /** Default time the `workers` mode gives the backlog to drain. */
+    drainSeconds: number;
+    /** Window over which arrival rate and mean processing time are measured. */
+    rateWindowSeconds: number;
+  };
   chunking: { size: number; overlap: number };
   embedding: EmbeddingConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -287,6 +304,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(workerId)) {
     problems.push(
       `WORKER_ID=${JSON.stringify(workerId)}: must be 1-128 characters of letters, digits, "_", ".", ":" or "-"`,
+    );
+  }
+  if ((e.KEDA_TLS_CERT === undefined) !== (e.KEDA_TLS_KEY === undefined)) {
+    problems.push(
+      `KEDA_TLS_CERT=${e.KEDA_TLS_CERT ? 'set' : 'unset'}, KEDA_TLS_KEY=${e.KEDA_TLS_KEY ? 'set' : 'unset'}: set both (PEM files) to serve TLS, or neither for plaintext`,
+    );
+  }
+  if (e.KEDA_TLS_CA !== undefined && e.KEDA_TLS_CERT === undefined) {
+    problems.push(
+      'KEDA_TLS_CA=set: client certificates (mTLS) need KEDA_TLS_CERT and KEDA_TLS_KEY too',
     );
   }
   const queues = e.QUEUES
@@ -359,6 +386,19 @@ export function loadConfig(env: Env = process.env): Config {
       sampleTtlMs: e.SAMPLE_TTL_MS,
       redisTimeoutMs: e.REDIS_TIMEOUT_MS,
       buckets: e.HISTOGRAM_BUCKETS ?? DEFAULT_BUCKETS,
+    },
+    scaler: {
+      ...(e.KEDA_PORT !== undefined && { port: e.KEDA_PORT }),
+      ...(e.KEDA_TLS_CERT !== undefined &&
+        e.KEDA_TLS_KEY !== undefined && {
+          tls: {
+            cert: resolve(e.KEDA_TLS_CERT),
+            key: resolve(e.KEDA_TLS_KEY),
+            ...(e.KEDA_TLS_CA !== undefined && { ca: resolve(e.KEDA_TLS_CA) }),
+          },
+        }),
+      drainSeconds: e.DRAIN_SECONDS,
+      rateWindowSeconds: e.RATE_WINDOW_SECONDS,
     },
     chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
     embedding: {

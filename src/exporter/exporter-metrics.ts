@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Registry, type RegistryContentType } from 'prom-client';
 import { cumulativeBuckets } from '../queue/histogram-fields.js';
+import { desiredWorkers } from '../scaling/scaling-decision.js';
 import {
   JOB_STATES,
   type HistogramSnapshot,
@@ -18,6 +19,8 @@ export interface ExporterMetricsOptions {
   buckets: readonly number[];
   /** Per-worker series (`WORKER_METRICS=on`). */
   perWorker: boolean;
+  /** For `qscale_queue_desired_workers`. */
+  drainSeconds: number;
 }
 
 function histogramValues(
@@ -120,6 +123,12 @@ export function registerExporterMetrics(
       (q) => q.enqueuedTotal,
     ],
     ['qscale_workers', 'Workers with a live heartbeat.', 'gauge', (q) => q.workers.length],
+    [
+      'qscale_queue_desired_workers',
+      "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode).",
+      'gauge',
+      (q) => desiredWorkers(q, source.rates(q), { drainSeconds: options.drainSeconds }),
+    ],
     [
       'qscale_queue_utilization_ratio',
       'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window.',

@@ -23,6 +23,7 @@ export function createMetricsAuth(
 export interface ExporterServerOptions {
   source: ScrapeSource;
   metrics: Config['metrics'];
+  drainSeconds: number;
   logger: Logger;
 }
 
@@ -33,7 +34,11 @@ export interface ExporterServerOptions {
  */
 export function createExporterServer(options: ExporterServerOptions): Server {
   const { source, metrics, logger } = options;
-  const metricOptions = { buckets: metrics.buckets, perWorker: metrics.perWorker };
+  const metricOptions = {
+    buckets: metrics.buckets,
+    perWorker: metrics.perWorker,
+    drainSeconds: options.drainSeconds,
+  };
   const prometheus = createExporterRegistry(
     source,
     metricOptions,

@@ -1,6 +1,7 @@
 import type { Logger } from '../config/logger.js';
-import type { QueueSampler } from '../queue/queue-sampler.js';
-import type { Sample } from '../queue/queue-snapshot.js';
+import type { QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
+import type { QueueRates } from '../scaling/queue-rates.js';
+import type { ScalingSignals } from '../scaling/scaling-signals.js';
 
 /**
  * What the collectors of one scrape read: the sample {@link refresh} fetched, or nothing when
@@ -8,30 +9,31 @@ import type { Sample } from '../queue/queue-snapshot.js';
  * reported — no stale numbers presented as current).
  */
 export class ScrapeSource {
-  private readonly sampler: QueueSampler;
+  private readonly signals: ScalingSignals;
   private readonly logger: Logger;
   /** The sample of the latest scrape; undefined after a failed one. */
   sample?: Sample;
   /** Scrapes whose Redis read failed or timed out. */
   errorsTotal = 0;
 
-  constructor(sampler: QueueSampler, logger: Logger) {
-    this.sampler = sampler;
+  constructor(signals: ScalingSignals, logger: Logger) {
+    this.signals = signals;
     this.logger = logger;
   }
 
-  get queueNames(): string[] {
-    return this.sampler.queueNames;
-  }
-
-  /** Reads the queues (shared with concurrent scrapes, cached for SAMPLE_TTL_MS). Never throws. */
+  /** Reads the queues (shared with concurrent readers, cached for SAMPLE_TTL_MS). Never throws. */
   async refresh(): Promise<void> {
     try {
-      this.sample = await this.sampler.sample();
+      this.sample = await this.signals.read();
     } catch (error) {
       this.sample = undefined;
       this.errorsTotal++;
       this.logger.warn({ err: error }, 'scrape could not read Redis');
     }
+  }
+
+  /** Arrival rate and mean processing time of a queue up to its snapshot. */
+  rates(snapshot: QueueSnapshot): QueueRates {
+    return this.signals.rates(snapshot);
   }
 }

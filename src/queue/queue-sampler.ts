@@ -154,13 +154,15 @@ export class QueueSampler {
   }
 
   /**
-   * The latest sample, read from Redis when the cached one is older than `ttlMs`. Rejects with a
+   * The latest sample, read from Redis when the cached one is older than `ttlMs` (or the caller's
+   * `maxAgeMs`, when smaller). Rejects with a
    * {@link SampleTimeoutError} after `timeoutMs`; a slow read still in progress is shared by later
    * callers instead of being started again.
    */
-  sample(): Promise<Sample> {
+  sample(options: { maxAgeMs?: number } = {}): Promise<Sample> {
     const cached = this.cached;
-    if (cached && this.opts.now() - cached.at < this.opts.ttlMs) {
+    const maxAge = Math.min(this.opts.ttlMs, options.maxAgeMs ?? Infinity);
+    if (cached && this.opts.now() - cached.at < maxAge) {
       return Promise.resolve(cached.sample);
     }
     this.reading ??= this.read().finally(() => {

@@ -35,6 +35,9 @@ export async function testEnv(redis: TestRedisServer, env: Env = {}): Promise<En
     UPLOAD_DIR: await mkdtemp(join(tmpdir(), 'qscale-test-')),
     LOG_LEVEL: 'silent',
     JOB_BACKOFF_MS: '50',
+    // Never the default ports: test files run in parallel.
+    METRICS_PORT: '0',
+    KEDA_PORT: '0',
     ...env,
   };
 }

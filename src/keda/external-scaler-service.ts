@@ -1,0 +1,133 @@
+import { status, type sendUnaryData, type Server } from '@grpc/grpc-js';
+import type { Logger } from '../config/logger.js';
+import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { isActive, metricName, scalingValue } from '../scaling/scaling-decision.js';
+import type { ScalingSignals } from '../scaling/scaling-signals.js';
+import type { ProtoGrpcType } from './generated/externalscaler.js';
+import type { ExternalScalerHandlers } from './generated/externalscaler/ExternalScaler.js';
+import type { ScaledObjectRef__Output } from './generated/externalscaler/ScaledObjectRef.js';
+import type { QueueWatchers } from './queue-watchers.js';
+import { ScalerError, toGrpcError } from './scaler-error.js';
+import { parseTriggerMetadata, type ServedQueues, type TriggerSpec } from './trigger-metadata.js';
+
+export interface ExternalScalerServiceOptions {
+  proto: ProtoGrpcType;
+  signals: ScalingSignals;
+  watchers: QueueWatchers;
+  served: ServedQueues;
+  drainSeconds: number;
+  logger: Logger;
+}
+
+/** Answers a unary call exactly once, with the value or the error's gRPC status. */
+function respond<T>(callback: sendUnaryData<T>, work: () => Promise<T> | T): void {
+  Promise.resolve()
+    .then(work)
+    .then(
+      (value) => callback(null, value),
+      (error: unknown) => callback(toGrpcError(error)),
+    );
+}
+
+/** The int64 field of a value: rounded up, so a fractional need still counts. */
+const toInt64 = (value: number) => Math.ceil(Number(value.toFixed(9)));
+
+/**
+ * KEDA's ExternalScaler service. Every call validates the trigger metadata; GetMetricSpec touches
+ * no Redis; the others read through the shared {@link ScalingSignals} (one Redis round trip per
+ * SAMPLE_TTL_MS however many ScaledObjects ask), and answer UNAVAILABLE — never 0 — when Redis
+ * cannot be read.
+ */
+export class ExternalScalerService {
+  private readonly opts: ExternalScalerServiceOptions;
+
+  constructor(options: ExternalScalerServiceOptions) {
+    this.opts = options;
+  }
+
+  private spec(ref: ScaledObjectRef__Output | null | undefined): TriggerSpec {
+    return parseTriggerMetadata(ref?.scalerMetadata, this.opts.served, {
+      drainSeconds: this.opts.drainSeconds,
+    });
+  }
+
+  private async snapshotOf(spec: TriggerSpec): Promise<{
+    snapshot: QueueSnapshot;
+    value: number;
+  }> {
+    const sample = await this.opts.signals.read();
+    const signal = this.opts.signals.signal(sample, spec.queue);
+    if (!signal) throw new ScalerError(status.NOT_FOUND, `queue ${spec.queue} is not sampled`);
+    return { snapshot: signal.snapshot, value: scalingValue(signal.snapshot, signal.rates, spec) };
+  }
+
+  readonly handlers: ExternalScalerHandlers = {
+    IsActive: (call, callback) =>
+      respond(callback, async () => {
+        const spec = this.spec(call.request);
+        const { snapshot } = await this.snapshotOf(spec);
+        return { result: isActive(snapshot, spec.activationValue) };
+      }),
+
+    GetMetricSpec: (call, callback) =>
+      respond(callback, () => {
+        const spec = this.spec(call.request);
+        return {
+          metricSpecs: [
+            {
+              metricName: metricName(spec.queue, spec.mode),
+              targetSize: Math.max(1, Math.round(spec.targetValue)),
+              targetSizeFloat: spec.targetValue,
+            },
+          ],
+        };
+      }),
+
+    GetMetrics: (call, callback) =>
+      respond(callback, async () => {
+        const spec = this.spec(call.request.scaledObjectRef);
+        const { value } = await this.snapshotOf(spec);
+        // Exactly one value: the HPA sums whatever is returned.
+        return {
+          metricValues: [
+            {
+              metricName: metricName(spec.queue, spec.mode),
+              metricValue: toInt64(value),
+              metricValueFloat: value,
+            },
+          ],
+        };
+      }),
+
+    StreamIsActive: (call) => {
+      let spec: TriggerSpec;
+      try {
+        spec = this.spec(call.request);
+      } catch (error) {
+        call.emit('error', toGrpcError(error));
+        return;
+      }
+      let last: boolean | undefined;
+      const stop = this.opts.watchers.watch(spec.queue, (snapshot) => {
+        const active = isActive(snapshot, spec.activationValue);
+        if (active === last) return;
+        last = active;
+        call.write({ result: active });
+      });
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+    },
+
+    StreamMetricSpec: (call) => {
+      call.emit('error', {
+        code: status.UNIMPLEMENTED,
+        details: 'StreamMetricSpec is not implemented; KEDA falls back to polling GetMetricSpec',
+      });
+    },
+  };
+
+  addToServer(server: Server): void {
+    server.addService(this.opts.proto.externalscaler.ExternalScaler.service, this.handlers);
+  }
+}

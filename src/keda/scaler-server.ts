@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import getPort from 'get-port';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import type { ScalingSignals } from '../scaling/scaling-signals.js';
+import { loadExternalScalerProto } from './external-scaler-proto.js';
+import { ExternalScalerService } from './external-scaler-service.js';
+import type { QueueWatchers } from './queue-watchers.js';
+
+/** The gRPC port when KEDA_PORT is not set, if it is free. */
+export const PREFERRED_KEDA_PORT = 6000;
+
+export interface ScalerServerOptions {
+  config: Config;
+  signals: ScalingSignals;
+  watchers: QueueWatchers;
+  logger: Logger;
+}
+
+export interface RunningScalerServer {
+  server: Server;
+  port: number;
+  tls: 'off' | 'tls' | 'mtls';
+  close(): Promise<void>;
+}
+
+/** Plaintext, TLS (KEDA_TLS_CERT + KEDA_TLS_KEY), or mTLS when KEDA_TLS_CA is set too. */
+async function credentials(tls: Config['scaler']['tls']): Promise<ServerCredentials> {
+  if (!tls) return ServerCredentials.createInsecure();
+  const [cert, key, ca] = await Promise.all([
+    readFile(tls.cert),
+    readFile(tls.key),
+    tls.ca ? readFile(tls.ca) : Promise.resolve(null),
+  ]);
+  return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+}
+
+/**
+ * Serves KEDA's ExternalScaler protocol and the standard gRPC health service (for Kubernetes gRPC
+ * probes) on KEDA_PORT.
+ */
+export async function startScalerServer(
+  options: ScalerServerOptions,
+): Promise<RunningScalerServer> {
+  const { config, logger } = options;
+  const server = new Server();
+  new ExternalScalerService({
+    proto: loadExternalScalerProto(),
+    signals: options.signals,
+    watchers: options.watchers,
+    served: { queues: config.metrics.queues, prefix: config.queue.prefix },
+    drainSeconds: config.scaler.drainSeconds,
+    logger,
+  }).addToServer(server);
+  new HealthImplementation({
+    '': 'SERVING',
+    'externalscaler.ExternalScaler': 'SERVING',
+  }).addToServer(server);
+  const wanted = config.scaler.port ?? (await getPort({ port: PREFERRED_KEDA_PORT }));
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  const port = await new Promise<number>((resolve, reject) => {
+    credentials(config.scaler.tls).then(
+      (creds) =>
+        server.bindAsync(`${host}:${wanted}`, creds, (error, bound) =>
+          error ? reject(error) : resolve(bound),
+        ),
+      reject,
+    );
+  });
+  const tls = !config.scaler.tls ? 'off' : config.scaler.tls.ca ? 'mtls' : 'tls';
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    port,
+    tls,
+    close: () =>
+      (closing ??= (async () => {
+        await options.watchers.close();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 2000);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      })()),
+  };
+}

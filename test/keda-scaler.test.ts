@@ -1,0 +1,483 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { Queue, Worker } from 'bullmq';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import { runExporter } from '../src/cli/run-exporter.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
+import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { ScalerClient } from './helpers/scaler-client.js';
+import { testEnv } from './helpers/stack.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const logger = createLogger({ logLevel: 'silent' }, 'test');
+
+describe('KEDA external scaler', () => {
+  let redis: TestRedisServer;
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse())
+      await Promise.resolve(cleanup()).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  const named = (prefix: string) => `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
+
+  async function scalerFor(queues: string[], env: Env = {}) {
+    const config = loadConfig(
+      await testEnv(redis, {
+        QUEUE_NAME: queues[0],
+        QUEUES: queues.join(','),
+        HOST: '127.0.0.1',
+        SAMPLE_TTL_MS: '0',
+        ...env,
+      }),
+    );
+    const exporter = await runExporter(config, logger);
+    cleanups.push(() => exporter.close());
+    const client = new ScalerClient(`127.0.0.1:${exporter.scaler.port}`);
+    cleanups.push(() => client.close());
+    return { exporter, client, config };
+  }
+
+  function newQueue(name: string) {
+    const connection = redis.client();
+    const queue = new Queue(name, { connection });
+    queue.on('error', () => undefined); // tests that stop Redis expect connection errors
+    cleanups.push(async () => {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    });
+    return queue;
+  }
+
+  /** A worker whose `count` jobs stay active until the test ends. */
+  async function holdActive(queue: Queue, count: number) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    const worker = new Worker(queue.name, () => released, { connection, concurrency: count });
+    cleanups.push(async () => {
+      release();
+      await worker.close();
+      connection.disconnect();
+    });
+    await queue.addBulk(Array.from({ length: count }, () => ({ name: 'hold', data: {} })));
+    const deadline = Date.now() + 10_000;
+    while ((await queue.getJobCounts('active')).active < count) {
+      if (Date.now() > deadline) throw new Error('jobs did not become active');
+      await sleep(20);
+    }
+  }
+
+  function expectGrpcError(promise: Promise<unknown>, code: status, details: RegExp) {
+    return expect(promise).rejects.toSatisfy((error: ServiceError) => {
+      expect(error.code).toBe(code);
+      expect(error.details).toMatch(details);
+      return true;
+    });
+  }
+
+  it('should answer GetMetricSpec deterministically, with both target fields, without touching Redis', async () => {
+    const queue = named('spec_Queue.1');
+    const { client } = await scalerFor([queue]);
+    const meta = { queue, scalerAddress: 'qscale:6000', targetValue: '2.5' };
+    const first = await client.getMetricSpec(meta);
+    await redis.stop();
+    try {
+      const second = await client.getMetricSpec(meta);
+      expect(second).toEqual(first);
+    } finally {
+      await redis.start();
+    }
+    expect(first.metricSpecs).toHaveLength(1);
+    const spec = first.metricSpecs[0]!;
+    expect(spec.metricName).toBe(`qscale-${queue.toLowerCase().replace(/[_.]/g, '-')}-backlog`);
+    expect(spec.metricName).toMatch(/^[a-z0-9-]+$/);
+    expect(spec.targetSize).toBe(3);
+    expect(spec.targetSizeFloat).toBe(2.5);
+    const defaults = await client.getMetricSpec({ queue, mode: 'workers' });
+    expect(defaults.metricSpecs[0]).toMatchObject({ targetSize: 1, targetSizeFloat: 1 });
+    expect((await client.getMetricSpec({ queue })).metricSpecs[0]).toMatchObject({
+      targetSize: 10,
+    });
+  });
+
+  it('should count waiting, prioritized, due delayed and active jobs in backlog mode, and paused ones', async () => {
+    const name = named('backlog');
+    const pausedName = named('paused');
+    const queue = newQueue(name);
+    const paused = newQueue(pausedName);
+    const { client } = await scalerFor([name, pausedName]);
+    await holdActive(queue, 2);
+    await queue.add('plain', {});
+    await queue.add('plain', {});
+    await queue.add('urgent', {}, { priority: 3 });
+    await queue.add('due', {}, { delay: 30 });
+    await queue.add('far', {}, { delay: 3_600_000 });
+    await paused.pause();
+    await paused.addBulk(Array.from({ length: 3 }, () => ({ name: 'held', data: {} })));
+    await sleep(200);
+
+    const withActive = await client.getMetrics({ queue: name });
+    expect(withActive.metricValues).toHaveLength(1);
+    // 2 waiting + 1 prioritized + 1 delayed and due + 2 active; the job due in an hour is not work yet.
+    expect(withActive.metricValues[0]).toMatchObject({
+      metricName: `qscale-${name.replace('_', '-')}-backlog`,
+      metricValue: 6,
+      metricValueFloat: 6,
+    });
+    const withoutActive = await client.getMetrics({ queue: name, includeActive: 'false' });
+    expect(withoutActive.metricValues[0]).toMatchObject({ metricValue: 4, metricValueFloat: 4 });
+    expect((await client.getMetrics({ queue: pausedName })).metricValues[0]!.metricValue).toBe(3);
+    expect((await client.isActive({ queue: name })).result).toBe(true);
+    expect((await client.isActive({ queue: name, activationValue: '6' })).result).toBe(false);
+    expect((await client.isActive({ queue: name, activationValue: '5.5' })).result).toBe(true);
+  });
+
+  it('should report the oldest job age in latency mode, rounded up in the int field', async () => {
+    const name = named('latency');
+    const queue = newQueue(name);
+    const { client } = await scalerFor([name]);
+    expect(
+      (await client.getMetrics({ queue: name, mode: 'latency' })).metricValues[0],
+    ).toMatchObject({
+      metricValue: 0,
+      metricValueFloat: 0,
+    });
+    await queue.add('old', {});
+    await sleep(1300);
+    await queue.add('young', {});
+    const value = (await client.getMetrics({ queue: name, mode: 'latency' })).metricValues[0]!;
+    expect(value.metricValueFloat).toBeGreaterThanOrEqual(1.3);
+    expect(value.metricValueFloat).toBeLessThan(3);
+    expect(value.metricValue).toBe(Math.ceil(value.metricValueFloat));
+    expect(value.metricName).toMatch(/-latency$/);
+  });
+
+  it('should ask for the workers that drain the backlog in time in workers mode', async () => {
+    const name = named('workers');
+    const queue = newQueue(name);
+    const { client } = await scalerFor([name]);
+    expect(
+      (await client.getMetrics({ queue: name, mode: 'workers' })).metricValues[0]!.metricValue,
+    ).toBe(0);
+    await queue.addBulk(Array.from({ length: 30 }, () => ({ name: 'j', data: {} })));
+    // No processing time measured yet: one worker to start learning.
+    expect(
+      (await client.getMetrics({ queue: name, mode: 'workers' })).metricValues[0]!.metricValue,
+    ).toBe(1);
+
+    // Teach it a mean processing time of 2 s through the real telemetry path.
+    const connection = redis.client();
+    cleanups.push(() => connection.disconnect());
+    const telemetry = new WorkerTelemetry(connection, new QueueKeys('bull', name), logger, {
+      workerId: 'teacher',
+      concurrency: 1,
+      buckets: [1, 5],
+    });
+    for (let i = 0; i < 4; i++) telemetry.jobEnded({ status: 'completed', processingSeconds: 2 });
+    await telemetry.close();
+
+    // 30 jobs × 2 s / 60 s drain = 1 slot; / 10 s drain = 6 slots; 2 slots per worker → 3.
+    const value = async (meta: Record<string, string>) =>
+      (await client.getMetrics({ queue: name, mode: 'workers', ...meta })).metricValues[0]!;
+    expect(await value({ concurrency: '1' })).toMatchObject({
+      metricValue: 1,
+      metricValueFloat: 1,
+    });
+    expect(await value({ concurrency: '1', drainSeconds: '10' })).toMatchObject({ metricValue: 6 });
+    expect(await value({ concurrency: '2', drainSeconds: '10' })).toMatchObject({ metricValue: 3 });
+  });
+
+  it('should answer INVALID_ARGUMENT for bad metadata and NOT_FOUND for a queue it does not serve', async () => {
+    const name = named('meta');
+    const { client } = await scalerFor([name]);
+    const cases: [Record<string, string>, RegExp][] = [
+      [{}, /"queue" is required/],
+      [{ queue: name, mode: 'magic' }, /mode="magic".*one of backlog, latency, workers/],
+      [{ queue: name, targetValue: '0' }, /targetValue="0".*> 0/],
+      [{ queue: name, targetValue: 'ten' }, /targetValue="ten"/],
+      [{ queue: name, activationValue: '-1' }, /activationValue="-1".*≥ 0/],
+      [{ queue: name, includeActive: 'maybe' }, /includeActive="maybe".*true or false/],
+      [{ queue: name, drainSeconds: '0' }, /drainSeconds="0"/],
+      [{ queue: name, concurrency: '1.5' }, /concurrency="1.5"/],
+    ];
+    for (const [meta, details] of cases) {
+      await expectGrpcError(client.getMetrics(meta), status.INVALID_ARGUMENT, details);
+      await expectGrpcError(client.isActive(meta), status.INVALID_ARGUMENT, details);
+      await expectGrpcError(client.getMetricSpec(meta), status.INVALID_ARGUMENT, details);
+    }
+    await expectGrpcError(client.getMetrics({ queue: 'other' }), status.NOT_FOUND, /not served/);
+    await expectGrpcError(
+      client.isActive({ queue: name, prefix: 'evil' }),
+      status.NOT_FOUND,
+      /prefix "evil"/,
+    );
+  });
+
+  it('should answer UNAVAILABLE, never 0, while Redis is down, and recover when it is back', async () => {
+    const name = named('down');
+    const queue = newQueue(name);
+    await queue.add('j', {});
+    const { client } = await scalerFor([name], { REDIS_TIMEOUT_MS: '500' });
+    expect((await client.getMetrics({ queue: name })).metricValues[0]!.metricValue).toBe(1);
+    await redis.stop();
+    try {
+      await expectGrpcError(client.getMetrics({ queue: name }), status.UNAVAILABLE, /Redis/);
+      await expectGrpcError(client.isActive({ queue: name }), status.UNAVAILABLE, /Redis/);
+    } finally {
+      await redis.start();
+    }
+    // The test Redis keeps nothing across a restart: the queue is empty now, and says so.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        expect((await client.getMetrics({ queue: name })).metricValues[0]!.metricValue).toBe(0);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(100);
+      }
+    }
+  });
+
+  it('should push true on StreamIsActive within 500 ms of a job entering an empty queue, with one watcher per queue', async () => {
+    const name = named('push');
+    const queue = newQueue(name);
+    const { client, exporter } = await scalerFor([name]);
+    const open = () => {
+      const received: { result: boolean; at: number }[] = [];
+      const stream = client.client.StreamIsActive({
+        name: 'so',
+        namespace: 'ns',
+        scalerMetadata: { queue: name },
+      });
+      stream.on('data', (message: { result: boolean }) =>
+        received.push({ result: message.result, at: Date.now() }),
+      );
+      stream.on('error', () => undefined);
+      return { stream, received };
+    };
+    const a = open();
+    const b = open();
+    const waitFor = async (check: () => boolean, ms = 5000) => {
+      const deadline = Date.now() + ms;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await sleep(10);
+      }
+    };
+    // Each stream first gets the current state.
+    await waitFor(() => a.received.length > 0 && b.received.length > 0);
+    expect(a.received[0]!.result).toBe(false);
+    expect(b.received[0]!.result).toBe(false);
+    expect(exporter.watchers.size).toBe(1);
+
+    await sleep(300);
+    const enqueuedAt = Date.now();
+    await queue.add('wake', {});
+    await waitFor(() => a.received.some((m) => m.result) && b.received.some((m) => m.result));
+    const latency = a.received.find((m) => m.result)!.at - enqueuedAt;
+    expect(latency).toBeLessThan(500);
+
+    a.stream.cancel();
+    await sleep(100);
+    expect(exporter.watchers.size).toBe(1);
+    b.stream.cancel();
+    await waitFor(() => exporter.watchers.size === 0);
+    // Its blocking connection is gone too (this Redis is the test's own).
+    const admin = redis.client();
+    cleanups.push(() => admin.disconnect());
+    await sleep(200);
+    expect(String(await admin.client('LIST'))).not.toContain(`qscale:watch:${name}`);
+  });
+
+  it('should reject a bad StreamIsActive request and answer UNIMPLEMENTED to StreamMetricSpec', async () => {
+    const name = named('streams');
+    const { client } = await scalerFor([name]);
+    const failure = (stream: NodeJS.EventEmitter) =>
+      new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    const bad = await failure(client.client.StreamIsActive({ scalerMetadata: { queue: 'nope' } }));
+    expect(bad.code).toBe(status.NOT_FOUND);
+    const spec = await failure(client.client.StreamMetricSpec({ scalerMetadata: { queue: name } }));
+    expect(spec.code).toBe(status.UNIMPLEMENTED);
+  });
+
+  it('should read Redis once for many concurrent GetMetrics calls within SAMPLE_TTL_MS', async () => {
+    const name = named('shared');
+    newQueue(name).add('j', {});
+    const { client } = await scalerFor([name], { SAMPLE_TTL_MS: '5000' });
+    await client.getMetrics({ queue: name }); // warm: the script is loaded, the sample cached
+    const admin = redis.client();
+    cleanups.push(() => admin.disconnect());
+    const evalshaCalls = async () =>
+      Number(
+        /cmdstat_evalsha:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0,
+      );
+    await admin.config('RESETSTAT');
+    const before = await evalshaCalls();
+    await Promise.all(Array.from({ length: 50 }, () => client.getMetrics({ queue: name })));
+    await Promise.all(Array.from({ length: 50 }, () => client.isActive({ queue: name })));
+    expect((await evalshaCalls()) - before).toBe(0);
+  });
+
+  it('should serve the standard gRPC health service', async () => {
+    const name = named('health');
+    const { exporter } = await scalerFor([name]);
+    const definition = loadSync(healthProtoPath, { keepCase: true, enums: String });
+    const health = loadPackageDefinition(definition) as unknown as {
+      grpc: {
+        health: {
+          v1: {
+            Health: new (
+              address: string,
+              creds: unknown,
+            ) => {
+              Check(
+                request: { service: string },
+                cb: (error: Error | null, response: { status: string }) => void,
+              ): void;
+              close(): void;
+            };
+          };
+        };
+      };
+    };
+    const client = new health.grpc.health.v1.Health(
+      `127.0.0.1:${exporter.scaler.port}`,
+      credentials.createInsecure(),
+    );
+    cleanups.push(() => client.close());
+    for (const service of ['', 'externalscaler.ExternalScaler']) {
+      const response = await new Promise<{ status: string }>((resolve, reject) =>
+        client.Check({ service }, (error, value) => (error ? reject(error) : resolve(value))),
+      );
+      expect(response.status).toBe('SERVING');
+    }
+  });
+
+  describe('TLS', () => {
+    let dir: string;
+
+    /** A CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with openssl. */
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'qscale-tls-'));
+      const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+      const key = (name: string) =>
+        ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
+      key('ca');
+      ssl(
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        'ca.key',
+        '-subj',
+        '/CN=qscale test CA',
+        '-days',
+        '1',
+        '-out',
+        'ca.crt',
+      );
+      for (const [name, cn, ext] of [
+        [
+          'server',
+          'localhost',
+          'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth',
+        ],
+        ['client', 'keda', 'extendedKeyUsage=clientAuth'],
+      ] as const) {
+        key(name);
+        await writeFile(join(dir, `${name}.ext`), `${ext}\n`);
+        ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
+        ssl(
+          'x509',
+          '-req',
+          '-in',
+          `${name}.csr`,
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-days',
+          '1',
+          '-extfile',
+          `${name}.ext`,
+          '-out',
+          `${name}.crt`,
+        );
+      }
+    });
+
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    const file = (name: string) => readFile(join(dir, name));
+
+    it('should serve TLS with KEDA_TLS_CERT and KEDA_TLS_KEY', async () => {
+      const name = named('tls');
+      const { exporter } = await scalerFor([name], {
+        KEDA_TLS_CERT: join(dir, 'server.crt'),
+        KEDA_TLS_KEY: join(dir, 'server.key'),
+      });
+      expect(exporter.scaler.tls).toBe('tls');
+      const secure = new ScalerClient(
+        `127.0.0.1:${exporter.scaler.port}`,
+        credentials.createSsl(await file('ca.crt')),
+      );
+      cleanups.push(() => secure.close());
+      expect((await secure.isActive({ queue: name })).result).toBe(false);
+      const plain = new ScalerClient(`127.0.0.1:${exporter.scaler.port}`);
+      cleanups.push(() => plain.close());
+      await expect(plain.isActive({ queue: name })).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+    });
+
+    it('should require and verify client certificates with KEDA_TLS_CA (mTLS)', async () => {
+      const name = named('mtls');
+      const { exporter } = await scalerFor([name], {
+        KEDA_TLS_CERT: join(dir, 'server.crt'),
+        KEDA_TLS_KEY: join(dir, 'server.key'),
+        KEDA_TLS_CA: join(dir, 'ca.crt'),
+      });
+      expect(exporter.scaler.tls).toBe('mtls');
+      const address = `127.0.0.1:${exporter.scaler.port}`;
+      const withCert = new ScalerClient(
+        address,
+        credentials.createSsl(
+          await file('ca.crt'),
+          await file('client.key'),
+          await file('client.crt'),
+        ),
+      );
+      cleanups.push(() => withCert.close());
+      expect((await withCert.getMetrics({ queue: name })).metricValues).toHaveLength(1);
+      const withoutCert = new ScalerClient(address, credentials.createSsl(await file('ca.crt')));
+      cleanups.push(() => withoutCert.close());
+      await expect(withoutCert.getMetrics({ queue: name })).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+    });
+  });
+});
