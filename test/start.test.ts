@@ -100,6 +100,12 @@ describe('qscale start', () => {
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout).queue.counts.completed).toBe(1);
 
+    // A second start on the same data directory is refused and leaves the first one's files alone.
+    const clash = await runCli(['start'], env());
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain('another qscale start');
+    expect(existsSync(join(dir, 'redis', 'redis.url'))).toBe(true);
+
     first.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
     expect(existsSync(join(dir, 'redis', 'redis.url'))).toBe(false);

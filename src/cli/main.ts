@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
-import { createLogger, type Logger } from '../config/logger.js';
+import { createLogger } from '../config/logger.js';
+import { Lifecycle } from './lifecycle.js';
 import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
 import { runApp } from './run-app.js';
 import { runExporter } from './run-exporter.js';
@@ -38,28 +39,6 @@ async function withPrivateRedisUrl(config: Config): Promise<Config> {
   if (!wantsPrivateRedis(config.redis)) return config;
   const url = await readPrivateRedisUrl(config.redis.dataDir);
   return url ? { ...config, redis: { ...config.redis, url } } : config;
-}
-
-/** Calls `close` on SIGTERM/SIGINT, then exits 0; a second signal exits at once with 1. */
-function closeOnSignals(logger: Logger, close: () => Promise<void>): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 }
 
 /** Where to find the queue: every command has these. */
@@ -99,27 +78,25 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       let config = configFrom(flags);
       const logger = createLogger(config, 'start');
-      const steps: (() => Promise<void>)[] = [];
-      const close = async () => {
-        for (const step of steps.reverse())
-          await step().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
-      };
-      closeOnSignals(logger, close);
+      const lifecycle = new Lifecycle(logger);
       try {
         if (wantsPrivateRedis(config.redis)) {
-          const redis = new PrivateRedis(config.redis.dataDir, logger);
-          steps.push(() => redis.stop());
-          const url = await redis.start();
-          config = { ...config, redis: { ...config.redis, url } };
+          const redis = await lifecycle.start(async () => {
+            const privateRedis = new PrivateRedis(config.redis.dataDir, logger);
+            // A failed start still removes the pid files it wrote.
+            await privateRedis.start().catch(async (error: unknown) => {
+              await privateRedis.close();
+              throw error;
+            });
+            return privateRedis;
+          });
+          config = { ...config, redis: { ...config.redis, url: redis.url } };
         }
-        const worker = await runWorker(config, logger);
-        steps.push(() => worker.close());
-        const app = await runApp(config, logger);
-        steps.push(() => app.close());
-        const exporter = await runExporter(config, logger);
-        steps.push(() => exporter.close());
+        await lifecycle.start(() => runWorker(config, logger));
+        await lifecycle.start(() => runApp(config, logger));
+        await lifecycle.start(() => runExporter(config, logger));
       } catch (error) {
-        await close();
+        await lifecycle.stop();
         throw error;
       }
     });
@@ -132,8 +109,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'app');
-      const app = await runApp(config, logger);
-      closeOnSignals(logger, () => app.close());
+      await new Lifecycle(logger).start(() => runApp(config, logger));
     });
 
   serverOptions(program.command('worker'))
@@ -143,8 +119,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'worker');
-      const worker = await runWorker(config, logger);
-      closeOnSignals(logger, () => worker.close());
+      await new Lifecycle(logger).start(() => runWorker(config, logger));
     });
 
   serverOptions(program.command('exporter'))
@@ -159,8 +134,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'exporter');
-      const exporter = await runExporter(config, logger);
-      closeOnSignals(logger, () => exporter.close());
+      await new Lifecycle(logger).start(() => runExporter(config, logger));
     });
 
   queueOptions(program.command('status'))

@@ -76,6 +76,8 @@ export class PrivateRedis {
   private readonly logger: Logger;
   private child?: ChildProcess;
   private stopping?: Promise<void>;
+  /** Set once this process holds the data directory: only then does close() clean it up. */
+  private ownsDataDir = false;
   url = '';
 
   constructor(dataDir: string, logger: Logger) {
@@ -110,6 +112,7 @@ export class PrivateRedis {
       await waitFor(async () => !isAlive(orphanPid), 10_000);
     }
     await writeFile(this.path('qscale.pid'), `${process.pid}\n`);
+    this.ownsDataDir = true;
 
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -198,8 +201,9 @@ export class PrivateRedis {
   }
 
   /** Stops redis-server (it flushes the append-only file first); idempotent. */
-  stop(): Promise<void> {
+  close(): Promise<void> {
     this.stopping ??= (async () => {
+      if (!this.ownsDataDir) return;
       const child = this.child;
       await rm(this.path('redis.url'), { force: true });
       if (child && child.exitCode === null && child.signalCode === null) {

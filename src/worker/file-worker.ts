@@ -106,16 +106,23 @@ export class FileWorker {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    const outcome = await Promise.race([this.worker.close().then(() => 'done' as const), timedOut]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      logger.warn(
-        { timeoutMs },
-        'jobs still running at the shutdown timeout; leaving them to stalled-job recovery',
-      );
-      await this.worker.close(true);
+    try {
+      const outcome = await Promise.race([
+        this.worker.close().then(() => 'done' as const),
+        timedOut,
+      ]);
+      if (outcome === 'timeout') {
+        logger.warn(
+          { timeoutMs },
+          'jobs still running at the shutdown timeout; leaving them to stalled-job recovery',
+        );
+        await this.worker.close(true);
+      }
+    } finally {
+      clearTimeout(timer);
+      // Leave the live set whatever happened above, so the worker's series go at once.
+      await this.telemetry.close();
     }
-    await this.telemetry.close();
     logger.info('worker stopped');
   }
 }

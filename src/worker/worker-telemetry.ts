@@ -64,6 +64,7 @@ export class WorkerTelemetry {
   private readonly pending = new Map<TelemetryHistogram, PendingHistogram>();
   private flushing?: Promise<void>;
   private flushTimer?: NodeJS.Timeout;
+  private heartbeating?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private closed = false;
 
@@ -240,7 +241,16 @@ export class WorkerTelemetry {
   }
 
   /** Writes the worker's record and renews its place among the live workers. */
-  async heartbeat(): Promise<void> {
+  heartbeat(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    // Remembered so close() can wait for it: a heartbeat landing after close() would re-add the
+    // worker to the live set.
+    const beat = this.writeHeartbeat();
+    this.heartbeating = beat.catch(() => undefined);
+    return beat;
+  }
+
+  private async writeHeartbeat(): Promise<void> {
     const now = this.opts.now();
     const utilization = this.utilization(now);
     this.history.push({ at: now, busySeconds: this.busySeconds });
@@ -281,6 +291,7 @@ export class WorkerTelemetry {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     try {
+      await this.heartbeating;
       await this.flushing;
       await this.flush();
       await this.redis

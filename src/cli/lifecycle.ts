@@ -1,0 +1,60 @@
+import type { Logger } from '../config/logger.js';
+
+/** Something running that stops with an idempotent `close()`. */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * The running parts of one CLI command. On SIGTERM/SIGINT it waits for a part still starting (so
+ * nothing it already announced — a heartbeat, a listening port — is left behind), closes every part
+ * in reverse order, and exits 0; a second signal exits at once with 1.
+ */
+export class Lifecycle {
+  private readonly logger: Logger;
+  private readonly parts: Closable[] = [];
+  private starting: Promise<unknown> = Promise.resolve();
+  private stopping?: Promise<void>;
+
+  constructor(logger: Logger) {
+    this.logger = logger;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (this.stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      logger.info({ signal }, 'shutting down');
+      this.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  /** Starts a part and keeps it for {@link stop}. */
+  async start<T extends Closable>(run: () => Promise<T>): Promise<T> {
+    const started = run();
+    this.starting = started.catch(() => undefined);
+    const part = await started;
+    this.parts.push(part);
+    return part;
+  }
+
+  /** Closes every part started so far, last first; each close runs even if another failed. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.starting;
+      for (const part of this.parts.splice(0).reverse()) {
+        await part
+          .close()
+          .catch((error: unknown) => this.logger.error({ err: error }, 'stop failed'));
+      }
+    })();
+    return this.stopping;
+  }
+}
