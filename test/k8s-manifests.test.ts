@@ -5,11 +5,14 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/config.js';
@@ -150,7 +153,13 @@ describe('k8s manifests', () => {
       it('should give every container requests, limits and a locked-down securityContext', () => {
         expect(templates.length).toBeGreaterThan(0);
         for (const template of templates) {
-          expect(template.spec.automountServiceAccountToken, template.name).toBe(false);
+          // Only the exporter talks to the Kubernetes API (pod-deletion-cost): no other pod gets
+          // a token.
+          const apiClient = template.spec.containers.some((c) => roleOf(c) === 'exporter');
+          expect(template.spec.automountServiceAccountToken, template.name).toBe(apiClient);
+          expect(template.spec.serviceAccountName, template.name).toBe(
+            apiClient ? 'qscale-exporter' : undefined,
+          );
           for (const container of containersOf(template)) {
             const where = `${template.name}/${container.name}`;
             const { requests = {}, limits = {} } = container.resources ?? {};
@@ -372,6 +381,72 @@ describe('k8s manifests', () => {
               expect(volume?.persistentVolumeClaim?.claimName, where).toBe('qscale-uploads');
             }
           }
+        }
+      });
+
+      it('should let only the exporter use the Kubernetes API, to get and patch pods alone', () => {
+        const accounts = objects.filter(ServiceAccount.is);
+        const roles = objects.filter(Role.is);
+        const bindings = objects.filter(RoleBinding.is);
+        // No cluster-wide RBAC: validateObject already refuses kinds without a schema here.
+        for (const role of roles) {
+          expect(role.rules, `Role ${role.metadata?.name}`).toEqual([
+            { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+          ]);
+        }
+        for (const account of accounts) {
+          // The token is mounted only where a pod asks for it.
+          expect(account.automountServiceAccountToken, account.metadata?.name).toBe(false);
+        }
+        for (const binding of bindings) {
+          const name = `RoleBinding ${binding.metadata?.name}`;
+          expect(binding.roleRef.kind, name).toBe('Role');
+          expect(
+            roles.map((r) => r.metadata?.name),
+            name,
+          ).toContain(binding.roleRef.name);
+          for (const subject of binding.subjects ?? []) {
+            expect(subject.kind, name).toBe('ServiceAccount');
+            expect(subject.namespace, name).toBe(binding.metadata?.namespace);
+            expect(
+              accounts.map((a) => a.metadata?.name),
+              name,
+            ).toContain(subject.name);
+          }
+        }
+        const exporters = templates.filter((t) =>
+          t.spec.containers.some((c) => roleOf(c) === 'exporter'),
+        );
+        if (exporters.length === 0) {
+          // overlays/single: one worker, nothing to choose between on a scale-down.
+          expect([...accounts, ...roles, ...bindings]).toEqual([]);
+        }
+        for (const template of exporters) {
+          const account = template.spec.serviceAccountName;
+          const granted = bindings
+            .filter((b) => (b.subjects ?? []).some((s) => s.name === account))
+            .flatMap((b) => roles.filter((r) => r.metadata?.name === b.roleRef.name))
+            .flatMap((r) => r.rules ?? []);
+          expect(granted, template.name).toContainEqual(
+            expect.objectContaining({
+              resources: ['pods'],
+              verbs: expect.arrayContaining(['patch']),
+            }),
+          );
+          const env = template.spec.containers.find((c) => roleOf(c) === 'exporter')!.env ?? [];
+          expect(env, template.name).toContainEqual({ name: 'POD_DELETION_COST', value: 'on' });
+          expect(env, template.name).toContainEqual({
+            name: 'POD_NAMESPACE',
+            valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+          });
+          // What the exporter container sees, with the downward API's namespace filled in.
+          const parsed = loadConfig({
+            ...config,
+            ...qscaleSecrets(objects),
+            POD_DELETION_COST: 'on',
+            POD_NAMESPACE: template.deployment.metadata?.namespace,
+          });
+          expect(parsed.kubernetes).toMatchObject({ podDeletionCost: true, namespace: NAMESPACE });
         }
       });
 

@@ -48,6 +48,7 @@ function worker(id: string, busy: number, concurrency = 2): WorkerSnapshot {
     cpuSeconds: 0,
     startedAt: 0,
     heartbeatAt: 0,
+    oldestJobStartedAt: 0,
   };
 }
 

@@ -9,6 +9,9 @@ import { runApp } from './run-app.js';
 import { runExporter } from './run-exporter.js';
 import { runWorker } from './run-worker.js';
 import { collectStatus, formatStatus } from './status.js';
+import { formatDoctor, runDoctor, type KubernetesFindings } from '../doctor/doctor.js';
+import { kubernetesDoctorFindings } from '../k8s/doctor-findings.js';
+import { loadKubeConfig } from '../k8s/kube-config.js';
 
 /** CLI flags that override an environment variable of the same meaning. */
 const FLAG_TO_ENV = {
@@ -53,6 +56,45 @@ function serverOptions(command: Command): Command {
   return queueOptions(command).addOption(
     new Option('--log-level <level>', 'log level (env LOG_LEVEL)'),
   );
+}
+
+interface DoctorFlags {
+  json?: boolean;
+  expectedWorkers?: string;
+  maxJobAge: string;
+  stuckAfter: string;
+  kubeconfig?: string;
+  namespace?: string;
+  workerDeployment: string;
+  scaledObject: string;
+  exporterService: string;
+}
+
+/** A flag that must be a number ≥ 0; a bad one is a usage error (exit 2), like a bad setting. */
+function positive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new ConfigError([`${flag}=${JSON.stringify(value)}: must be a number ≥ 0`]);
+  }
+  return n;
+}
+
+/** Asks the cluster, when there is one (see src/k8s). */
+async function kubernetesFindings(
+  config: Config,
+  flags: DoctorFlags,
+): Promise<KubernetesFindings | undefined> {
+  const kube = loadKubeConfig(
+    process.env,
+    flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {},
+  );
+  if (!kube) return undefined;
+  const namespace = flags.namespace ?? config.kubernetes.namespace ?? kube.namespace;
+  return kubernetesDoctorFindings(kube.kc, namespace, {
+    workerDeployment: flags.workerDeployment,
+    scaledObject: flags.scaledObject,
+    exporterService: flags.exporterService,
+  });
 }
 
 export function buildProgram(): Command {
@@ -135,6 +177,48 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'exporter');
       await new Lifecycle(logger).start(() => runExporter(config, logger));
+    });
+
+  queueOptions(program.command('doctor'))
+    .description(
+      'run every troubleshooting check (Redis, queue, workers, Kubernetes, autoscaling): exit 0 all OK, 1 warnings, 2 failures',
+    )
+    .option('--json', 'print JSON for scripts')
+    .option(
+      '--expected-workers <n>',
+      'workers that should be live (default: the worker Deployment’s replicas)',
+    )
+    .option('--max-job-age <seconds>', 'warn when the oldest backlog job is older', '600')
+    .option(
+      '--stuck-after <seconds>',
+      'least run time of one job before a worker counts as stuck',
+      '60',
+    )
+    .option(
+      '--kubeconfig <path>',
+      'kubeconfig to use (default: in-cluster, $KUBECONFIG or ~/.kube/config)',
+    )
+    .option(
+      '--namespace <ns>',
+      'namespace of the workers (default: from the kubeconfig or POD_NAMESPACE)',
+    )
+    .option('--worker-deployment <name>', 'the worker Deployment', 'qscale-worker')
+    .option('--scaled-object <name>', 'the workers’ KEDA ScaledObject', 'qscale-worker')
+    .option('--exporter-service <name>', 'the exporter Service', 'qscale-exporter')
+    .action(async (flags: Flags & DoctorFlags) => {
+      const config = await withPrivateRedisUrl(configFrom(flags));
+      const report = await runDoctor(config, {
+        maxJobAgeSeconds: positive(flags.maxJobAge, '--max-job-age'),
+        stuckAfterSeconds: positive(flags.stuckAfter, '--stuck-after'),
+        ...(flags.expectedWorkers !== undefined && {
+          expectedWorkers: positive(flags.expectedWorkers, '--expected-workers'),
+        }),
+        kubernetes: () => kubernetesFindings(config, flags),
+      });
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`,
+      );
+      process.exitCode = report.exitCode;
     });
 
   queueOptions(program.command('status'))

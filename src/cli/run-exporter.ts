@@ -1,10 +1,13 @@
 import type { Server } from 'node:http';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createExporterServer } from '../exporter/exporter-server.js';
 import { ScrapeSource } from '../exporter/scrape-source.js';
 import { QueueWatchers } from '../keda/queue-watchers.js';
 import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
+import { loadKubeConfig } from '../k8s/kube-config.js';
+import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
@@ -23,6 +26,43 @@ export interface RunningExporter {
   port: number;
   url: string;
   close(): Promise<void>;
+}
+
+/**
+ * With POD_DELETION_COST=on, keeps each worker pod's deletion cost equal to its busy slots, so a
+ * scale-in removes idle workers first. Without a cluster to talk to it says so and does nothing.
+ */
+function startDeletionCostKeeper(
+  config: Config,
+  signals: ScalingSignals,
+  logger: Logger,
+): PodDeletionCostKeeper | undefined {
+  let loaded: ReturnType<typeof loadKubeConfig>;
+  try {
+    loaded = loadKubeConfig(process.env);
+  } catch (error) {
+    logger.warn({ err: error }, 'POD_DELETION_COST=on but the kubeconfig cannot be read');
+    return undefined;
+  }
+  if (!loaded) {
+    logger.warn(
+      'POD_DELETION_COST=on but there is no in-cluster service account or kubeconfig: deletion costs are not kept',
+    );
+    return undefined;
+  }
+  const keeper = new PodDeletionCostKeeper({
+    signals,
+    core: loaded.kc.makeApiClient(CoreV1Api),
+    namespace: config.kubernetes.namespace ?? loaded.namespace,
+    intervalSeconds: config.kubernetes.podDeletionCostIntervalSeconds,
+    logger,
+  });
+  keeper.start();
+  logger.info(
+    { namespace: config.kubernetes.namespace ?? loaded.namespace },
+    'keeping worker pods’ pod-deletion-cost up to date',
+  );
+  return keeper;
 }
 
 /**
@@ -64,6 +104,10 @@ export async function runExporter(config: Config, logger: Logger): Promise<Runni
     closeSteps.unshift(() => closeServer(server));
     const scaler = await startScalerServer({ config, signals, watchers, logger });
     closeSteps.unshift(() => scaler.close());
+    if (config.kubernetes.podDeletionCost) {
+      const keeper = startDeletionCostKeeper(config, signals, logger);
+      if (keeper) closeSteps.unshift(() => keeper.close());
+    }
     const url = `http://localhost:${port}`;
     logger.info(
       { url, metrics: `${url}/metrics`, queues: config.metrics.queues },

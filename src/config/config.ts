@@ -157,6 +157,15 @@ const envSchema = z.object({
   KEDA_TLS_CERT: nonEmpty.optional(),
   KEDA_TLS_KEY: nonEmpty.optional(),
   KEDA_TLS_CA: nonEmpty.optional(),
+  POD_DELETION_COST: oneOf(['on', 'off'] as const).default('off'),
+  POD_DELETION_COST_INTERVAL_SECONDS: int(1, 3600).default(10),
+  POD_NAMESPACE: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+      message: 'must be a Kubernetes namespace name (lower-case letters, digits and "-")',
+    })
+    .optional(),
   DRAIN_SECONDS: int(1, 86_400).default(60),
   RATE_WINDOW_SECONDS: int(5, 3600).default(60),
   HISTOGRAM_BUCKETS: z
@@ -257,6 +266,15 @@ export interface Config {
     drainSeconds: number;
     /** Window over which arrival rate and mean processing time are measured. */
     rateWindowSeconds: number;
+  };
+  /** Talking to the Kubernetes API (the exporter's pod-deletion-cost keeper). */
+  kubernetes: {
+    /** Keep worker pods' `controller.kubernetes.io/pod-deletion-cost` annotation up to date. */
+    podDeletionCost: boolean;
+    /** At most one patch per pod per this many seconds. */
+    podDeletionCostIntervalSeconds: number;
+    /** The workers' namespace; default: the in-cluster namespace or the kubeconfig context's. */
+    namespace?: string;
   };
   chunking: { size: number; overlap: number };
   embedding: EmbeddingConfig;
@@ -399,6 +417,11 @@ export function loadConfig(env: Env = process.env): Config {
         }),
       drainSeconds: e.DRAIN_SECONDS,
       rateWindowSeconds: e.RATE_WINDOW_SECONDS,
+    },
+    kubernetes: {
+      podDeletionCost: e.POD_DELETION_COST === 'on',
+      podDeletionCostIntervalSeconds: e.POD_DELETION_COST_INTERVAL_SECONDS,
+      ...(e.POD_NAMESPACE !== undefined && { namespace: e.POD_NAMESPACE }),
     },
     chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
     embedding: {

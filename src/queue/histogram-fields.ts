@@ -47,3 +47,35 @@ export function cumulativeBuckets(
   }
   return out;
 }
+
+/**
+ * The upper bound of the bucket that holds the q-quantile (like Prometheus's histogram_quantile,
+ * without interpolation): a safe over-estimate. Undefined when the histogram is empty; the largest
+ * finite bound when the quantile falls in the +Inf bucket.
+ */
+export function quantileUpperBound(histogram: HistogramSnapshot, q: number): number | undefined {
+  if (histogram.count <= 0) return undefined;
+  const stored = [...histogram.buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const rank = q * histogram.count;
+  let running = 0;
+  let largestFinite: number | undefined;
+  for (const [bound, count] of stored) {
+    if (bound !== Infinity) largestFinite = bound;
+    running += count;
+    if (running >= rank) return bound === Infinity ? largestFinite : bound;
+  }
+  return largestFinite;
+}
+
+/** Merges histograms with the same bounds (e.g. completed and failed attempts). */
+export function mergeHistograms(...histograms: HistogramSnapshot[]): HistogramSnapshot {
+  const merged: HistogramSnapshot = { count: 0, sum: 0, buckets: new Map() };
+  for (const histogram of histograms) {
+    merged.count += histogram.count;
+    merged.sum += histogram.sum;
+    for (const [bound, count] of histogram.buckets) {
+      merged.buckets.set(bound, (merged.buckets.get(bound) ?? 0) + count);
+    }
+  }
+  return merged;
+}

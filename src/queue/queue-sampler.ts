@@ -115,6 +115,7 @@ function toWorker(id: string, flat: string[]): WorkerSnapshot | undefined {
     cpuSeconds: num('cpuSeconds'),
     startedAt: num('startedAt'),
     heartbeatAt: num('heartbeatAt'),
+    oldestJobStartedAt: num('oldestJobStartedAt'),
   };
 }
 

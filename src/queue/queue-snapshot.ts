@@ -45,6 +45,8 @@ export interface WorkerSnapshot {
   cpuSeconds: number;
   startedAt: number;
   heartbeatAt: number;
+  /** When its longest-running current job started (epoch ms), 0 when idle. */
+  oldestJobStartedAt: number;
 }
 
 /** What a {@link QueueSampler} read of one queue at one moment. */

@@ -65,6 +65,9 @@ export class WorkerTelemetry {
   private flushing?: Promise<void>;
   private flushTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
+  /** Start times (epoch ms) of the jobs running now, by token. */
+  private readonly running = new Map<number, number>();
+  private lastToken = 0;
   private timer?: NodeJS.Timeout;
   private closed = false;
 
@@ -108,16 +111,21 @@ export class WorkerTelemetry {
     this.lastChange = now;
   }
 
-  /** A slot became busy. */
-  jobStarted(): void {
-    this.accrue(this.opts.now());
+  /** A slot became busy. Returns a token for {@link jobEnded}. */
+  jobStarted(): number {
+    const now = this.opts.now();
+    this.accrue(now);
     this.busy++;
+    const token = ++this.lastToken;
+    this.running.set(token, now);
+    return token;
   }
 
   /** A slot became free: record the job's times and flush soon. */
-  jobEnded(outcome: JobOutcome): void {
+  jobEnded(outcome: JobOutcome, token?: number): void {
     this.accrue(this.opts.now());
     this.busy = Math.max(0, this.busy - 1);
+    if (token !== undefined) this.running.delete(token);
     this.observe(`processing:${outcome.status}`, outcome.processingSeconds);
     if (outcome.waitSeconds !== undefined) this.observe('wait', Math.max(0, outcome.waitSeconds));
     if (outcome.status === 'completed') this.completed++;
@@ -132,7 +140,7 @@ export class WorkerTelemetry {
   instrument<J extends Job, R>(processor: (job: J) => Promise<R>): (job: J) => Promise<R> {
     return async (job: J) => {
       const started = this.opts.now();
-      this.jobStarted();
+      const token = this.jobStarted();
       let status: JobOutcome['status'] = 'failed';
       try {
         const result = await processor(job);
@@ -140,13 +148,16 @@ export class WorkerTelemetry {
         return result;
       } finally {
         const readyAt = job.timestamp + (job.opts.delay ?? 0);
-        this.jobEnded({
-          status,
-          processingSeconds: (this.opts.now() - started) / 1000,
-          ...(job.attemptsStarted <= 1 && {
-            waitSeconds: ((job.processedOn ?? started) - readyAt) / 1000,
-          }),
-        });
+        this.jobEnded(
+          {
+            status,
+            processingSeconds: (this.opts.now() - started) / 1000,
+            ...(job.attemptsStarted <= 1 && {
+              waitSeconds: ((job.processedOn ?? started) - readyAt) / 1000,
+            }),
+          },
+          token,
+        );
       }
     };
   }
@@ -192,6 +203,7 @@ export class WorkerTelemetry {
     this.accrue(this.opts.now());
     pipeline.hset(workerKey, {
       busy: this.busy,
+      oldestJobStartedAt: this.oldestJobStartedAt(),
       busySeconds: this.busySeconds.toFixed(3),
       completed: this.completed,
       failed: this.failed,
@@ -216,6 +228,15 @@ export class WorkerTelemetry {
       }
       this.pending.set(name, current);
     }
+  }
+
+  /** When the longest-running current job started (epoch ms), 0 when idle. */
+  private oldestJobStartedAt(): number {
+    let oldest = 0;
+    for (const startedAt of this.running.values()) {
+      if (oldest === 0 || startedAt < oldest) oldest = startedAt;
+    }
+    return oldest;
   }
 
   private ttlMs(): number {
@@ -264,6 +285,7 @@ export class WorkerTelemetry {
       .hset(workerKey, {
         concurrency: this.opts.concurrency,
         busy: this.busy,
+        oldestJobStartedAt: this.oldestJobStartedAt(),
         busySeconds: this.busySeconds.toFixed(3),
         utilization: utilization.toFixed(4),
         cpuSeconds: ((cpu.user + cpu.system) / 1e6).toFixed(3),

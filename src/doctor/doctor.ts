@@ -1,0 +1,124 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import { QueueSampler } from '../queue/queue-sampler.js';
+import { describeRedis, redisOptionsFor } from '../queue/redis-connection.js';
+import { RateTracker } from '../scaling/queue-rates.js';
+import { autoscalingChecks, type ScaledObjectInfo } from './autoscaling-checks.js';
+import { exitCodeFor, worstStatus, type CheckStatus, type DoctorCheck } from './doctor-check.js';
+import { queueChecks } from './queue-checks.js';
+import { redisChecks } from './redis-checks.js';
+import { workerChecks } from './worker-checks.js';
+
+/** What the Kubernetes side found, when there is a cluster to ask. */
+export interface KubernetesFindings {
+  checks: DoctorCheck[];
+  scaledObject?: ScaledObjectInfo;
+  /** The worker Deployment's desired replicas. */
+  expectedWorkers?: number;
+}
+
+export interface DoctorOptions {
+  /** A backlog job older than this is a warning, in seconds. @defaultValue 600 */
+  maxJobAgeSeconds?: number;
+  /** Minimum run time of one job before its worker counts as stuck, in seconds. @defaultValue 60 */
+  stuckAfterSeconds?: number;
+  /** Workers that should be live; default: the worker Deployment's replicas, if known. */
+  expectedWorkers?: number;
+  /** Asks Kubernetes; absent or resolving to undefined when there is no cluster. */
+  kubernetes?: () => Promise<KubernetesFindings | undefined>;
+  /** Milliseconds before Redis counts as unreachable. @defaultValue 3000 */
+  timeoutMs?: number;
+}
+
+export interface DoctorReport {
+  status: CheckStatus;
+  exitCode: 0 | 1 | 2;
+  checks: DoctorCheck[];
+}
+
+/** Every troubleshooting check in one run: Redis, queue, workers, Kubernetes, autoscaling. */
+export async function runDoctor(
+  config: Config,
+  options: DoctorOptions = {},
+): Promise<DoctorReport> {
+  const opts = { maxJobAgeSeconds: 600, stuckAfterSeconds: 60, timeoutMs: 3000, ...options };
+  const redis = new Redis({
+    ...redisOptionsFor(config.redis, { role: 'request', connectTimeoutMs: opts.timeoutMs }),
+    lazyConnect: true,
+    retryStrategy: () => null,
+    connectionName: 'qscale:doctor',
+  });
+  redis.on('error', () => undefined);
+  const checks: DoctorCheck[] = [];
+  try {
+    await redis.connect().catch(() => undefined);
+    const redisResult = await redisChecks(redis, describeRedis(config.redis));
+    checks.push(...redisResult.checks);
+    const kubernetes = await (opts.kubernetes?.() ?? Promise.resolve(undefined)).catch(
+      (error: unknown): KubernetesFindings => ({
+        checks: [
+          {
+            area: 'kubernetes',
+            name: 'api',
+            status: 'WARN',
+            found: `cannot ask Kubernetes: ${(error as Error).message}`,
+            fix: 'check the kubeconfig (--kubeconfig) or the pod’s service account',
+          },
+        ],
+      }),
+    );
+    if (redisResult.reachable) {
+      const keys = new QueueKeys(config.queue.prefix, config.queue.name);
+      const snapshot = await new QueueSampler(redis, keys, {
+        ttlMs: 0,
+        timeoutMs: opts.timeoutMs,
+      }).sampleQueue();
+      const now = Date.now();
+      checks.push(...(await queueChecks(redis, keys, snapshot, { ...opts, now })));
+      const expectedWorkers = opts.expectedWorkers ?? kubernetes?.expectedWorkers;
+      checks.push(
+        ...(await workerChecks(redis, keys, snapshot, {
+          stuckAfterSeconds: opts.stuckAfterSeconds,
+          now,
+          ...(expectedWorkers !== undefined && { expectedWorkers }),
+        })),
+      );
+      checks.push(...(kubernetes?.checks ?? []));
+      // One sample gives the all-time mean processing time; rates need the exporter's history.
+      const rates = new RateTracker(60).rates(snapshot);
+      checks.push(
+        ...autoscalingChecks(snapshot, rates, {
+          available: kubernetes !== undefined,
+          ...(kubernetes?.scaledObject && { scaledObject: kubernetes.scaledObject }),
+        }),
+      );
+    } else {
+      checks.push(...(kubernetes?.checks ?? []));
+    }
+    if (!kubernetes) {
+      checks.push({
+        area: 'kubernetes',
+        name: 'cluster',
+        status: 'OK',
+        found: 'no kubeconfig and not in a cluster: Kubernetes checks skipped',
+      });
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return { status: worstStatus(checks), exitCode: exitCodeFor(checks), checks };
+}
+
+/** The report for people: one line per check, the fix under each WARN and FAIL. */
+export function formatDoctor(report: DoctorReport): string {
+  const lines = report.checks.map((check) => {
+    const head = `${check.status.padEnd(4)} ${check.area.padEnd(11)} ${check.name}: ${check.found}`;
+    return check.fix && check.status !== 'OK' ? `${head}\n     → ${check.fix}` : head;
+  });
+  const counts = (status: CheckStatus) => report.checks.filter((c) => c.status === status).length;
+  lines.push(
+    `\n${report.status}: ${counts('OK')} ok, ${counts('WARN')} warnings, ${counts('FAIL')} failures`,
+  );
+  return lines.join('\n');
+}

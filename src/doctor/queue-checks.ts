@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import type { DoctorCheck } from './doctor-check.js';
+
+const HOUR_MS = 3_600_000;
+/** Failed jobs of the last hour whose error message is read (the newest ones). */
+const FAILED_SAMPLE = 500;
+
+export interface QueueCheckOptions {
+  /** A backlog job older than this is a warning, in seconds. */
+  maxJobAgeSeconds: number;
+  now: number;
+}
+
+/**
+ * The queue: counts per state, the oldest job in the backlog, and the jobs that failed in the last
+ * hour grouped by error message (BullMQ scores its failed set by finish time).
+ */
+export async function queueChecks(
+  redis: Redis,
+  keys: QueueKeys,
+  snapshot: QueueSnapshot,
+  options: QueueCheckOptions,
+): Promise<DoctorCheck[]> {
+  const c = snapshot.counts;
+  const checks: DoctorCheck[] = [
+    {
+      area: 'queue',
+      name: 'jobs',
+      status: snapshot.paused ? 'WARN' : 'OK',
+      found:
+        `${snapshot.queue}${snapshot.paused ? ' is PAUSED;' : ':'} backlog ${snapshot.backlog} ` +
+        `(wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${snapshot.delayedDue}), ` +
+        `active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
+      ...(snapshot.paused && {
+        fix: 'the queue is paused: no worker takes jobs until it is resumed (BullMQ queue.resume())',
+      }),
+      details: { counts: c, backlog: snapshot.backlog, paused: snapshot.paused },
+    },
+  ];
+
+  const age = snapshot.oldestJobAgeSeconds;
+  checks.push({
+    area: 'queue',
+    name: 'oldest job',
+    status: age > options.maxJobAgeSeconds ? 'WARN' : 'OK',
+    found:
+      snapshot.backlog > 0
+        ? `the oldest job in the backlog has waited ${age.toFixed(1)} s`
+        : 'the backlog is empty',
+    ...(age > options.maxJobAgeSeconds && {
+      fix: `older than ${options.maxJobAgeSeconds} s: add workers (or check they are running and not stuck, below)`,
+    }),
+    details: { oldestJobAgeSeconds: age },
+  });
+
+  const ids = await redis.zrevrangebyscore(
+    keys.bull('failed'),
+    '+inf',
+    options.now - HOUR_MS,
+    'LIMIT',
+    0,
+    FAILED_SAMPLE,
+  );
+  const failedLastHour = await redis.zcount(keys.bull('failed'), options.now - HOUR_MS, '+inf');
+  const reasons = new Map<string, number>();
+  if (ids.length > 0) {
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hget(keys.bull(id), 'failedReason');
+    for (const [, reason] of (await pipeline.exec()) ?? []) {
+      const message = String(reason ?? 'no message').slice(0, 200);
+      reasons.set(message, (reasons.get(message) ?? 0) + 1);
+    }
+  }
+  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  checks.push({
+    area: 'queue',
+    name: 'failures (last hour)',
+    status: failedLastHour > 0 ? 'WARN' : 'OK',
+    found:
+      failedLastHour > 0
+        ? `${failedLastHour} jobs failed in the last hour; most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
+        : 'no job failed in the last hour',
+    ...(failedLastHour > 0 && {
+      fix: 'read the errors above; a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS',
+    }),
+    details: { failedLastHour, topErrors: top.map(([message, count]) => ({ message, count })) },
+  });
+  return checks;
+}
