@@ -166,6 +166,19 @@ const envSchema = z.object({
       message: 'must be a Kubernetes namespace name (lower-case letters, digits and "-")',
     })
     .optional(),
+  CORS_ORIGINS: z.string().trim().optional(),
+  AUTOSCALE: oneOf(['on', 'off'] as const).default('off'),
+  MIN_WORKERS: int(0, 1000).default(1),
+  MAX_WORKERS: int(1, 1000).default(4),
+  AUTOSCALE_MODE: oneOf(['backlog', 'latency', 'workers'] as const).default('backlog'),
+  AUTOSCALE_TARGET: z
+    .string()
+    .trim()
+    .transform(Number)
+    .pipe(z.number().positive({ message: 'must be a number > 0' }))
+    .optional(),
+  AUTOSCALE_INTERVAL_SECONDS: int(1, 3600).default(2),
+  AUTOSCALE_STABILIZATION_SECONDS: int(0, 86_400).default(60),
   DRAIN_SECONDS: int(1, 86_400).default(60),
   RATE_WINDOW_SECONDS: int(5, 3600).default(60),
   HISTOGRAM_BUCKETS: z
@@ -229,6 +242,8 @@ export interface Config {
     apiToken?: string;
     maxQueueBacklog: number;
     idempotencyTtlSeconds: number;
+    /** Origins allowed to call the API from a browser (CORS), e.g. the status page's. */
+    corsOrigins: string[];
   };
   worker: {
     id: string;
@@ -275,6 +290,18 @@ export interface Config {
     podDeletionCostIntervalSeconds: number;
     /** The workers' namespace; default: the in-cluster namespace or the kubeconfig context's. */
     namespace?: string;
+  };
+  /** Local worker processes sized by the scaling decision (`qscale start --autoscale`). */
+  autoscale: {
+    enabled: boolean;
+    minWorkers: number;
+    maxWorkers: number;
+    mode: 'backlog' | 'latency' | 'workers';
+    /** Target per worker; default: the mode's (backlog 10, latency 10 s, workers 1). */
+    target?: number;
+    intervalSeconds: number;
+    /** Scale down only to the highest desired count of this window. */
+    stabilizationSeconds: number;
   };
   chunking: { size: number; overlap: number };
   embedding: EmbeddingConfig;
@@ -323,6 +350,9 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(
       `WORKER_ID=${JSON.stringify(workerId)}: must be 1-128 characters of letters, digits, "_", ".", ":" or "-"`,
     );
+  }
+  if (e.MIN_WORKERS > e.MAX_WORKERS) {
+    problems.push(`MIN_WORKERS=${e.MIN_WORKERS}: must not be above MAX_WORKERS (${e.MAX_WORKERS})`);
   }
   if ((e.KEDA_TLS_CERT === undefined) !== (e.KEDA_TLS_KEY === undefined)) {
     problems.push(
@@ -373,6 +403,10 @@ export function loadConfig(env: Env = process.env): Config {
       ...(e.API_TOKEN !== undefined && { apiToken: e.API_TOKEN }),
       maxQueueBacklog: e.MAX_QUEUE_BACKLOG,
       idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+      corsOrigins: (e.CORS_ORIGINS ?? '')
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
     },
     worker: {
       id: workerId,
@@ -422,6 +456,15 @@ export function loadConfig(env: Env = process.env): Config {
       podDeletionCost: e.POD_DELETION_COST === 'on',
       podDeletionCostIntervalSeconds: e.POD_DELETION_COST_INTERVAL_SECONDS,
       ...(e.POD_NAMESPACE !== undefined && { namespace: e.POD_NAMESPACE }),
+    },
+    autoscale: {
+      enabled: e.AUTOSCALE === 'on',
+      minWorkers: e.MIN_WORKERS,
+      maxWorkers: e.MAX_WORKERS,
+      mode: e.AUTOSCALE_MODE,
+      ...(e.AUTOSCALE_TARGET !== undefined && { target: e.AUTOSCALE_TARGET }),
+      intervalSeconds: e.AUTOSCALE_INTERVAL_SECONDS,
+      stabilizationSeconds: e.AUTOSCALE_STABILIZATION_SECONDS,
     },
     chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
     embedding: {

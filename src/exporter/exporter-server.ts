@@ -25,6 +25,8 @@ export interface ExporterServerOptions {
   metrics: Config['metrics'];
   drainSeconds: number;
   logger: Logger;
+  /** Registers more metrics (e.g. the local autoscaler's) in each exposition format's registry. */
+  registerMore?: (registry: Registry<RegistryContentType>) => void;
 }
 
 /**
@@ -49,6 +51,8 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     metricOptions,
     Registry.OPENMETRICS_CONTENT_TYPE,
   );
+  options.registerMore?.(prometheus);
+  options.registerMore?.(openMetrics);
   const authorized = createMetricsAuth(metrics.auth);
   let queue: Promise<unknown> = Promise.resolve();
 
