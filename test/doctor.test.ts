@@ -15,6 +15,7 @@ import { CliProcess, runCli } from './helpers/cli-process.js';
 import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
 import { FakeKubeApi } from './helpers/fake-kube-api.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { queueSnapshot } from './helpers/snapshots.js';
 import { createTestStack, testEnv } from './helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -234,31 +235,7 @@ describe('qscale doctor', () => {
   });
 
   it('should warn when a backlog targetValue gives each replica too much work', async () => {
-    const snapshot = {
-      queue: 'q',
-      sampledAt: 0,
-      counts: {
-        wait: 0,
-        paused: 0,
-        prioritized: 0,
-        active: 0,
-        delayed: 0,
-        'waiting-children': 0,
-        completed: 0,
-        failed: 0,
-      },
-      delayedDue: 0,
-      backlog: 0,
-      oldestJobAgeSeconds: 0,
-      paused: false,
-      enqueuedTotal: 0,
-      workers: [],
-      processing: {
-        completed: { count: 0, sum: 0, buckets: new Map() },
-        failed: { count: 0, sum: 0, buckets: new Map() },
-      },
-      wait: { count: 0, sum: 0, buckets: new Map() },
-    };
+    const snapshot = queueSnapshot();
     const scaledObject = {
       name: 'so',
       active: true,

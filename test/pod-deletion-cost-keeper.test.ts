@@ -6,11 +6,12 @@ import { createLogger, type Logger } from '../src/config/logger.js';
 import { PodDeletionCostKeeper } from '../src/k8s/pod-deletion-cost-keeper.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
-import type { QueueSnapshot, Sample, WorkerSnapshot } from '../src/queue/queue-snapshot.js';
+import type { Sample, WorkerSnapshot } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { FakeKubeApi, statusBody, type RecordedRequest } from './helpers/fake-kube-api.js';
 import { startRedisServer } from './helpers/redis-server.js';
+import { queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
 
 const ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 const podPath = (name: string) => `/api/v1/namespaces/qscale/pods/${name}`;
@@ -18,48 +19,8 @@ const costOf = (request: RecordedRequest) =>
   (JSON.parse(request.body) as { metadata: { annotations: Record<string, string> } }).metadata
     .annotations[ANNOTATION];
 
-function worker(id: string, busy: number): WorkerSnapshot {
-  return {
-    id,
-    concurrency: 2,
-    busy,
-    busySeconds: 0,
-    utilization: 0,
-    completed: 0,
-    failed: 0,
-    cpuSeconds: 0,
-    startedAt: 0,
-    heartbeatAt: 0,
-    oldestJobStartedAt: 0,
-  };
-}
-
-const histogram = () => ({ count: 0, sum: 0, buckets: new Map<number, number>() });
-
-function queue(name: string, workers: WorkerSnapshot[]): QueueSnapshot {
-  return {
-    queue: name,
-    sampledAt: 0,
-    counts: {
-      wait: 0,
-      paused: 0,
-      prioritized: 0,
-      active: 0,
-      delayed: 0,
-      'waiting-children': 0,
-      completed: 0,
-      failed: 0,
-    },
-    delayedDue: 0,
-    backlog: 0,
-    oldestJobAgeSeconds: 0,
-    paused: false,
-    enqueuedTotal: 0,
-    workers,
-    processing: { completed: histogram(), failed: histogram() },
-    wait: histogram(),
-  };
-}
+const worker = (id: string, busy: number) => workerSnapshot(id, busy);
+const queue = (name: string, workers: WorkerSnapshot[]) => queueSnapshot({ queue: name, workers });
 
 /**
  * A stand-in for ScalingSignals (our own read model, not infrastructure): it returns the busy slots

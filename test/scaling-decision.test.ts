@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { QueueSnapshot, WorkerSnapshot } from '../src/queue/queue-snapshot.js';
+import type { QueueSnapshot } from '../src/queue/queue-snapshot.js';
 import { RateTracker } from '../src/scaling/queue-rates.js';
 import {
   desiredWorkers,
@@ -7,50 +7,11 @@ import {
   metricName,
   scalingValue,
 } from '../src/scaling/scaling-decision.js';
+import { emptyHistogram, queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
 
-const emptyHistogram = () => ({ count: 0, sum: 0, buckets: new Map<number, number>() });
-
-function snapshot(overrides: Partial<QueueSnapshot> = {}): QueueSnapshot {
-  return {
-    queue: 'q',
-    sampledAt: 1_000_000,
-    counts: {
-      wait: 0,
-      paused: 0,
-      prioritized: 0,
-      active: 0,
-      delayed: 0,
-      'waiting-children': 0,
-      completed: 0,
-      failed: 0,
-    },
-    delayedDue: 0,
-    backlog: 0,
-    oldestJobAgeSeconds: 0,
-    paused: false,
-    enqueuedTotal: 0,
-    workers: [],
-    processing: { completed: emptyHistogram(), failed: emptyHistogram() },
-    wait: emptyHistogram(),
-    ...overrides,
-  };
-}
-
-function worker(id: string, busy: number, concurrency = 2): WorkerSnapshot {
-  return {
-    id,
-    concurrency,
-    busy,
-    busySeconds: 0,
-    utilization: 0,
-    completed: 0,
-    failed: 0,
-    cpuSeconds: 0,
-    startedAt: 0,
-    heartbeatAt: 0,
-    oldestJobStartedAt: 0,
-  };
-}
+const snapshot = (overrides: Partial<QueueSnapshot> = {}) =>
+  queueSnapshot({ sampledAt: 1_000_000, ...overrides });
+const worker = workerSnapshot;
 
 describe('desiredWorkers', () => {
   it('should size steady load by Little’s law: arrival rate × processing time / concurrency', () => {
