@@ -19,4 +19,26 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The status page: a plain browser script, no bundler (globals listed, not imported: the
+    // `globals` package is not a dependency of ours).
+    files: ['src/exporter/status-page/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'fetch',
+          'FormData',
+          'URL',
+          'Option',
+          'Intl',
+          'getComputedStyle',
+          'setTimeout',
+          'clearTimeout',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -30,6 +30,36 @@ const routes: Route[] = [
   { method: 'post', path: '/api/v1/search', handler: search, auth: true, json: true },
 ];
 
+/**
+ * CORS for the origins in CORS_ORIGINS (exact match), so a page on another port — the exporter's
+ * status page — can upload and poll. Other origins get no CORS headers, so browsers keep them out.
+ * Preflights of allowed origins are answered here with 204.
+ */
+function cors(origins: readonly string[]) {
+  const allowed = new Set(origins);
+  return (req: Request, res: Response, next: NextFunction) => {
+    // The answer depends on Origin: caches must not hand one origin's answer to another.
+    res.vary('Origin');
+    const origin = req.headers.origin;
+    if (origin === undefined || !allowed.has(origin)) {
+      next();
+      return;
+    }
+    res.set('Access-Control-Allow-Origin', origin);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.set({
+        'Access-Control-Allow-Methods': 'GET, POST, DELETE',
+        'Access-Control-Allow-Headers': 'Content-Type, Authorization, Idempotency-Key',
+        'Access-Control-Max-Age': '600',
+      });
+      res.vary('Access-Control-Request-Headers');
+      res.status(204).end();
+      return;
+    }
+    next();
+  };
+}
+
 function send(res: Response, response: ApiResponse): void {
   if (response.headers) res.set(response.headers);
   if (response.body === undefined) res.status(response.status).end();
@@ -45,6 +75,7 @@ export function createApp(ctx: ApiContext): Express {
     ? createBearerCheck(ctx.config.http.apiToken)
     : undefined;
   const json = express.json({ limit: '64kb', type: () => true });
+  if (ctx.config.http.corsOrigins.length > 0) app.use(cors(ctx.config.http.corsOrigins));
 
   for (const route of routes) {
     const middlewares = route.json ? [json] : [];

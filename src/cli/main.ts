@@ -5,7 +5,9 @@ import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger } from '../config/logger.js';
 import { Lifecycle } from './lifecycle.js';
 import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
-import { runApp } from './run-app.js';
+import getPort from 'get-port';
+import { PREFERRED_PORT, runApp } from './run-app.js';
+import { TerminalStatus } from './terminal-status.js';
 import { runExporter } from './run-exporter.js';
 import { runWorker } from './run-worker.js';
 import { collectStatus, formatStatus } from './status.js';
@@ -119,7 +121,9 @@ export function buildProgram(): Command {
     .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
     .action(async (flags: Flags) => {
       let config = configFrom(flags);
-      const logger = createLogger(config, 'start');
+      // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
+      const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
+      const logger = createLogger(config, 'start', terminal?.log);
       const lifecycle = new Lifecycle(logger);
       try {
         if (wantsPrivateRedis(config.redis)) {
@@ -134,9 +138,32 @@ export function buildProgram(): Command {
           });
           config = { ...config, redis: { ...config.redis, url: redis.url } };
         }
+        // Ports first, so the status page knows where to upload and the API whom to allow (CORS).
+        const appPort = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
+        config = { ...config, http: { ...config.http, port: appPort } };
         await lifecycle.start(() => runWorker(config, logger));
+        const exporter = await lifecycle.start(() =>
+          runExporter(config, logger, { uploadUrl: `http://localhost:${appPort}/api/v1/files` }),
+        );
+        const pageOrigins = ['localhost', '127.0.0.1'].map(
+          (host) => `http://${host}:${exporter.port}`,
+        );
+        config = {
+          ...config,
+          http: { ...config.http, corsOrigins: [...config.http.corsOrigins, ...pageOrigins] },
+        };
         await lifecycle.start(() => runApp(config, logger));
-        await lifecycle.start(() => runExporter(config, logger));
+        if (terminal) {
+          await lifecycle.start(async () => {
+            terminal.follow(
+              exporter.signals,
+              config.queue.name,
+              config.scaler.drainSeconds,
+              logger,
+            );
+            return terminal;
+          });
+        }
       } catch (error) {
         await lifecycle.stop();
         throw error;

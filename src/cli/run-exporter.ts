@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { createExporterServer } from '../exporter/exporter-server.js';
+import { createExporterServer, type ExporterServerOptions } from '../exporter/exporter-server.js';
 import { ScrapeSource } from '../exporter/scrape-source.js';
 import { QueueWatchers } from '../keda/queue-watchers.js';
 import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
@@ -69,7 +69,21 @@ function startDeletionCostKeeper(
  * Starts the sidecar: `/metrics` for every queue in QUEUES on METRICS_PORT and KEDA's external
  * scaler on KEDA_PORT, both reading Redis read-only through one shared sampler.
  */
-export async function runExporter(config: Config, logger: Logger): Promise<RunningExporter> {
+export interface RunExporterOptions {
+  /** The upload API's `…/api/v1/files`, for the status page's upload box. */
+  uploadUrl?: string;
+  /** Called with the shared signals before the server starts: more metrics and status fields. */
+  prepare?: (signals: ScalingSignals) => {
+    registerMore?: ExporterServerOptions['registerMore'];
+    statusExtras?: ExporterServerOptions['statusExtras'];
+  };
+}
+
+export async function runExporter(
+  config: Config,
+  logger: Logger,
+  options: RunExporterOptions = {},
+): Promise<RunningExporter> {
   const redis = createRedis(config.redis, {
     role: 'request',
     connectionName: `qscale:exporter:${config.worker.id}`,
@@ -87,11 +101,16 @@ export async function runExporter(config: Config, logger: Logger): Promise<Runni
     signals,
     logger,
   );
+  const extras = options.prepare?.(signals) ?? {};
   const server = createExporterServer({
     source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
     drainSeconds: config.scaler.drainSeconds,
     logger,
+    redis,
+    queuePrefix: config.queue.prefix,
+    ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
+    ...extras,
   });
   const closeSteps: (() => Promise<unknown>)[] = [() => redis.quit()];
   try {
@@ -110,8 +129,8 @@ export async function runExporter(config: Config, logger: Logger): Promise<Runni
     }
     const url = `http://localhost:${port}`;
     logger.info(
-      { url, metrics: `${url}/metrics`, queues: config.metrics.queues },
-      `exporter listening: curl ${url}/metrics`,
+      { url, metrics: `${url}/metrics`, statusPage: `${url}/`, queues: config.metrics.queues },
+      `exporter listening: status page ${url}/ , metrics ${url}/metrics`,
     );
     logger.info(
       { kedaPort: scaler.port, tls: scaler.tls, scalerAddress: `<this host>:${scaler.port}` },

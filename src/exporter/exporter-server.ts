@@ -1,10 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createExporterRegistry } from './exporter-metrics.js';
 import type { ScrapeSource } from './scrape-source.js';
+import { assetBody, createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -27,12 +29,26 @@ export interface ExporterServerOptions {
   logger: Logger;
   /** Registers more metrics (e.g. the local autoscaler's) in each exposition format's registry. */
   registerMore?: (registry: Registry<RegistryContentType>) => void;
+  /** A client for the status page's recent-failures read (read-only); without it none are listed. */
+  redis?: Redis;
+  /** QUEUE_PREFIX, to find the failed jobs of each queue. @defaultValue 'bull' */
+  queuePrefix?: string;
+  /** The upload API's `…/api/v1/files`, where the status page posts files; absent: no upload box. */
+  uploadUrl?: string;
+  /** Merged into `GET /api/status`, e.g. `() => ({ autoscaler: … })`. */
+  statusExtras?: () => Record<string, unknown>;
 }
 
 /**
  * The exporter's HTTP server: `/metrics` (Prometheus text, or OpenMetrics when the scraper asks for
- * it) and `/healthz`. Scrapes run one at a time; concurrent ones wait for the current one and then
- * reuse its Redis read through the sampler's cache.
+ * it), `/healthz`, and the live status page: `/` with its `/assets/*` and the JSON it polls,
+ * `/api/status`. Scrapes and status reads run one at a time; concurrent ones wait for the current
+ * one and then reuse its Redis read through the sampler's cache.
+ *
+ * METRICS_AUTH, when set, protects everything but `/healthz`: the status page shows queue names,
+ * worker ids and job errors, so it is no more public than `/metrics`. A browser can log in with
+ * `basic:` credentials (it prompts, then resends them to `/api/status`); with a `bearer:` token
+ * the page needs a proxy that adds the header.
  */
 export function createExporterServer(options: ExporterServerOptions): Server {
   const { source, metrics, logger } = options;
@@ -56,13 +72,39 @@ export function createExporterServer(options: ExporterServerOptions): Server {
   const authorized = createMetricsAuth(metrics.auth);
   let queue: Promise<unknown> = Promise.resolve();
 
-  const scrape = (registry: Registry<RegistryContentType>): Promise<string> => {
-    const run = queue.then(async () => {
+  const serialized = <T>(read: () => Promise<T>): Promise<T> => {
+    const run = queue.then(read);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const scrape = (registry: Registry<RegistryContentType>): Promise<string> =>
+    serialized(async () => {
       await source.refresh();
       return registry.metrics();
     });
-    queue = run.catch(() => undefined);
-    return run;
+
+  const { uploadUrl } = options;
+  // Validates uploadUrl (before the page policy below uses it).
+  const status = new StatusApi({
+    read: () =>
+      serialized(async () => {
+        await source.refresh();
+        return source.sample;
+      }),
+    rates: (snapshot) => source.rates(snapshot),
+    drainSeconds: options.drainSeconds,
+    logger,
+    ...(options.redis && { redis: options.redis }),
+    ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),
+    ...(uploadUrl !== undefined && { uploadUrl }),
+    ...(options.statusExtras && { extras: options.statusExtras }),
+  });
+  const assets = createStatusAssets();
+  const pagePolicy = statusPagePolicy(uploadUrl);
+  const securityHeaders = {
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-cache',
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -77,10 +119,11 @@ export function createExporterServer(options: ExporterServerOptions): Server {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
       return;
     }
-    if (path !== '/metrics') {
+    const asset = assets.get(path);
+    if (path !== '/metrics' && path !== '/api/status' && !asset) {
       res
         .writeHead(404, { 'Content-Type': 'text/plain' })
-        .end('Not found: try /metrics or /healthz\n');
+        .end('Not found: try / (status page), /metrics or /healthz\n');
       return;
     }
     if (!authorized(req)) {
@@ -90,7 +133,41 @@ export function createExporterServer(options: ExporterServerOptions): Server {
           'WWW-Authenticate':
             metrics.auth?.kind === 'basic' ? 'Basic realm="qscale"' : 'Bearer realm="qscale"',
         })
-        .end('Unauthorized: /metrics needs the credentials set in METRICS_AUTH\n');
+        .end(`Unauthorized: ${path} needs the credentials set in METRICS_AUTH\n`);
+      return;
+    }
+    if (asset) {
+      let body: Buffer;
+      try {
+        body = await assetBody(asset);
+      } catch (error) {
+        logger.error(
+          { err: error, path },
+          'status page file unreadable (the build copies src/exporter/status-page to dist/exporter/status-page)',
+        );
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Status page file unreadable\n');
+        return;
+      }
+      res.writeHead(200, {
+        ...securityHeaders,
+        'Content-Type': asset.contentType,
+        'Content-Length': body.length,
+        ...(path === '/' && {
+          'Content-Security-Policy': pagePolicy,
+          'X-Frame-Options': 'DENY',
+        }),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    if (path === '/api/status') {
+      const body = JSON.stringify(await status.read());
+      res.writeHead(200, {
+        ...securityHeaders,
+        'Content-Type': 'application/json; charset=utf-8',
+        'Cache-Control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     const wantsOpenMetrics = (req.headers.accept ?? '').includes('application/openmetrics-text');

@@ -1,0 +1,266 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../config/logger.js';
+import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import type { JobCounts, QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
+import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
+import type { QueueRates } from '../scaling/queue-rates.js';
+import { busyWorkers, desiredWorkers } from '../scaling/scaling-decision.js';
+
+/** One live worker as the status page shows it. */
+export interface WorkerStatus {
+  id: string;
+  busy: number;
+  concurrency: number;
+  /** 0..1 over the worker's utilization window. */
+  utilization: number;
+}
+
+/** One queue in `GET /api/status`. Rates and times are null until they can be measured. */
+export interface QueueStatus {
+  name: string;
+  paused: boolean;
+  counts: JobCounts;
+  /** Jobs no worker has started (see `qscale_queue_length`). */
+  backlog: number;
+  oldestJobAgeSeconds: number;
+  throughput: { finishedPerSecond: number | null; enqueuedPerSecond: number | null };
+  processingSeconds: { p95: number | null; mean: number | null };
+  workers: { live: number; desired: number; busy: number; list: WorkerStatus[] };
+  /** The latest failed jobs, newest first; null when they could not be read. */
+  recentFailures: RecentFailure[] | null;
+}
+
+/** The body of `GET /api/status`, plus whatever `statusExtras` adds (e.g. `autoscaler`). */
+export interface StatusBody {
+  redisUp: boolean;
+  /** Epoch ms of the sample; null when Redis could not be read (then `queues` is empty). */
+  sampledAt: number | null;
+  /** Where the page posts uploads; null hides the upload box. */
+  uploadUrl: string | null;
+  queues: QueueStatus[];
+  [extra: string]: unknown;
+}
+
+export interface StatusApiOptions {
+  /** Reads a sample (through the exporter's serialized scrape); undefined when Redis is down. */
+  read: () => Promise<Sample | undefined>;
+  rates: (snapshot: QueueSnapshot) => QueueRates;
+  drainSeconds: number;
+  logger: Logger;
+  /** A client for the recent-failures read; without it `recentFailures` is null. */
+  redis?: Redis;
+  /** QUEUE_PREFIX of the sampled queues. @defaultValue 'bull' */
+  queuePrefix?: string;
+  /** The upload API's `…/api/v1/files`. */
+  uploadUrl?: string;
+  /** Merged into the body (core fields win), e.g. `() => ({ autoscaler: … })`. */
+  extras?: () => Record<string, unknown>;
+  /** How long a queue's failures read is reused, in ms. @defaultValue 2000 */
+  failuresTtlMs?: number;
+}
+
+const finite = (value: number | undefined): number | null =>
+  value !== undefined && Number.isFinite(value) ? value : null;
+
+/** The upload URL as given, after checking it is an absolute http(s) URL. */
+export function checkUploadUrl(uploadUrl: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(uploadUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new RangeError(
+      `uploadUrl must be an absolute http(s) URL such as http://localhost:8080/api/v1/files, got ${JSON.stringify(uploadUrl)}`,
+    );
+  }
+  return uploadUrl;
+}
+
+/** The status of one queue in a sample (pure: no I/O). */
+export function queueStatus(
+  snapshot: QueueSnapshot,
+  rates: QueueRates,
+  drainSeconds: number,
+  recentFailures: RecentFailure[] | null,
+): QueueStatus {
+  const processing = mergeHistograms(snapshot.processing.completed, snapshot.processing.failed);
+  return {
+    name: snapshot.queue,
+    paused: snapshot.paused,
+    counts: snapshot.counts,
+    backlog: snapshot.backlog,
+    oldestJobAgeSeconds: snapshot.oldestJobAgeSeconds,
+    throughput: {
+      finishedPerSecond: finite(rates.finishedPerSecond),
+      enqueuedPerSecond: finite(rates.arrivalPerSecond),
+    },
+    processingSeconds: {
+      p95: finite(quantileUpperBound(processing, 0.95)),
+      mean: finite(rates.meanProcessingSeconds),
+    },
+    workers: {
+      live: snapshot.workers.length,
+      desired: desiredWorkers(snapshot, rates, { drainSeconds }),
+      busy: busyWorkers(snapshot),
+      list: snapshot.workers.map(({ id, busy, concurrency, utilization }) => ({
+        id,
+        busy,
+        concurrency,
+        utilization,
+      })),
+    },
+    recentFailures,
+  };
+}
+
+/**
+ * `GET /api/status`: every sampled queue's counts, backlog, throughput, p95 processing time,
+ * workers live vs desired and recent failures, in one JSON body for the status page. Reads Redis
+ * only through the shared sampler (cached for SAMPLE_TTL_MS) and a small failures read cached for
+ * `failuresTtlMs`, so a page polling every second costs about one read per second, however many
+ * tabs are open.
+ */
+export class StatusApi {
+  private readonly options: StatusApiOptions;
+  private readonly uploadUrl: string | null;
+  private readonly failuresTtlMs: number;
+  private readonly failures = new Map<
+    string,
+    { at: number; reading: Promise<RecentFailure[] | null> }
+  >();
+
+  constructor(options: StatusApiOptions) {
+    this.options = options;
+    this.uploadUrl = options.uploadUrl === undefined ? null : checkUploadUrl(options.uploadUrl);
+    this.failuresTtlMs = options.failuresTtlMs ?? 2000;
+    if (!Number.isFinite(this.failuresTtlMs) || this.failuresTtlMs < 0) {
+      throw new RangeError(`failuresTtlMs must be a number ≥ 0, got ${this.failuresTtlMs}`);
+    }
+  }
+
+  /** The current status; never throws for Redis trouble (then `redisUp: false`). */
+  async read(): Promise<StatusBody> {
+    const sample = await this.options.read();
+    const queues = sample
+      ? await Promise.all(
+          sample.queues.map(async (snapshot) =>
+            queueStatus(
+              snapshot,
+              this.options.rates(snapshot),
+              this.options.drainSeconds,
+              await this.recentFailures(snapshot.queue),
+            ),
+          ),
+        )
+      : [];
+    return {
+      ...this.extras(),
+      redisUp: sample !== undefined,
+      sampledAt: sample?.sampledAt ?? null,
+      uploadUrl: this.uploadUrl,
+      queues,
+    };
+  }
+
+  private extras(): Record<string, unknown> {
+    if (!this.options.extras) return {};
+    try {
+      return this.options.extras();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'status extras failed; /api/status goes without');
+      return {};
+    }
+  }
+
+  private recentFailures(queue: string): Promise<RecentFailure[] | null> {
+    const { redis, logger } = this.options;
+    if (!redis) return Promise.resolve(null);
+    const now = Date.now();
+    const cached = this.failures.get(queue);
+    if (cached && now - cached.at < this.failuresTtlMs) return cached.reading;
+    const keys = new QueueKeys(this.options.queuePrefix ?? 'bull', queue);
+    const reading = readRecentFailures(redis, keys, 10).catch((error: unknown) => {
+      logger.warn({ err: error, queue }, 'could not read the recent failures');
+      this.failures.delete(queue);
+      return null;
+    });
+    this.failures.set(queue, { at: now, reading });
+    return reading;
+  }
+}
+
+/** A file of the status page: its bytes (read once) and content type. */
+interface Asset {
+  path: () => string;
+  contentType: string;
+  body?: Promise<Buffer>;
+}
+
+const PAGE_DIR = new URL('./status-page/', import.meta.url);
+const pageFile = (name: string) => () => fileURLToPath(new URL(name, PAGE_DIR));
+const packageFile = (specifier: string) => () => createRequire(import.meta.url).resolve(specifier);
+
+/**
+ * The status page's files by URL path. The page's own files sit next to this module (`src/` under
+ * tsx, `dist/` after the build copies `src/exporter/status-page`); uPlot comes from its package, so
+ * the page works offline.
+ */
+export function createStatusAssets(): Map<string, Asset> {
+  return new Map<string, Asset>([
+    ['/', { path: pageFile('index.html'), contentType: 'text/html; charset=utf-8' }],
+    [
+      '/assets/status.js',
+      { path: pageFile('status.js'), contentType: 'text/javascript; charset=utf-8' },
+    ],
+    [
+      '/assets/status.css',
+      { path: pageFile('status.css'), contentType: 'text/css; charset=utf-8' },
+    ],
+    [
+      '/assets/uplot.min.js',
+      {
+        path: packageFile('uplot/dist/uPlot.iife.min.js'),
+        contentType: 'text/javascript; charset=utf-8',
+      },
+    ],
+    [
+      '/assets/uplot.min.css',
+      { path: packageFile('uplot/dist/uPlot.min.css'), contentType: 'text/css; charset=utf-8' },
+    ],
+  ]);
+}
+
+/** The asset's bytes, read on first use and kept; a failed read is retried next time. */
+export function assetBody(asset: Asset): Promise<Buffer> {
+  asset.body ??= Promise.resolve()
+    .then(() => readFile(asset.path()))
+    .catch((error: unknown) => {
+      asset.body = undefined;
+      throw error;
+    });
+  return asset.body;
+}
+
+/**
+ * The Content-Security-Policy of the page: only its own scripts and styles, and fetches to itself
+ * and to the upload API's origin.
+ */
+export function statusPagePolicy(uploadUrl: string | undefined): string {
+  const connect = ["'self'", ...(uploadUrl ? [new URL(uploadUrl).origin] : [])].join(' ');
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src ${connect}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}

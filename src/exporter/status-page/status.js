@@ -1,0 +1,508 @@
+// The qscale status page: polls api/status every second and renders it. Plain browser script, no
+// build step. Every text that comes from the API goes in through textContent, never innerHTML.
+'use strict';
+
+const POLL_MS = 1000;
+const HISTORY_SECONDS = 300;
+const UPLOAD_POLL_MS = 1000;
+const STATES = [
+  'wait',
+  'paused',
+  'prioritized',
+  'delayed',
+  'waiting-children',
+  'active',
+  'completed',
+  'failed',
+];
+
+const $ = (id) => document.getElementById(id);
+
+/** Points per queue for the charts, kept in the page for the last HISTORY_SECONDS. */
+const history = new Map();
+const charts = { backlog: undefined, throughput: undefined };
+let latest;
+let selected;
+
+// ---------- formatting ----------
+
+const numberFormat = new Intl.NumberFormat('en-US');
+
+function formatCount(value) {
+  return typeof value === 'number' && Number.isFinite(value) ? numberFormat.format(value) : '–';
+}
+
+function formatRate(value) {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
+  if (value === 0) return '0';
+  if (value < 10) return value.toFixed(2);
+  if (value < 100) return value.toFixed(1);
+  return numberFormat.format(Math.round(value));
+}
+
+function formatDuration(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '–';
+  if (seconds === 0) return '0 s';
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${Math.round(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
+}
+
+function formatTime(epochMs) {
+  return new Date(epochMs).toLocaleTimeString([], { hour12: false });
+}
+
+/** An element with a class and text (text is set with textContent, so it is never parsed). */
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// ---------- history and charts ----------
+
+function record(queue, sampledAt) {
+  let points = history.get(queue.name);
+  if (!points) {
+    points = { t: [], backlog: [], done: [], enqueued: [] };
+    history.set(queue.name, points);
+  }
+  const t = sampledAt / 1000;
+  if (points.t.length > 0 && points.t[points.t.length - 1] >= t) return;
+  points.t.push(t);
+  points.backlog.push(queue.backlog);
+  points.done.push(queue.throughput.finishedPerSecond);
+  points.enqueued.push(queue.throughput.enqueuedPerSecond);
+  while (points.t.length > 0 && points.t[0] < t - HISTORY_SECONDS) {
+    for (const series of Object.values(points)) series.shift();
+  }
+}
+
+function cssColor(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+function chartWidth(container) {
+  return Math.max(200, Math.floor(container.clientWidth));
+}
+
+function formatClock(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], {
+    hour12: false,
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+/** The shown time window: the data's span, at least a minute, at most HISTORY_SECONDS. */
+function timeRange(_u, min, max) {
+  if (min === null || max === null) return [0, 1];
+  const span = Math.min(HISTORY_SECONDS, Math.max(60, max - min));
+  return [max - span, max];
+}
+
+function makeChart(container, series, yValues) {
+  const axis = {
+    stroke: cssColor('--muted'),
+    grid: { stroke: cssColor('--grid'), width: 1 },
+    ticks: { stroke: cssColor('--grid'), width: 1 },
+  };
+  const chart = new window.uPlot(
+    {
+      width: chartWidth(container),
+      height: 180,
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: true, range: timeRange },
+        // From 0, with some headroom above the highest point.
+        y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 0) * 1.15)] },
+      },
+      axes: [
+        { ...axis, space: 70, values: (_u, splits) => splits.map(formatClock) },
+        { ...axis, size: 44, values: (_u, splits) => splits.map(yValues) },
+      ],
+      series: [{ value: (_u, v) => (v === null ? '–' : formatClock(v)) }, ...series],
+    },
+    [[], ...series.map(() => [])],
+    container,
+  );
+  // Without a pointer over the chart, the legend shows the latest values.
+  let hovered = false;
+  container.addEventListener('mouseenter', () => (hovered = true));
+  container.addEventListener('mouseleave', () => {
+    hovered = false;
+    showLatest(chart);
+  });
+  chart.showLatest = () => {
+    if (!hovered) showLatest(chart);
+  };
+  return chart;
+}
+
+function showLatest(chart) {
+  const points = chart.data[0].length;
+  if (points > 0) chart.setLegend({ idx: points - 1 });
+}
+
+function ensureCharts() {
+  if (charts.backlog || typeof window.uPlot !== 'function') return;
+  charts.backlog = makeChart(
+    $('chart-backlog'),
+    [
+      {
+        label: 'backlog',
+        stroke: cssColor('--c-backlog'),
+        fill: cssColor('--c-backlog-fill'),
+        value: (_u, v) => formatCount(v),
+      },
+    ],
+    (v) => (Number.isInteger(v) ? formatCount(v) : ''),
+  );
+  charts.throughput = makeChart(
+    $('chart-throughput'),
+    [
+      { label: 'done/s', stroke: cssColor('--c-done'), value: (_u, v) => formatRate(v) },
+      { label: 'enqueued/s', stroke: cssColor('--c-enqueued'), value: (_u, v) => formatRate(v) },
+    ],
+    (v) => (Number.isInteger(v) ? formatCount(v) : String(Number(v.toFixed(2)))),
+  );
+}
+
+function renderCharts(name) {
+  ensureCharts();
+  if (!charts.backlog) return;
+  const points = history.get(name) ?? { t: [], backlog: [], done: [], enqueued: [] };
+  charts.backlog.setData([points.t, points.backlog]);
+  charts.throughput.setData([points.t, points.done, points.enqueued]);
+  charts.backlog.showLatest();
+  charts.throughput.showLatest();
+}
+
+let resizeTimer;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (charts.backlog) {
+      charts.backlog.setSize({ width: chartWidth($('chart-backlog')), height: 180 });
+      charts.throughput.setSize({ width: chartWidth($('chart-throughput')), height: 180 });
+    }
+  }, 100);
+});
+
+// ---------- rendering ----------
+
+function setConnection(state, text) {
+  const pill = $('connection');
+  pill.dataset.state = state;
+  pill.textContent = text;
+}
+
+function setBanner(text) {
+  const banner = $('banner');
+  banner.hidden = !text;
+  banner.textContent = text ?? '';
+}
+
+function renderQueuePicker(queues) {
+  const picker = $('queue-picker');
+  const select = $('queue-select');
+  picker.hidden = queues.length < 2;
+  $('queue-name').textContent = queues.length === 1 ? queues[0].name : '';
+  const names = queues.map((q) => q.name);
+  const current = [...select.options].map((o) => o.value);
+  if (names.join('\n') !== current.join('\n')) {
+    select.replaceChildren(...names.map((name) => new Option(name, name)));
+  }
+  if (!selected || !names.includes(selected)) selected = names[0];
+  select.value = selected ?? '';
+}
+
+function renderNumbers(queue) {
+  $('backlog').textContent = formatCount(queue.backlog);
+  $('backlog-hint').textContent = queue.paused ? 'queue paused' : 'not started';
+  $('oldest').textContent = formatDuration(queue.oldestJobAgeSeconds);
+  $('done-rate').textContent = formatRate(queue.throughput.finishedPerSecond);
+  $('enqueued-rate').textContent = `${formatRate(queue.throughput.enqueuedPerSecond)} enqueued/s`;
+  $('p95').textContent = formatDuration(queue.processingSeconds.p95);
+  $('mean').textContent =
+    queue.processingSeconds.mean === null
+      ? 'no jobs yet'
+      : `mean ${formatDuration(queue.processingSeconds.mean)}`;
+  $('workers').textContent = `${queue.workers.live} / ${queue.workers.desired}`;
+}
+
+function renderStates(counts) {
+  const bar = $('state-bar');
+  const legend = $('state-legend');
+  const total = STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
+  bar.replaceChildren();
+  legend.replaceChildren();
+  for (const state of STATES) {
+    const count = counts[state] ?? 0;
+    if (total > 0 && count > 0) {
+      const part = el('span', `seg s-${state}`);
+      part.style.width = `${(count / total) * 100}%`;
+      part.title = `${state}: ${count}`;
+      bar.append(part);
+    }
+    const item = el('li', count > 0 ? '' : 'zero');
+    item.append(
+      el('span', `dot s-${state}`),
+      el('span', '', state),
+      el('b', '', formatCount(count)),
+    );
+    legend.append(item);
+  }
+  if (total === 0) bar.append(el('span', 'bar-empty', 'no jobs'));
+}
+
+function renderWorkers(workers) {
+  const rows = $('worker-rows');
+  rows.replaceChildren(
+    ...workers.list.map((worker) => {
+      const row = el('tr');
+      const id = el('td', 'worker-id', worker.id);
+      id.title = worker.id;
+      const percent = Math.round(Math.min(1, Math.max(0, worker.utilization)) * 100);
+      const fill = el('span', 'fill');
+      fill.style.width = `${percent}%`;
+      const bar = el('span', 'meter');
+      bar.append(fill);
+      const inner = el('span', 'util');
+      inner.append(bar, el('span', 'pct', `${percent}%`));
+      const utilization = el('td');
+      utilization.append(inner);
+      row.append(id, el('td', 'busy', `${worker.busy}/${worker.concurrency}`), utilization);
+      return row;
+    }),
+  );
+  $('workers-empty').hidden = workers.list.length > 0;
+}
+
+function renderFailures(failures) {
+  const list = $('failures');
+  const empty = $('failures-empty');
+  if (failures === null) {
+    list.replaceChildren();
+    empty.hidden = false;
+    empty.textContent = 'Failures are not available (the exporter has no Redis client for them).';
+    return;
+  }
+  list.replaceChildren(
+    ...failures.map((failure) => {
+      const item = el('li');
+      const head = el('div', 'failure-head');
+      head.append(
+        el('span', 'failure-name', failure.fileName ?? failure.name ?? failure.id),
+        el('time', 'failure-time', failure.failedAt ? formatTime(failure.failedAt) : ''),
+      );
+      item.append(head, el('div', 'failure-error', failure.error ?? '(no error recorded)'));
+      item.title = `job ${failure.id}`;
+      return item;
+    }),
+  );
+  empty.hidden = failures.length > 0;
+  empty.textContent = 'No failed jobs.';
+}
+
+function factValue(key, value) {
+  if (value === null || value === undefined) return '–';
+  // Epoch-ms timestamps by their name: `at`, `decidedAt`, …
+  if (typeof value === 'number' && /(^at|At)$/.test(key) && value > 1e12) return formatTime(value);
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? formatCount(value) : formatRate(value);
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function renderAutoscaler(autoscaler) {
+  const card = $('autoscaler-card');
+  card.hidden = !autoscaler || typeof autoscaler !== 'object';
+  if (card.hidden) return;
+  const facts = [];
+  for (const [key, value] of Object.entries(autoscaler)) {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [inner, innerValue] of Object.entries(value)) {
+        facts.push([`${key} · ${inner}`, factValue(inner, innerValue)]);
+      }
+    } else {
+      facts.push([key, factValue(key, value)]);
+    }
+  }
+  $('autoscaler').replaceChildren(
+    ...facts.flatMap(([term, value]) => [el('dt', '', term), el('dd', '', value)]),
+  );
+}
+
+function render() {
+  const status = latest;
+  if (!status) return;
+  if (!status.redisUp) {
+    setConnection('down', 'Redis down');
+    setBanner('Redis cannot be reached: no queue data. The page keeps trying every second.');
+    $('sampled-at').textContent = `checked ${formatTime(Date.now())}`;
+  } else {
+    setConnection('live', 'live');
+    setBanner(status.queues.length === 0 ? 'No queues are configured.' : undefined);
+    $('sampled-at').textContent = `sampled ${formatTime(status.sampledAt)}`;
+  }
+  renderAutoscaler(status.autoscaler);
+  renderUploadBox(status.uploadUrl);
+  if (!status.redisUp || status.queues.length === 0) {
+    // No stale numbers presented as current: blank them until Redis answers again.
+    for (const id of ['backlog', 'oldest', 'done-rate', 'p95', 'workers']) $(id).textContent = '–';
+    for (const id of ['backlog-hint', 'enqueued-rate', 'mean']) $(id).textContent = '';
+    return;
+  }
+  renderQueuePicker(status.queues);
+  const queue = status.queues.find((q) => q.name === selected);
+  if (!queue) return;
+  renderNumbers(queue);
+  renderStates(queue.counts);
+  renderWorkers(queue.workers);
+  renderFailures(queue.recentFailures);
+  renderCharts(queue.name);
+}
+
+// ---------- polling ----------
+
+async function poll() {
+  try {
+    const res = await fetch('api/status', { cache: 'no-store', credentials: 'same-origin' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    latest = await res.json();
+    if (latest.redisUp) for (const queue of latest.queues) record(queue, latest.sampledAt);
+    render();
+  } catch (error) {
+    setConnection('offline', 'offline');
+    setBanner(`The exporter cannot be reached (${error.message}); retrying…`);
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+$('queue-select').addEventListener('change', (event) => {
+  selected = event.target.value;
+  render();
+});
+
+// ---------- uploads ----------
+
+let uploadUrl = null;
+
+function renderUploadBox(url) {
+  uploadUrl = url;
+  $('upload-card').hidden = !url;
+}
+
+function uploadItem(name) {
+  const item = el('li', 'upload');
+  const state = el('span', 'upload-status', 'uploading');
+  state.dataset.status = 'uploading';
+  const detail = el('span', 'upload-detail');
+  item.append(el('span', 'upload-name', name), state, detail);
+  $('uploads').prepend(item);
+  return {
+    set(status, text) {
+      state.dataset.status = status;
+      state.textContent = status;
+      detail.textContent = text ?? '';
+    },
+  };
+}
+
+function errorText(body, res) {
+  const message = body && body.error && body.error.message;
+  return typeof message === 'string' ? message : `HTTP ${res.status}`;
+}
+
+async function follow(statusUrl, item) {
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, UPLOAD_POLL_MS));
+    let res;
+    let body = null;
+    try {
+      res = await fetch(statusUrl, { cache: 'no-store' });
+      body = await res.json().catch(() => null);
+    } catch (error) {
+      item.set('unknown', `cannot reach the API: ${error.message}`);
+      continue;
+    }
+    if (!res.ok) {
+      item.set('unknown', errorText(body, res));
+      if (res.status === 404) return;
+      continue;
+    }
+    if (body.status === 'completed') {
+      const chunks = body.result ? body.result.chunks : 0;
+      item.set('completed', `${chunks} chunk${chunks === 1 ? '' : 's'}`);
+      return;
+    }
+    if (body.status === 'failed') {
+      item.set('failed', body.error ?? '');
+      return;
+    }
+    item.set(body.status, body.status === 'processing' ? `${body.progress}%` : '');
+  }
+}
+
+async function upload(file, item) {
+  const target = uploadUrl;
+  if (!target) {
+    item.set('failed', 'no upload API configured');
+    return;
+  }
+  const form = new FormData();
+  form.append('file', file, file.name);
+  let res;
+  let body = null;
+  try {
+    res = await fetch(target, { method: 'POST', body: form });
+    body = await res.json().catch(() => null);
+  } catch (error) {
+    item.set('failed', `cannot reach the API: ${error.message}`);
+    return;
+  }
+  if (!res.ok || !body || typeof body.id !== 'string') {
+    item.set('failed', errorText(body, res));
+    return;
+  }
+  item.set(body.status ?? 'queued', '');
+  const statusUrl = new URL(
+    typeof body.statusUrl === 'string' ? body.statusUrl : encodeURIComponent(body.id),
+    target,
+  );
+  await follow(statusUrl, item);
+}
+
+function uploadAll(files) {
+  for (const file of files) {
+    const item = uploadItem(file.name);
+    upload(file, item).catch((error) => item.set('failed', error.message));
+  }
+}
+
+const dropzone = $('dropzone');
+const fileInput = $('file-input');
+fileInput.addEventListener('change', () => {
+  uploadAll([...fileInput.files]);
+  fileInput.value = '';
+});
+for (const type of ['dragenter', 'dragover']) {
+  dropzone.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropzone.classList.add('over');
+  });
+}
+for (const type of ['dragleave', 'drop']) {
+  dropzone.addEventListener(type, () => dropzone.classList.remove('over'));
+}
+dropzone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  if (event.dataTransfer) uploadAll([...event.dataTransfer.files]);
+});
+
+poll();

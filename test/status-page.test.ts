@@ -1,0 +1,370 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
+import type { Redis } from 'ioredis';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer } from '../src/cli/http-listen.js';
+import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import { createExporterServer } from '../src/exporter/exporter-server.js';
+import { ScrapeSource } from '../src/exporter/scrape-source.js';
+import type { StatusBody } from '../src/exporter/status-api.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
+import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { createRedis } from '../src/queue/redis-connection.js';
+import { ScalingSignals } from '../src/scaling/scaling-signals.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+
+async function listenLocal(server: Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+interface Exporter {
+  url: string;
+  server: Server;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+/** The exporter's HTTP server as `runExporter` builds it, plus the status page's options. */
+async function startExporter(
+  env: Env,
+  options: { uploadUrl?: string; statusExtras?: () => Record<string, unknown> } = {},
+): Promise<Exporter> {
+  const config = loadConfig(env);
+  const logger = createLogger(config, 'test');
+  const redis = createRedis(config.redis, { role: 'request' });
+  redis.on('error', () => undefined);
+  const keys = config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
+  const sampler = new QueueSampler(redis, keys, {
+    ttlMs: config.metrics.sampleTtlMs,
+    timeoutMs: config.metrics.redisTimeoutMs,
+  });
+  const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
+  let server: Server;
+  try {
+    server = createExporterServer({
+      source: new ScrapeSource(signals, logger),
+      metrics: config.metrics,
+      drainSeconds: config.scaler.drainSeconds,
+      logger,
+      redis,
+      queuePrefix: config.queue.prefix,
+      ...options,
+    });
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  const url = await listenLocal(server);
+  return {
+    url,
+    server,
+    redis,
+    async close() {
+      await closeServer(server);
+      redis.disconnect();
+    },
+  };
+}
+
+/** A page that records console errors and uncaught exceptions. */
+async function openPage(
+  browser: Browser,
+  url: string,
+  viewport: { width: number; height: number },
+  mobile = false,
+) {
+  const context = await browser.newContext({
+    viewport,
+    ...(mobile && { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }),
+  });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  await page.goto(url);
+  return { page, errors, close: () => context.close() };
+}
+
+// The test program has no DOM types (tsconfig lib is ES2023 only): the page is read through
+// locators, which wait by themselves, and one `evaluate` of a string expression.
+const textOf = (page: Page, selector: string) => page.locator(selector).first().textContent();
+
+/** Matches a whole text exactly. */
+const exactly = (text: string) => {
+  const escaped = text.replace(/[.*+?^$()|[\]{}\\]/g, '\\$&');
+  return new RegExp(`^${escaped}$`);
+};
+
+/** Waits until `selector` shows exactly `text`; on timeout says what it showed and what went wrong. */
+async function waitForText(
+  view: { page: Page; errors: string[] },
+  selector: string,
+  text: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  try {
+    await view.page
+      .locator(selector)
+      .filter({ hasText: exactly(text) })
+      .first()
+      .waitFor({ timeout: timeoutMs });
+  } catch (error) {
+    const shown = await textOf(view.page, selector).catch(() => null);
+    const banner = await textOf(view.page, '#banner').catch(() => null);
+    throw new Error(
+      `${selector} did not show ${JSON.stringify(text)} within ${timeoutMs} ms (it shows ${JSON.stringify(shown)}; banner ${JSON.stringify(banner)}; page errors: ${JSON.stringify(view.errors)})`,
+      { cause: error },
+    );
+  }
+}
+
+describe('Status page', () => {
+  let redis: TestRedisServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    await mkdir(ARTIFACTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await redis?.stop();
+  });
+
+  it('should show the backlog, take an upload to completed and list failures, in a real browser', async () => {
+    const queue = `status_${randomUUID().slice(0, 8)}`;
+    // The page's origin must be known to the API (CORS) and the API's URL to the page: listen the
+    // API first and hand it the app once the stack exists.
+    let app: RequestListener = (_req, res) => res.writeHead(503).end();
+    const apiServer = createServer((req, res) => app(req, res));
+    const apiUrl = await listenLocal(apiServer);
+    let exporter: Exporter | undefined;
+    let stack: TestStack | undefined;
+    let worker: RunningWorker | undefined;
+    const decidedAt = Date.now();
+    try {
+      exporter = await startExporter(
+        await testEnv(redis, { QUEUE_NAME: queue, QUEUES: queue, SAMPLE_TTL_MS: '200' }),
+        {
+          uploadUrl: `${apiUrl}/api/v1/files`,
+          statusExtras: () => ({
+            autoscaler: {
+              mode: 'backlog',
+              minWorkers: 1,
+              maxWorkers: 4,
+              lastDecision: { at: decidedAt, from: 1, to: 2, reason: 'backlog 3 > target' },
+            },
+          }),
+        },
+      );
+      stack = await createTestStack(
+        redis,
+        {
+          QUEUE_NAME: queue,
+          CORS_ORIGINS: exporter.url,
+          JOB_ATTEMPTS: '1',
+          HEARTBEAT_SECONDS: '1',
+        },
+        { worker: false },
+      );
+      app = stack.app;
+
+      // Work arrives while no worker runs: it stays in the backlog.
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) {
+        const res = await request(stack.app)
+          .post('/api/v1/files')
+          .attach('file', Buffer.from(`contents of ${name}`), name);
+        expect(res.status).toBe(202);
+      }
+
+      const desktop = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
+      await waitForText(desktop, '#backlog', '3');
+      expect(await textOf(desktop.page, '#connection')).toBe('live');
+      await waitForText(desktop, '#workers', '0 / 1');
+      expect(await textOf(desktop.page, '#autoscaler')).toContain('backlog 3 > target');
+
+      // A file that cannot be read fails; its name is shown as text, never parsed as HTML.
+      const hostile = '<img src=x onerror=alert(1)>.pdf';
+      const bad = await request(stack.app)
+        .post('/api/v1/files')
+        .attach('file', Buffer.from('%PDF-1.4 this is not really a pdf'), {
+          filename: hostile,
+          contentType: 'application/pdf',
+        });
+      expect(bad.status).toBe(202);
+      worker = await runWorker(stack.config, createLogger(stack.config, 'test'));
+      await stack.waitForStatus(bad.body.id, 'failed');
+      await waitForText(desktop, '#backlog', '0', 15_000);
+
+      // An upload through the page's file input, followed until the worker is done with it.
+      await desktop.page.setInputFiles('#file-input', {
+        name: 'from-the-page.md',
+        mimeType: 'text/markdown',
+        buffer: Buffer.from('# Uploaded from the status page\n\nIt should end up completed.'),
+      });
+      await desktop.page
+        .locator('.upload', {
+          has: desktop.page.locator('.upload-name', { hasText: exactly('from-the-page.md') }),
+        })
+        .locator('.upload-status', { hasText: exactly('completed') })
+        .waitFor({ timeout: 15_000 });
+      await desktop.page
+        .locator('#failures .failure-name', { hasText: exactly(hostile) })
+        .waitFor({ timeout: 10_000 });
+      expect(await desktop.page.locator('#failures img').count()).toBe(0);
+      expect(await textOf(desktop.page, '.failure-error')).not.toBe('');
+
+      // What the page polls, as a user of the JSON would see it.
+      const status = (await (await fetch(`${exporter.url}/api/status`)).json()) as StatusBody;
+      expect(status).toMatchObject({
+        redisUp: true,
+        uploadUrl: `${apiUrl}/api/v1/files`,
+        autoscaler: { mode: 'backlog' },
+      });
+      expect(status.queues).toHaveLength(1);
+      const [queueStatus] = status.queues;
+      expect(queueStatus).toMatchObject({ name: queue, backlog: 0, paused: false });
+      expect(queueStatus!.counts.completed).toBe(4);
+      expect(queueStatus!.counts.failed).toBe(1);
+      expect(queueStatus!.workers.live).toBe(1);
+      expect(queueStatus!.workers.list[0]).toMatchObject({ concurrency: 2 });
+      expect(queueStatus!.processingSeconds.p95).toBeGreaterThan(0);
+      expect(queueStatus!.recentFailures).toEqual([
+        expect.objectContaining({ id: bad.body.id, fileName: hostile, name: 'process-file' }),
+      ]);
+
+      // Let the charts draw a few points before the screenshots.
+      await desktop.page.waitForTimeout(2500);
+      await desktop.page.screenshot({ path: `${ARTIFACTS}status-page.png`, fullPage: true });
+      expect(desktop.errors).toEqual([]);
+      await desktop.close();
+
+      const phone = await openPage(browser, `${exporter.url}/`, { width: 375, height: 812 }, true);
+      await waitForText(phone, '#connection', 'live');
+      await phone.page.waitForTimeout(1500);
+      const widths = (await phone.page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })',
+      )) as { scroll: number; client: number };
+      expect(widths.client).toBe(375);
+      expect(widths.scroll).toBeLessThanOrEqual(375);
+      await phone.page.screenshot({ path: `${ARTIFACTS}status-page-phone.png`, fullPage: true });
+      expect(phone.errors).toEqual([]);
+      await phone.close();
+    } finally {
+      await worker?.close();
+      await stack?.close();
+      await exporter?.close();
+      await closeServer(apiServer);
+    }
+  }, 90_000);
+
+  it('should say Redis is down (200, no queue data) and keep the upload box hidden without an API', async () => {
+    const deadPort = await getPort({ host: '127.0.0.1' });
+    const exporter = await startExporter({
+      REDIS_URL: `redis://127.0.0.1:${deadPort}`,
+      QUEUE_NAME: 'nowhere',
+      LOG_LEVEL: 'silent',
+      REDIS_TIMEOUT_MS: '200',
+    });
+    try {
+      const res = await fetch(`${exporter.url}/api/status`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        redisUp: false,
+        sampledAt: null,
+        uploadUrl: null,
+        queues: [],
+      });
+
+      const view = await openPage(browser, `${exporter.url}/`, { width: 800, height: 600 });
+      await waitForText(view, '#connection', 'Redis down');
+      expect(await view.page.locator('#banner').isVisible()).toBe(true);
+      expect(await view.page.locator('#upload-card').isVisible()).toBe(false);
+      expect(view.errors).toEqual([]);
+      await view.close();
+    } finally {
+      await exporter.close();
+    }
+  }, 30_000);
+
+  it('should protect the page, its assets and /api/status with METRICS_AUTH, but not /healthz', async () => {
+    const exporter = await startExporter(
+      await testEnv(redis, { METRICS_AUTH: 'basic:ops:s3cret-pass' }),
+    );
+    const basic = `Basic ${Buffer.from('ops:s3cret-pass').toString('base64')}`;
+    try {
+      for (const path of ['/', '/assets/status.js', '/assets/uplot.min.js', '/api/status']) {
+        const denied = await fetch(`${exporter.url}${path}`);
+        expect(denied.status, path).toBe(401);
+        expect(denied.headers.get('www-authenticate'), path).toBe('Basic realm="qscale"');
+        const allowed = await fetch(`${exporter.url}${path}`, {
+          headers: { Authorization: basic },
+        });
+        expect(allowed.status, path).toBe(200);
+      }
+      expect((await fetch(`${exporter.url}/healthz`)).status).toBe(200);
+    } finally {
+      await exporter.close();
+    }
+  });
+
+  it('should serve the page with a strict content security policy and uPlot from the package', async () => {
+    const exporter = await startExporter(await testEnv(redis), {
+      uploadUrl: 'http://localhost:8080/api/v1/files',
+    });
+    try {
+      const page = await fetch(`${exporter.url}/`);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const policy = page.headers.get('content-security-policy') ?? '';
+      expect(policy).toContain("script-src 'self'");
+      expect(policy).toContain("connect-src 'self' http://localhost:8080");
+      const html = await page.text();
+      expect(html).toContain('assets/uplot.min.js');
+      const uplot = await fetch(`${exporter.url}/assets/uplot.min.js`);
+      expect(uplot.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(await uplot.text()).toContain('uPlot');
+      expect((await fetch(`${exporter.url}/assets/../package.json`)).status).toBe(404);
+      expect((await fetch(`${exporter.url}/assets/nope.js`)).status).toBe(404);
+    } finally {
+      await exporter.close();
+    }
+  });
+
+  it('should refuse an upload URL that is not absolute http(s)', async () => {
+    const env = await testEnv(redis);
+    await expect(startExporter(env, { uploadUrl: '/api/v1/files' })).rejects.toThrow(
+      /uploadUrl must be an absolute http\(s\) URL/,
+    );
+  });
+});
