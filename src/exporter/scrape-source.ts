@@ -15,6 +15,7 @@ export class ScrapeSource {
   sample?: Sample;
   /** Scrapes whose Redis read failed or timed out. */
   errorsTotal = 0;
+  private failing = false;
 
   constructor(signals: ScalingSignals, logger: Logger) {
     this.signals = signals;
@@ -26,10 +27,16 @@ export class ScrapeSource {
     try {
       this.sample = await this.signals.read();
     } catch (error) {
+      // Warn once when reads start failing, not on every scrape of an outage.
+      const level = this.failing ? 'debug' : 'warn';
+      this.failing = true;
       this.sample = undefined;
       this.errorsTotal++;
-      this.logger.warn({ err: error }, 'scrape could not read Redis');
+      this.logger[level]({ err: error }, 'scrape could not read Redis');
+      return;
     }
+    if (this.failing) this.logger.info('scrape reads Redis again');
+    this.failing = false;
   }
 
   /** Arrival rate and mean processing time of a queue up to its snapshot. */
