@@ -8,6 +8,8 @@ import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-
 import getPort from 'get-port';
 import { PREFERRED_PORT, runApp } from './run-app.js';
 import { TerminalStatus } from './terminal-status.js';
+import { LocalAutoscaler } from './local-autoscaler.js';
+import { runAutoscaledWorkers } from './run-autoscaled-workers.js';
 import { runExporter } from './run-exporter.js';
 import { runWorker } from './run-worker.js';
 import { collectStatus, formatStatus } from './status.js';
@@ -26,15 +28,20 @@ const FLAG_TO_ENV = {
   concurrency: 'WORKER_CONCURRENCY',
   uploadDir: 'UPLOAD_DIR',
   logLevel: 'LOG_LEVEL',
+  autoscale: 'AUTOSCALE',
+  minWorkers: 'MIN_WORKERS',
+  maxWorkers: 'MAX_WORKERS',
+  autoscaleMode: 'AUTOSCALE_MODE',
+  autoscaleTarget: 'AUTOSCALE_TARGET',
 } as const;
 
-type Flags = Partial<Record<keyof typeof FLAG_TO_ENV, string>>;
+type Flags = Partial<Record<keyof typeof FLAG_TO_ENV, string | boolean>>;
 
 function configFrom(flags: Flags): Config {
   const env: Env = { ...process.env };
   for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
     const value = flags[flag as keyof Flags];
-    if (value !== undefined) env[variable] = value;
+    if (value !== undefined) env[variable] = value === true ? 'on' : String(value);
   }
   return loadConfig(env);
 }
@@ -45,6 +52,20 @@ async function withPrivateRedisUrl(config: Config): Promise<Config> {
   const url = await readPrivateRedisUrl(config.redis.dataDir);
   return url ? { ...config, redis: { ...config.redis, url } } : config;
 }
+
+const autoscaleFlag = () =>
+  new Option(
+    '--autoscale',
+    'size worker processes like the KEDA scaler: up at once, down after the stabilization window, idle ones first (env AUTOSCALE=on)',
+  );
+const minWorkersFlag = () =>
+  new Option('--min-workers <n>', 'fewest worker processes (env MIN_WORKERS)');
+const maxWorkersFlag = () =>
+  new Option('--max-workers <n>', 'most worker processes (env MAX_WORKERS)');
+const modeFlag = () =>
+  new Option('--autoscale-mode <mode>', 'backlog | latency | workers (env AUTOSCALE_MODE)');
+const targetFlag = () =>
+  new Option('--autoscale-target <n>', 'target per worker (env AUTOSCALE_TARGET)');
 
 /** Where to find the queue: every command has these. */
 function queueOptions(command: Command): Command {
@@ -119,6 +140,11 @@ export function buildProgram(): Command {
       'jobs processed at once by the built-in worker (env WORKER_CONCURRENCY)',
     )
     .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
+    .addOption(autoscaleFlag())
+    .addOption(minWorkersFlag())
+    .addOption(maxWorkersFlag())
+    .addOption(modeFlag())
+    .addOption(targetFlag())
     .action(async (flags: Flags) => {
       let config = configFrom(flags);
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
@@ -141,10 +167,29 @@ export function buildProgram(): Command {
         // Ports first, so the status page knows where to upload and the API whom to allow (CORS).
         const appPort = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
         config = { ...config, http: { ...config.http, port: appPort } };
-        await lifecycle.start(() => runWorker(config, logger));
+        if (!config.autoscale.enabled) await lifecycle.start(() => runWorker(config, logger));
+        let autoscaler: LocalAutoscaler | undefined;
         const exporter = await lifecycle.start(() =>
-          runExporter(config, logger, { uploadUrl: `http://localhost:${appPort}/api/v1/files` }),
+          runExporter(config, logger, {
+            uploadUrl: `http://localhost:${appPort}/api/v1/files`,
+            // --autoscale: worker processes sized by the same decision as the KEDA scaler, from
+            // the sidecar's signals; its metrics and last decision go on /metrics and the page.
+            ...(config.autoscale.enabled && {
+              prepare: (signals) => {
+                const scaler = new LocalAutoscaler({ config, signals, logger });
+                autoscaler = scaler;
+                return {
+                  registerMore: (registry) => scaler.registerMetrics(registry),
+                  statusExtras: () => ({ autoscaler: scaler.state() }),
+                };
+              },
+            }),
+          }),
         );
+        if (autoscaler) {
+          const scaler = autoscaler;
+          await lifecycle.start(async () => scaler.start());
+        }
         const pageOrigins = ['localhost', '127.0.0.1'].map(
           (host) => `http://${host}:${exporter.port}`,
         );
@@ -189,6 +234,28 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'worker');
       await new Lifecycle(logger).start(() => runWorker(config, logger));
+    });
+
+  serverOptions(program.command('workers'))
+    .description(
+      'run a pool of worker processes on this host: --min-workers of them, or with --autoscale between --min-workers and --max-workers, sized like the KEDA scaler',
+    )
+    .option('--concurrency <n>', 'jobs each worker processes at once (env WORKER_CONCURRENCY)')
+    .option('--upload-dir <dir>', 'where uploads are read from (env UPLOAD_DIR)')
+    .addOption(autoscaleFlag())
+    .addOption(minWorkersFlag())
+    .addOption(maxWorkersFlag())
+    .addOption(modeFlag())
+    .addOption(targetFlag())
+    .action(async (flags: Flags) => {
+      let config = await withPrivateRedisUrl(configFrom(flags));
+      if (!config.autoscale.enabled) {
+        // A fixed pool: the autoscaler's supervision (restarts, drain) without the sizing.
+        const n = Math.max(1, config.autoscale.minWorkers);
+        config = { ...config, autoscale: { ...config.autoscale, minWorkers: n, maxWorkers: n } };
+      }
+      const logger = createLogger(config, 'workers');
+      await new Lifecycle(logger).start(() => runAutoscaledWorkers(config, logger));
     });
 
   serverOptions(program.command('exporter'))

@@ -1,17 +1,30 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+export interface FakeEmbeddingServerOptions {
+  /** Every request is answered this many ms after it arrived (a slow model). @defaultValue 0 */
+  delayMs?: number;
+}
+
 /**
  * A FAKE of a remote OpenAI-compatible embeddings API (which cannot run here). It answers
  * `POST /v1/embeddings` with deterministic 8-dimensional vectors, and can hold requests until the
- * test releases them, so a test can keep a worker busy mid-job for as long as it needs.
+ * test releases them, so a test can keep a worker busy mid-job for as long as it needs, or answer
+ * each one `delayMs` late, so every job takes about that long.
  */
 export class FakeEmbeddingServer {
   private server?: Server;
   private held = false;
   private waiters: (() => void)[] = [];
+  private readonly delays = new Set<NodeJS.Timeout>();
+  /** Delay of every answer, in ms; may be changed while running. */
+  delayMs: number;
   requests = 0;
   url = '';
+
+  constructor(options: FakeEmbeddingServerOptions = {}) {
+    this.delayMs = options.delayMs ?? 0;
+  }
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -31,8 +44,19 @@ export class FakeEmbeddingServer {
             }),
           );
         };
-        if (this.held) this.waiters.push(answer);
-        else answer();
+        const respond = () => {
+          if (this.held) this.waiters.push(answer);
+          else answer();
+        };
+        if (this.delayMs <= 0) {
+          respond();
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.delays.delete(timer);
+          respond();
+        }, this.delayMs);
+        this.delays.add(timer);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -62,6 +86,8 @@ export class FakeEmbeddingServer {
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.delays) clearTimeout(timer);
+    this.delays.clear();
     this.release();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) =>

@@ -1,0 +1,44 @@
+import type { Config } from '../config/config.js';
+import type { Logger } from '../config/logger.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import { QueueSampler } from '../queue/queue-sampler.js';
+import { createRedis } from '../queue/redis-connection.js';
+import { ScalingSignals } from '../scaling/scaling-signals.js';
+import { LocalAutoscaler, type LocalAutoscalerOptions } from './local-autoscaler.js';
+
+/**
+ * Worker processes on this host sized by the local autoscaler, reading the queue through a Redis
+ * connection and sampler of their own (`qscale workers --autoscale`, a host without the sidecar).
+ * `close()` stops the workers, then closes the connection. With the sidecar in the same process
+ * (`qscale start --autoscale`), use `new LocalAutoscaler({ config, signals, logger }).start()`
+ * with the sidecar's signals instead.
+ */
+export async function runAutoscaledWorkers(
+  config: Config,
+  logger: Logger,
+  options: Pick<LocalAutoscalerOptions, 'spawnWorker' | 'workerIdPrefix'> = {},
+): Promise<LocalAutoscaler> {
+  const redis = createRedis(config.redis, {
+    role: 'request',
+    connectionName: `qscale:autoscaler:${config.worker.id}`,
+  });
+  redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+  try {
+    const sampler = new QueueSampler(redis, new QueueKeys(config.queue.prefix, config.queue.name), {
+      ttlMs: config.metrics.sampleTtlMs,
+      timeoutMs: config.metrics.redisTimeoutMs,
+    });
+    const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
+    const autoscaler = new LocalAutoscaler({
+      config,
+      signals,
+      logger,
+      ...options,
+      closeAlso: [() => redis.quit()],
+    });
+    return autoscaler.start();
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+}
