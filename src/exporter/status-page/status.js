@@ -231,7 +231,10 @@ function renderNumbers(queue) {
     queue.processingSeconds.mean === null
       ? 'no jobs yet'
       : `mean ${formatDuration(queue.processingSeconds.mean)}`;
-  $('workers').textContent = `${queue.workers.live} / ${queue.workers.desired}`;
+  // With the local autoscaler, "desired" is its decision; otherwise the workers-mode estimate.
+  const autoscaled = latest?.autoscaler && typeof latest.autoscaler.desired === 'number';
+  const desired = autoscaled ? latest.autoscaler.desired : queue.workers.desired;
+  $('workers').textContent = `${queue.workers.live} / ${desired}`;
 }
 
 function renderStates(counts) {
@@ -314,6 +317,19 @@ function factValue(key, value) {
   if (typeof value === 'number' && /(^at|At)$/.test(key) && value > 1e12) return formatTime(value);
   if (typeof value === 'number')
     return Number.isInteger(value) ? formatCount(value) : formatRate(value);
+  // Lists of workers: `3: vm-auto-1, vm-auto-2 (stopping), …`.
+  if (
+    Array.isArray(value) &&
+    value.every((item) => item && typeof item === 'object' && 'id' in item)
+  ) {
+    const names = value.map((item) => {
+      const notes = [];
+      if (item.stopping) notes.push('stopping');
+      if (typeof item.busy === 'number') notes.push(`busy ${item.busy}`);
+      return notes.length ? `${item.id} (${notes.join(', ')})` : String(item.id);
+    });
+    return `${value.length}${names.length ? `: ${names.join(', ')}` : ''}`;
+  }
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
