@@ -53,19 +53,18 @@ async function withPrivateRedisUrl(config: Config): Promise<Config> {
   return url ? { ...config, redis: { ...config.redis, url } } : config;
 }
 
-const autoscaleFlag = () =>
-  new Option(
-    '--autoscale',
-    'size worker processes like the KEDA scaler: up at once, down after the stabilization window, idle ones first (env AUTOSCALE=on)',
-  );
-const minWorkersFlag = () =>
-  new Option('--min-workers <n>', 'fewest worker processes (env MIN_WORKERS)');
-const maxWorkersFlag = () =>
-  new Option('--max-workers <n>', 'most worker processes (env MAX_WORKERS)');
-const modeFlag = () =>
-  new Option('--autoscale-mode <mode>', 'backlog | latency | workers (env AUTOSCALE_MODE)');
-const targetFlag = () =>
-  new Option('--autoscale-target <n>', 'target per worker (env AUTOSCALE_TARGET)');
+/** The local autoscaler's flags, for `start` and `workers`. */
+function autoscaleOptions(command: Command): Command {
+  return command
+    .option(
+      '--autoscale',
+      'size worker processes like the KEDA scaler: up at once, down after the stabilization window, idle ones first (env AUTOSCALE=on)',
+    )
+    .option('--min-workers <n>', 'fewest worker processes (env MIN_WORKERS)')
+    .option('--max-workers <n>', 'most worker processes (env MAX_WORKERS)')
+    .option('--autoscale-mode <mode>', 'backlog | latency | workers (env AUTOSCALE_MODE)')
+    .option('--autoscale-target <n>', 'target per worker (env AUTOSCALE_TARGET)');
+}
 
 /** Where to find the queue: every command has these. */
 function queueOptions(command: Command): Command {
@@ -125,7 +124,7 @@ export function buildProgram(): Command {
     .description('Upload API, workers and autoscaling signals for a BullMQ file-processing queue')
     .showHelpAfterError();
 
-  serverOptions(program.command('start'))
+  autoscaleOptions(serverOptions(program.command('start')))
     .description(
       'run the single-replica stack: upload API + built-in worker (+ a private redis-server when REDIS_URL is not set)',
     )
@@ -140,11 +139,6 @@ export function buildProgram(): Command {
       'jobs processed at once by the built-in worker (env WORKER_CONCURRENCY)',
     )
     .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
-    .addOption(autoscaleFlag())
-    .addOption(minWorkersFlag())
-    .addOption(maxWorkersFlag())
-    .addOption(modeFlag())
-    .addOption(targetFlag())
     .action(async (flags: Flags) => {
       let config = configFrom(flags);
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
@@ -236,17 +230,12 @@ export function buildProgram(): Command {
       await new Lifecycle(logger).start(() => runWorker(config, logger));
     });
 
-  serverOptions(program.command('workers'))
+  autoscaleOptions(serverOptions(program.command('workers')))
     .description(
       'run a pool of worker processes on this host: --min-workers of them, or with --autoscale between --min-workers and --max-workers, sized like the KEDA scaler',
     )
     .option('--concurrency <n>', 'jobs each worker processes at once (env WORKER_CONCURRENCY)')
     .option('--upload-dir <dir>', 'where uploads are read from (env UPLOAD_DIR)')
-    .addOption(autoscaleFlag())
-    .addOption(minWorkersFlag())
-    .addOption(maxWorkersFlag())
-    .addOption(modeFlag())
-    .addOption(targetFlag())
     .action(async (flags: Flags) => {
       let config = await withPrivateRedisUrl(configFrom(flags));
       if (!config.autoscale.enabled) {

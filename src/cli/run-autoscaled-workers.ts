@@ -1,9 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { QueueKeys } from '../queue/queue-keys.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
-import { ScalingSignals } from '../scaling/scaling-signals.js';
+import { scalingSignalsFor } from './scaling-signals-for.js';
 import { LocalAutoscaler, type LocalAutoscalerOptions } from './local-autoscaler.js';
 
 /**
@@ -24,11 +22,7 @@ export async function runAutoscaledWorkers(
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   try {
-    const sampler = new QueueSampler(redis, new QueueKeys(config.queue.prefix, config.queue.name), {
-      ttlMs: config.metrics.sampleTtlMs,
-      timeoutMs: config.metrics.redisTimeoutMs,
-    });
-    const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
+    const { signals } = scalingSignalsFor(config, redis, [config.queue.name]);
     const autoscaler = new LocalAutoscaler({
       config,
       signals,

@@ -8,12 +8,11 @@ import { QueueWatchers } from '../keda/queue-watchers.js';
 import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
 import { loadKubeConfig } from '../k8s/kube-config.js';
 import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
-import { QueueKeys } from '../queue/queue-keys.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
-import { ScalingSignals } from '../scaling/scaling-signals.js';
+import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from './close-all.js';
 import { closeServer, listen } from './http-listen.js';
+import { scalingSignalsFor } from './scaling-signals-for.js';
 
 /** The metrics port when METRICS_PORT is not set, if it is free. */
 export const PREFERRED_METRICS_PORT = 9464;
@@ -89,12 +88,7 @@ export async function runExporter(
     connectionName: `qscale:exporter:${config.worker.id}`,
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const keys = config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
-  const sampler = new QueueSampler(redis, keys, {
-    ttlMs: config.metrics.sampleTtlMs,
-    timeoutMs: config.metrics.redisTimeoutMs,
-  });
-  const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
+  const { signals, keys } = scalingSignalsFor(config, redis, config.metrics.queues);
   const watchers = new QueueWatchers(
     redis,
     new Map(keys.map((k) => [k.queue, k])),

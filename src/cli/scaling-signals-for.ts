@@ -1,0 +1,22 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { QueueKeys } from '../queue/queue-keys.js';
+import { QueueSampler } from '../queue/queue-sampler.js';
+import { ScalingSignals } from '../scaling/scaling-signals.js';
+
+/**
+ * The shared scaling inputs for `queues` on one request-role connection, with the sample TTL,
+ * Redis timeout and rate window of the config: what the sidecar and the local autoscaler read.
+ */
+export function scalingSignalsFor(
+  config: Config,
+  redis: Redis,
+  queues: readonly string[],
+): { signals: ScalingSignals; keys: QueueKeys[] } {
+  const keys = queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
+  const sampler = new QueueSampler(redis, keys, {
+    ttlMs: config.metrics.sampleTtlMs,
+    timeoutMs: config.metrics.redisTimeoutMs,
+  });
+  return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), keys };
+}
