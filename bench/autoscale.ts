@@ -37,13 +37,13 @@ import { CliProcess, type LogLine } from '../test/helpers/cli-process.js';
 import { FakeEmbeddingServer } from '../test/helpers/fake-embedding-server.js';
 import type { TestRedisServer } from '../test/helpers/redis-server.js';
 import { createTestStack, type TestStack } from '../test/helpers/stack.js';
-import { sleep, withRedisServer } from './bench-utils.js';
+import { envPositiveInt, sleep, withRedisServer } from './bench-utils.js';
 
-const FILES = Number(process.env.BENCH_FILES ?? 500);
-const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 75);
-const MAX = Number(process.env.BENCH_MAX_WORKERS ?? 4);
-const STABILIZATION_SECONDS = Number(process.env.BENCH_STABILIZATION_SECONDS ?? 5);
-const TAIL_SECONDS = Number(process.env.BENCH_TAIL_SECONDS ?? 10);
+const FILES = envPositiveInt('BENCH_FILES', 500);
+const DELAY_MS = envPositiveInt('BENCH_DELAY_MS', 75);
+const MAX = envPositiveInt('BENCH_MAX_WORKERS', 4);
+const STABILIZATION_SECONDS = envPositiveInt('BENCH_STABILIZATION_SECONDS', 5);
+const TAIL_SECONDS = envPositiveInt('BENCH_TAIL_SECONDS', 10);
 const DIST_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const ENTRY: 'dist' | 'source' =
   process.env.BENCH_ENTRY === 'source' || !existsSync(DIST_MAIN) ? 'source' : 'dist';

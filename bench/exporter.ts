@@ -44,20 +44,11 @@ import {
   sumCalls,
   thousands,
   withRedisServer,
+  envPositiveInt,
 } from './bench-utils.js';
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-const MAX_BACKLOG = positiveInt('BENCH_MAX_BACKLOG', 1_000_000);
-const SCRAPES = positiveInt('BENCH_SCRAPES', 200);
+const MAX_BACKLOG = envPositiveInt('BENCH_MAX_BACKLOG', 1_000_000);
+const SCRAPES = envPositiveInt('BENCH_SCRAPES', 200);
 const BLOCK = 20;
 const WARMUP = 20;
 const ADD_BATCH = 5000;

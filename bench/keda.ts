@@ -56,21 +56,12 @@ import {
   sumCalls,
   thousands,
   withRedisServer,
+  envPositiveInt,
 } from './bench-utils.js';
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-const CASE_MS = positiveInt('BENCH_CASE_MS', 4000);
-const LOAD_SECONDS = positiveInt('BENCH_LOAD_SECONDS', 10);
-const PUSH_ROUNDS = positiveInt('BENCH_PUSH_ROUNDS', 40);
+const CASE_MS = envPositiveInt('BENCH_CASE_MS', 4000);
+const LOAD_SECONDS = envPositiveInt('BENCH_LOAD_SECONDS', 10);
+const PUSH_ROUNDS = envPositiveInt('BENCH_PUSH_ROUNDS', 40);
 const SAMPLE_TTL_MS = 1000;
 const WAITING_JOBS = 1000;
 const SCALED_OBJECTS = 200;

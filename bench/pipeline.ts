@@ -21,10 +21,11 @@ import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { CliProcess } from '../test/helpers/cli-process.js';
 import { startRedisServer, type TestRedisServer } from '../test/helpers/redis-server.js';
+import { envPositiveInt } from './bench-utils.js';
 
-const FILES = Number(process.env.BENCH_FILES ?? 400);
-const FILE_KB = Number(process.env.BENCH_FILE_KB ?? 50);
-const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 500);
+const FILES = envPositiveInt('BENCH_FILES', 400);
+const FILE_KB = envPositiveInt('BENCH_FILE_KB', 50);
+const BIG_MB = envPositiveInt('BENCH_BIG_MB', 500);
 const WORKER_COUNTS = [1, 2, 4];
 
 /** Deterministic pseudo-random words, so every run processes the same corpus. */

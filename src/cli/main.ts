@@ -6,16 +6,23 @@ import { createLogger } from '../config/logger.js';
 import { Lifecycle } from './lifecycle.js';
 import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
 import getPort from 'get-port';
-import { PREFERRED_PORT, runApp } from './run-app.js';
+import type { KubernetesFindings } from '../doctor/doctor.js';
+import type { LocalAutoscaler } from './local-autoscaler.js';
 import { TerminalStatus } from './terminal-status.js';
-import { LocalAutoscaler } from './local-autoscaler.js';
-import { runAutoscaledWorkers } from './run-autoscaled-workers.js';
-import { runExporter } from './run-exporter.js';
-import { runWorker } from './run-worker.js';
-import { collectStatus, formatStatus } from './status.js';
-import { formatDoctor, runDoctor, type KubernetesFindings } from '../doctor/doctor.js';
-import { kubernetesDoctorFindings } from '../k8s/doctor-findings.js';
-import { loadKubeConfig } from '../k8s/kube-config.js';
+
+// Each command loads only the parts it runs (a worker needs no gRPC, no Kubernetes client, no
+// Express): less memory per process and a quicker start when workers are scaled out.
+const load = {
+  app: () => import('./run-app.js'),
+  worker: () => import('./run-worker.js'),
+  exporter: () => import('./run-exporter.js'),
+  autoscaler: () => import('./local-autoscaler.js'),
+  autoscaledWorkers: () => import('./run-autoscaled-workers.js'),
+  status: () => import('./status.js'),
+  doctor: () => import('../doctor/doctor.js'),
+  kubeConfig: () => import('../k8s/kube-config.js'),
+  kubeFindings: () => import('../k8s/doctor-findings.js'),
+};
 
 /** CLI flags that override an environment variable of the same meaning. */
 const FLAG_TO_ENV = {
@@ -106,6 +113,8 @@ async function kubernetesFindings(
   config: Config,
   flags: DoctorFlags,
 ): Promise<KubernetesFindings | undefined> {
+  const { loadKubeConfig } = await load.kubeConfig();
+  const { kubernetesDoctorFindings } = await load.kubeFindings();
   const kube = loadKubeConfig(
     process.env,
     flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {},
@@ -159,6 +168,8 @@ export function buildProgram(): Command {
           config = { ...config, redis: { ...config.redis, url: redis.url } };
         }
         // Ports first, so the status page knows where to upload and the API whom to allow (CORS).
+        const [{ PREFERRED_PORT, runApp }, { runWorker }, { runExporter }, { LocalAutoscaler }] =
+          await Promise.all([load.app(), load.worker(), load.exporter(), load.autoscaler()]);
         const appPort = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
         config = { ...config, http: { ...config.http, port: appPort } };
         if (!config.autoscale.enabled) await lifecycle.start(() => runWorker(config, logger));
@@ -217,6 +228,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'app');
+      const { runApp } = await load.app();
       await new Lifecycle(logger).start(() => runApp(config, logger));
     });
 
@@ -227,6 +239,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'worker');
+      const { runWorker } = await load.worker();
       await new Lifecycle(logger).start(() => runWorker(config, logger));
     });
 
@@ -244,6 +257,7 @@ export function buildProgram(): Command {
         config = { ...config, autoscale: { ...config.autoscale, minWorkers: n, maxWorkers: n } };
       }
       const logger = createLogger(config, 'workers');
+      const { runAutoscaledWorkers } = await load.autoscaledWorkers();
       await new Lifecycle(logger).start(() => runAutoscaledWorkers(config, logger));
     });
 
@@ -259,6 +273,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'exporter');
+      const { runExporter } = await load.exporter();
       await new Lifecycle(logger).start(() => runExporter(config, logger));
     });
 
@@ -290,6 +305,7 @@ export function buildProgram(): Command {
     .option('--exporter-service <name>', 'the exporter Service', 'qscale-exporter')
     .action(async (flags: Flags & DoctorFlags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
+      const { runDoctor, formatDoctor } = await load.doctor();
       const report = await runDoctor(config, {
         maxJobAgeSeconds: positive(flags.maxJobAge, '--max-job-age'),
         stuckAfterSeconds: positive(flags.stuckAfter, '--stuck-after'),
@@ -311,6 +327,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON for scripts')
     .action(async (flags: Flags & { json?: boolean }) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
+      const { collectStatus, formatStatus } = await load.status();
       const report = await collectStatus(config);
       process.stdout.write(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`,

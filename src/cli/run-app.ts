@@ -49,9 +49,28 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
   };
 }
 
+/** How long the API waits for its Redis connection before it listens anyway. */
+const REDIS_STARTUP_WAIT_MS = 5000;
+
+function waitUntilReady(redis: ApiContext['redis'], timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
+}
+
 /** Starts the upload API. Without PORT it takes 8080, or any free port when 8080 is busy. */
 export async function runApp(config: Config, logger: Logger): Promise<RunningApp> {
   const context = createApiContext(config, logger);
+  // Give Redis a moment before taking requests, so the first uploads are not answered 503 while
+  // the connection is still being made; with Redis down the API starts anyway (/readyz says 503).
+  await waitUntilReady(context.redis, REDIS_STARTUP_WAIT_MS);
   const server = createServer(createApp(context));
   const actualPort = await listen(server, config.http.port, PREFERRED_PORT, config.http.host);
   const url = `http://localhost:${actualPort}`;
