@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
@@ -10,6 +10,7 @@ import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { CliProcess } from './helpers/cli-process.js';
 import { parsePromText, valueOf, find, type PromSample } from './helpers/prom-text.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
 import { testEnv } from './helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,19 +54,11 @@ describe('Exporter', () => {
     return parsePromText(await res.text());
   }
 
-  function queueNamed(prefix: string) {
-    return `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
-  }
+  const queueNamed = uniqueQueueName;
 
   function newQueue(name: string) {
-    const connection = redis.client();
-    const queue = new Queue(name, { connection });
-    queue.on('error', () => undefined); // tests that stop Redis expect connection errors
-    cleanups.push(async () => {
-      await queue.obliterate({ force: true });
-      await queue.close();
-      connection.disconnect();
-    });
+    const { queue, close } = openTestQueue(redis, name);
+    cleanups.push(close);
     return queue;
   }
 

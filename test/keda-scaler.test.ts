@@ -14,6 +14,7 @@ import { runExporter } from '../src/cli/run-exporter.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
 import { ScalerClient } from './helpers/scaler-client.js';
 import { testEnv } from './helpers/stack.js';
 
@@ -37,7 +38,7 @@ describe('KEDA external scaler', () => {
     await redis.stop();
   });
 
-  const named = (prefix: string) => `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
+  const named = uniqueQueueName;
 
   async function scalerFor(queues: string[], env: Env = {}) {
     const config = loadConfig(
@@ -57,14 +58,8 @@ describe('KEDA external scaler', () => {
   }
 
   function newQueue(name: string) {
-    const connection = redis.client();
-    const queue = new Queue(name, { connection });
-    queue.on('error', () => undefined); // tests that stop Redis expect connection errors
-    cleanups.push(async () => {
-      await queue.obliterate({ force: true });
-      await queue.close();
-      connection.disconnect();
-    });
+    const { queue, close } = openTestQueue(redis, name);
+    cleanups.push(close);
     return queue;
   }
 
