@@ -77,7 +77,6 @@ describe('loadConfig', () => {
       heartbeatSeconds: 5,
       utilizationWindowSeconds: 60,
       sampleTtlMs: 1000,
-      redisTimeoutMs: 1000,
     });
     expect(loadConfig({}).metrics.queues).toEqual(['file_processing']);
     expect(loadConfig({ METRICS_AUTH: 'bearer:0123456789abcdef' }).metrics.auth).toEqual({

@@ -4,7 +4,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/queue/redis-connection.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ async function listenLocal(server: Server): Promise<string> {
 interface Exporter {
   url: string;
   server: Server;
-  redis: Redis;
+  redis: RedisClient;
   close(): Promise<void>;
 }
 
@@ -51,7 +51,7 @@ async function startExporter(
   const keys = config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
   const sampler = new QueueSampler(redis, keys, {
     ttlMs: config.metrics.sampleTtlMs,
-    timeoutMs: config.metrics.redisTimeoutMs,
+    timeoutMs: config.redis.timeoutMs,
   });
   const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
   let server: Server;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
@@ -13,7 +13,7 @@ import type { IdempotencyStore } from './idempotency.js';
 export interface ApiContext {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   queue: FileQueue;
   keys: QueueKeys;
   records: FileRecords;

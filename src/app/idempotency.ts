@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
@@ -32,11 +32,11 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
  * retry gets 409.
  */
 export class IdempotencyStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: QueueKeys;
   private readonly ttlSeconds: number;
 
-  constructor(redis: Redis, keys: QueueKeys, ttlSeconds: number) {
+  constructor(redis: RedisClient, keys: QueueKeys, ttlSeconds: number) {
     this.redis = redis;
     this.keys = keys;
     this.ttlSeconds = ttlSeconds;

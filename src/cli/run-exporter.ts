@@ -103,6 +103,7 @@ export async function runExporter(
     logger,
     redis,
     queuePrefix: config.queue.prefix,
+    queuePrefixes: config.metrics.queuePrefixes,
     ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
     ...extras,
   });

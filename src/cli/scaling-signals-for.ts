@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { Config } from '../config/config.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
@@ -10,13 +10,15 @@ import { ScalingSignals } from '../scaling/scaling-signals.js';
  */
 export function scalingSignalsFor(
   config: Config,
-  redis: Redis,
+  redis: RedisClient,
   queues: readonly string[],
 ): { signals: ScalingSignals; keys: QueueKeys[] } {
-  const keys = queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
+  const keys = queues.map(
+    (queue) => new QueueKeys(config.metrics.queuePrefixes[queue] ?? config.queue.prefix, queue),
+  );
   const sampler = new QueueSampler(redis, keys, {
     ttlMs: config.metrics.sampleTtlMs,
-    timeoutMs: config.metrics.redisTimeoutMs,
+    timeoutMs: config.redis.timeoutMs,
   });
   return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), keys };
 }

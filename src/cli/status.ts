@@ -1,13 +1,20 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
-import { describeRedis, redisOptionsFor } from '../queue/redis-connection.js';
+import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
 
 export interface StatusReport {
-  redis: { target: string; up: boolean; latencyMs?: number; version?: string; error?: string };
+  redis: {
+    target: string;
+    up: boolean;
+    latencyMs?: number;
+    version?: string;
+    error?: string;
+    /** Redis Cluster only: every node, its role, link state and slots (from `CLUSTER NODES`). */
+    nodes?: ClusterNode[];
+  };
   queue?: { name: string; prefix: string } & Pick<
     QueueSnapshot,
     'paused' | 'counts' | 'backlog' | 'delayedDue' | 'oldestJobAgeSeconds' | 'enqueuedTotal'
@@ -23,6 +30,38 @@ export interface StatusReport {
   workers?: { count: number; names: string[] } | { count: null; error: string };
 }
 
+export interface ClusterNode {
+  address: string;
+  role: 'master' | 'replica';
+  /** `connected`, or `fail`/`pfail` (the cluster sees it down), or `disconnected`. */
+  state: string;
+  /** Slot ranges a master serves, e.g. `0-5460`; for a replica, the master's address. */
+  slots: string;
+}
+
+/** Parses `CLUSTER NODES`: `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots…>`. */
+export function parseClusterNodes(text: string): ClusterNode[] {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const byId = new Map(
+    lines.map((line) => [line.split(' ')[0]!, line.split(' ')[1]!.split('@')[0]!]),
+  );
+  return lines
+    .map((line) => {
+      const [, addr, flags = '', master = '-', , , , link = '', ...slots] = line.split(' ');
+      const flagList = flags.split(',');
+      const failed = flagList.find((flag) => flag === 'fail' || flag === 'fail?');
+      return {
+        address: addr!.split('@')[0]!,
+        role: flagList.includes('master') ? ('master' as const) : ('replica' as const),
+        state: failed ? (failed === 'fail' ? 'fail' : 'pfail') : link,
+        slots: flagList.includes('master')
+          ? slots.filter((slot) => !slot.startsWith('[')).join(' ')
+          : `replica of ${byId.get(master) ?? master}`,
+      };
+    })
+    .sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -36,10 +75,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 /** Everything `qscale status` reports: one connection, a few reads, never a write. */
 export async function collectStatus(config: Config, timeoutMs = 3000): Promise<StatusReport> {
   const target = describeRedis(config.redis);
-  const redis = new Redis({
-    ...redisOptionsFor(config.redis, { role: 'request', connectTimeoutMs: timeoutMs }),
+  const redis = createRedis(config.redis, {
+    role: 'request',
+    connectTimeoutMs: timeoutMs,
+    commandTimeoutMs: timeoutMs,
     lazyConnect: true,
-    retryStrategy: () => null,
+    noReconnect: true,
     connectionName: 'qscale:status',
   });
   redis.on('error', () => undefined);
@@ -54,10 +95,13 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
     const latencyMs = Number((performance.now() - started).toFixed(2));
     const info = await redis.info('server');
     const version = /redis_version:(\S+)/.exec(info)?.[1];
+    const nodes = isCluster(redis)
+      ? parseClusterNodes(String(await redis.cluster('NODES')))
+      : undefined;
     const keys = new QueueKeys(config.queue.prefix, config.queue.name);
     const snapshot = await new QueueSampler(redis, keys, { ttlMs: 0, timeoutMs }).sampleQueue();
     const report: StatusReport = {
-      redis: { target, up: true, latencyMs, ...(version && { version }) },
+      redis: { target, up: true, latencyMs, ...(version && { version }), ...(nodes && { nodes }) },
       queue: {
         name: config.queue.name,
         prefix: config.queue.prefix,
@@ -115,6 +159,11 @@ export function formatStatus(report: StatusReport): string {
       ? `Redis     ${r.target}  up  ${r.latencyMs} ms${r.version ? `  (redis ${r.version})` : ''}`
       : `Redis     ${r.target}  DOWN  ${r.error}`,
   );
+  for (const node of r.nodes ?? []) {
+    lines.push(
+      `  ${node.role.padEnd(7)} ${node.address.padEnd(21)} ${node.state.padEnd(9)} ${node.slots}`,
+    );
+  }
   const q = report.queue;
   if (q) {
     const c = q.counts;

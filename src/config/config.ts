@@ -55,31 +55,36 @@ const redisUrl = urlWith(
   'must be a URL like redis://[user:password@]host:port[/db] or rediss://… for TLS',
 );
 
-const sentinels = z
-  .string()
-  .trim()
-  .transform((value, ctx) => {
-    const nodes = value
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean)
-      .map((part) => {
-        const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(part);
-        const port = match ? Number(match[2]) : NaN;
-        if (!match || port < 1 || port > 65535) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `"${part}" is not host:port; expected a comma-separated list such as sentinel-0:26379,sentinel-1:26379`,
-          });
-          return { host: '', port: 0 };
-        }
-        return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
-      });
-    if (nodes.length === 0) {
-      ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
-    }
-    return nodes;
-  });
+/** A comma-separated list of `host:port` (Sentinels, or Redis Cluster seed nodes). */
+const hostPorts = (example: string) =>
+  z
+    .string()
+    .trim()
+    .transform((value, ctx) => {
+      const nodes = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean)
+        .map((part) => {
+          const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(part);
+          const port = match ? Number(match[2]) : NaN;
+          if (!match || port < 1 || port > 65535) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${part}" is not host:port; expected a comma-separated list such as ${example}`,
+            });
+            return { host: '', port: 0 };
+          }
+          return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+        });
+      if (nodes.length === 0) {
+        ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+      }
+      return nodes;
+    });
+
+const sentinels = hostPorts('sentinel-0:26379,sentinel-1:26379');
+const clusterNodes = hostPorts('redis-0:6379,redis-1:6379,redis-2:6379');
 
 const queueName = z
   .string()
@@ -101,6 +106,40 @@ const httpUrl = urlWith(['http:', 'https:'], 'must be an http:// or https:// URL
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
 /**
+ * One entry of QUEUES: a plain queue name (a BullMQ queue under QUEUE_PREFIX), or
+ * `bullmq:<prefix>/<name>` for a BullMQ queue under another prefix. Returns what is wrong as a
+ * string when the entry is not valid.
+ */
+export function parseQueueAddress(
+  entry: string,
+  defaultPrefix: string,
+): { name: string; prefix: string } | string {
+  const match = /^bullmq:([^/]*)\/(.*)$/.exec(entry);
+  const [prefix, name] = match ? [match[1]!, match[2]!] : [defaultPrefix, entry];
+  if (!match && entry.includes(':')) {
+    return 'is not a queue name or bullmq:<prefix>/<name>';
+  }
+  if (!queuePrefix.safeParse(prefix).success) {
+    return `has prefix "${prefix}": it must be 1-50 characters of letters, digits, "_", "." or "-", optionally in a hash tag such as {bull}`;
+  }
+  if (!queueName.safeParse(name).success) {
+    return 'must be 1-100 characters of letters, digits, "_", "." or "-" (or bullmq:<prefix>/<name>)';
+  }
+  return { name, prefix };
+}
+
+/**
+ * The hash tag of a key prefix: the text between the first `{` and the next `}`, when not empty —
+ * what Redis Cluster hashes instead of the whole key.
+ */
+export function hashTagOf(prefix: string): string | undefined {
+  const open = prefix.indexOf('{');
+  if (open < 0) return undefined;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1 ? prefix.slice(open + 1, close) : undefined;
+}
+
+/**
  * Every setting, by its environment variable. The schema's keys are the variable names, so an error
  * always names the variable the user has to fix.
  */
@@ -109,6 +148,9 @@ const envSchema = z.object({
   REDIS_SENTINELS: sentinels.optional(),
   REDIS_SENTINEL_NAME: nonEmpty.default('mymaster'),
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  REDIS_MIN_REPLICAS_ACK: int(0, 100).default(0),
+  REDIS_ACK_TIMEOUT_MS: int(1, 60_000).default(500),
   REDIS_DATA_DIR: nonEmpty.default('./data/redis'),
   QUEUE_NAME: queueName.default('file_processing'),
   QUEUE_PREFIX: queuePrefix.default('bull'),
@@ -214,6 +256,17 @@ export interface RedisConfig {
   sentinels?: { host: string; port: number }[];
   sentinelName: string;
   sentinelPassword?: string;
+  /** Redis Cluster seed nodes: every connection is an ioredis `Cluster`. */
+  clusterNodes?: { host: string; port: number }[];
+  /**
+   * A Redis call on a request path (API, `status`, `doctor`, a scrape) fails after this many ms, so a
+   * frozen Redis is answered 503 instead of hanging.
+   */
+  timeoutMs: number;
+  /** Replicas that must confirm an upload's writes (`WAIT`) before it is answered 202; 0: off. */
+  minReplicasAck: number;
+  /** How long an upload waits for those replicas, in ms. */
+  ackTimeoutMs: number;
   /** Where `qscale start` keeps its private Redis's data. */
   dataDir: string;
 }
@@ -258,8 +311,10 @@ export interface Config {
   };
   /** Worker telemetry and the exporter that reads it. */
   metrics: {
-    /** Queues the exporter reports on. */
+    /** Queues the exporter reports on, by name. */
     queues: string[];
+    /** Each of `queues`' key prefix (QUEUE_PREFIX unless QUEUES gave `bullmq:<prefix>/<name>`). */
+    queuePrefixes: Record<string, string>;
     /** Absent when METRICS_PORT is not set: 9464 is preferred, any free port is taken if busy. */
     port?: number;
     auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
@@ -267,7 +322,6 @@ export interface Config {
     heartbeatSeconds: number;
     utilizationWindowSeconds: number;
     sampleTtlMs: number;
-    redisTimeoutMs: number;
     /** Upper bounds, in seconds, of the processing and wait time histograms. */
     buckets: number[];
   };
@@ -364,20 +418,54 @@ export function loadConfig(env: Env = process.env): Config {
       'KEDA_TLS_CA=set: client certificates (mTLS) need KEDA_TLS_CERT and KEDA_TLS_KEY too',
     );
   }
-  const queues = e.QUEUES
+  const queues: string[] = [];
+  const queuePrefixes: Record<string, string> = {};
+  const entries = e.QUEUES
     ? e.QUEUES.split(',')
-        .map((name) => name.trim())
+        .map((entry) => entry.trim())
         .filter(Boolean)
     : [e.QUEUE_NAME];
-  for (const name of queues) {
-    if (!queueName.safeParse(name).success) {
+  for (const entry of entries) {
+    const address = parseQueueAddress(entry, e.QUEUE_PREFIX);
+    if (typeof address === 'string') {
+      problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: "${entry}" ${address}`);
+      continue;
+    }
+    if (queuePrefixes[address.name] !== undefined) {
       problems.push(
-        `QUEUES=${JSON.stringify(e.QUEUES)}: "${name}" must be 1-100 characters of letters, digits, "_", "." or "-"`,
+        `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${address.name}" is listed twice; queue names must be distinct`,
+      );
+      continue;
+    }
+    queues.push(address.name);
+    queuePrefixes[address.name] = address.prefix;
+  }
+  if (entries.length === 0) {
+    problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: must list one or more distinct queue names`);
+  }
+  if (e.REDIS_CLUSTER_NODES !== undefined) {
+    if (e.REDIS_SENTINELS !== undefined) {
+      problems.push(
+        'REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: use one topology (Cluster or Sentinel)',
       );
     }
+    if (!hashTagOf(e.QUEUE_PREFIX)) {
+      problems.push(
+        `QUEUE_PREFIX=${JSON.stringify(e.QUEUE_PREFIX)}: Redis Cluster (REDIS_CLUSTER_NODES) needs every key of a queue in one hash slot, and BullMQ's scripts fail with CROSSSLOT otherwise; set a hash tag such as QUEUE_PREFIX={${e.QUEUE_PREFIX}}`,
+      );
+    }
+    for (const [name, prefix] of Object.entries(queuePrefixes)) {
+      if (prefix !== e.QUEUE_PREFIX && !hashTagOf(prefix)) {
+        problems.push(
+          `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${name}" has prefix "${prefix}" without a hash tag; on Redis Cluster write it as bullmq:{${prefix}}/${name}`,
+        );
+      }
+    }
   }
-  if (queues.length === 0 || new Set(queues).size !== queues.length) {
-    problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: must list one or more distinct queue names`);
+  if (e.REDIS_ACK_TIMEOUT_MS >= e.REDIS_TIMEOUT_MS && e.REDIS_MIN_REPLICAS_ACK > 0) {
+    problems.push(
+      `REDIS_ACK_TIMEOUT_MS=${e.REDIS_ACK_TIMEOUT_MS}: must be below REDIS_TIMEOUT_MS (${e.REDIS_TIMEOUT_MS}), or the WAIT for replicas is cut off by the command deadline`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const auth = e.METRICS_AUTH;
@@ -391,6 +479,10 @@ export function loadConfig(env: Env = process.env): Config {
       ...(e.REDIS_SENTINEL_PASSWORD !== undefined && {
         sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
       }),
+      ...(e.REDIS_CLUSTER_NODES !== undefined && { clusterNodes: e.REDIS_CLUSTER_NODES }),
+      timeoutMs: e.REDIS_TIMEOUT_MS,
+      minReplicasAck: e.REDIS_MIN_REPLICAS_ACK,
+      ackTimeoutMs: e.REDIS_ACK_TIMEOUT_MS,
       dataDir: resolve(e.REDIS_DATA_DIR),
     },
     queue: { name: e.QUEUE_NAME, prefix: e.QUEUE_PREFIX },
@@ -421,6 +513,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     metrics: {
       queues,
+      queuePrefixes,
       ...(e.METRICS_PORT !== undefined && { port: e.METRICS_PORT }),
       ...(auth &&
         (authKind === 'bearer'
@@ -436,7 +529,6 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
       utilizationWindowSeconds: e.UTILIZATION_WINDOW_SECONDS,
       sampleTtlMs: e.SAMPLE_TTL_MS,
-      redisTimeoutMs: e.REDIS_TIMEOUT_MS,
       buckets: e.HISTOGRAM_BUCKETS ?? DEFAULT_BUCKETS,
     },
     scaler: {

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
-import { describeRedis, redisOptionsFor } from '../queue/redis-connection.js';
+import { createRedis, describeRedis } from '../queue/redis-connection.js';
 import { RateTracker } from '../scaling/queue-rates.js';
 import { autoscalingChecks, type ScaledObjectInfo } from './autoscaling-checks.js';
 import { exitCodeFor, worstStatus, type CheckStatus, type DoctorCheck } from './doctor-check.js';
@@ -43,10 +42,12 @@ export async function runDoctor(
   options: DoctorOptions = {},
 ): Promise<DoctorReport> {
   const opts = { maxJobAgeSeconds: 600, stuckAfterSeconds: 60, timeoutMs: 3000, ...options };
-  const redis = new Redis({
-    ...redisOptionsFor(config.redis, { role: 'request', connectTimeoutMs: opts.timeoutMs }),
+  const redis = createRedis(config.redis, {
+    role: 'request',
+    connectTimeoutMs: opts.timeoutMs,
+    commandTimeoutMs: opts.timeoutMs,
     lazyConnect: true,
-    retryStrategy: () => null,
+    noReconnect: true,
     connectionName: 'qscale:doctor',
   });
   redis.on('error', () => undefined);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { DoctorCheck } from './doctor-check.js';
@@ -18,7 +18,7 @@ export interface QueueCheckOptions {
  * hour grouped by error message (BullMQ scores its failed set by finish time).
  */
 export async function queueChecks(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   snapshot: QueueSnapshot,
   options: QueueCheckOptions,

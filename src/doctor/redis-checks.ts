@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { DoctorCheck } from './doctor-check.js';
 
 /** Parses `INFO` output into a field map. */
@@ -24,7 +24,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
  * Reads `INFO` only (managed Redis often forbids `CONFIG GET`).
  */
 export async function redisChecks(
-  redis: Redis,
+  redis: RedisClient,
   target: string,
 ): Promise<{ checks: DoctorCheck[]; reachable: boolean }> {
   const started = performance.now();

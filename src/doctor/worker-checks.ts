@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
@@ -20,7 +20,7 @@ export interface WorkerCheckOptions {
  * recoveries in the last hour (from BullMQ's events stream).
  */
 export async function workerChecks(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   snapshot: QueueSnapshot,
   options: WorkerCheckOptions,

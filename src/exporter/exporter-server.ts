@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
@@ -30,9 +30,11 @@ export interface ExporterServerOptions {
   /** Registers more metrics (e.g. the local autoscaler's) in each exposition format's registry. */
   registerMore?: (registry: Registry<RegistryContentType>) => void;
   /** A client for the status page's recent-failures read (read-only); without it none are listed. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** QUEUE_PREFIX, to find the failed jobs of each queue. @defaultValue 'bull' */
   queuePrefix?: string;
+  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`); `queuePrefix` for the rest. */
+  queuePrefixes?: Readonly<Record<string, string>>;
   /** The upload API's `…/api/v1/files`, where the status page posts files; absent: no upload box. */
   uploadUrl?: string;
   /** Merged into `GET /api/status`, e.g. `() => ({ autoscaler: … })`. */
@@ -96,6 +98,7 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     logger,
     ...(options.redis && { redis: options.redis }),
     ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),
+    ...(options.queuePrefixes !== undefined && { queuePrefixes: options.queuePrefixes }),
     ...(uploadUrl !== undefined && { uploadUrl }),
     ...(options.statusExtras && { extras: options.statusExtras }),
   });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import { QueueKeys } from '../queue/queue-keys.js';
@@ -52,9 +52,11 @@ export interface StatusApiOptions {
   drainSeconds: number;
   logger: Logger;
   /** A client for the recent-failures read; without it `recentFailures` is null. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** QUEUE_PREFIX of the sampled queues. @defaultValue 'bull' */
   queuePrefix?: string;
+  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`); `queuePrefix` for the rest. */
+  queuePrefixes?: Readonly<Record<string, string>>;
   /** The upload API's `…/api/v1/files`. */
   uploadUrl?: string;
   /** Merged into the body (core fields win), e.g. `() => ({ autoscaler: … })`. */
@@ -184,7 +186,10 @@ export class StatusApi {
     const now = Date.now();
     const cached = this.failures.get(queue);
     if (cached && now - cached.at < this.failuresTtlMs) return cached.reading;
-    const keys = new QueueKeys(this.options.queuePrefix ?? 'bull', queue);
+    const keys = new QueueKeys(
+      this.options.queuePrefixes?.[queue] ?? this.options.queuePrefix ?? 'bull',
+      queue,
+    );
     const reading = readRecentFailures(redis, keys, 10).catch((error: unknown) => {
       logger.warn({ err: error, queue }, 'could not read the recent failures');
       this.failures.delete(queue);

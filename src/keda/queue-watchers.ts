@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
@@ -24,18 +24,18 @@ class QueueWatcher {
   readonly listeners = new Set<SnapshotListener>();
   last?: QueueSnapshot;
   private stopped = false;
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly done: Promise<void>;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly signals: ScalingSignals,
     private readonly logger: Logger,
     private readonly opts: Required<QueueWatchersOptions>,
   ) {
     // Blocking reads need a connection of their own.
-    this.connection = redis.duplicate({ connectionName: `qscale:watch:${keys.queue}` });
+    this.connection = duplicateRedis(redis, `qscale:watch:${keys.queue}`);
     this.connection.on('error', () => undefined);
     this.done = this.loop().catch((error: unknown) =>
       this.logger.error({ err: error, queue: keys.queue }, 'queue watcher stopped'),
@@ -99,7 +99,7 @@ export class QueueWatchers {
   private readonly opts: Required<QueueWatchersOptions>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keysByQueue: ReadonlyMap<string, QueueKeys>,
     private readonly signals: ScalingSignals,
     private readonly logger: Logger,

@@ -50,7 +50,11 @@ export async function startScalerServer(
     proto: loadExternalScalerProto(),
     signals: options.signals,
     watchers: options.watchers,
-    served: { queues: config.metrics.queues, prefix: config.queue.prefix },
+    served: {
+      queues: config.metrics.queues,
+      prefix: config.queue.prefix,
+      prefixes: config.metrics.queuePrefixes,
+    },
     drainSeconds: config.scaler.drainSeconds,
     logger,
   }).addToServer(server);

@@ -15,10 +15,19 @@ export interface TriggerSpec extends ScalingOptions {
   activationValue: number;
 }
 
-/** What the scaler serves: only these queues, under this prefix. */
+/** What the scaler serves: only these queues, each under its prefix. */
 export interface ServedQueues {
   queues: readonly string[];
+  /** QUEUE_PREFIX: the prefix of every queue not in `prefixes`. */
   prefix: string;
+  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`). */
+  prefixes?: Readonly<Record<string, string>>;
+}
+
+function describeServed(served: ServedQueues): string {
+  return served.queues
+    .map((queue) => `bullmq:${served.prefixes?.[queue] ?? served.prefix}/${queue}`)
+    .join(', ');
 }
 
 function invalid(key: string, value: string, allowed: string): ScalerError {
@@ -53,18 +62,22 @@ export function parseTriggerMetadata(
   defaults: { drainSeconds: number },
 ): TriggerSpec {
   const m = metadata ?? {};
-  const queue = m.queue?.trim();
-  if (!queue) {
+  const raw = m.queue?.trim();
+  if (!raw) {
     throw new ScalerError(
       status.INVALID_ARGUMENT,
       `trigger metadata "queue" is required: one of ${served.queues.join(', ')}`,
     );
   }
-  const prefix = m.prefix?.trim() || served.prefix;
-  if (!served.queues.includes(queue) || prefix !== served.prefix) {
+  // `queue` is a name, or an address `bullmq:<prefix>/<name>` as in QUEUES.
+  const address = /^bullmq:([^/]*)\/(.*)$/.exec(raw);
+  const queue = address ? address[2]! : raw;
+  const servedPrefix = served.prefixes?.[queue] ?? served.prefix;
+  const prefix = address ? address[1]! : m.prefix?.trim() || servedPrefix;
+  if (!served.queues.includes(queue) || prefix !== servedPrefix) {
     throw new ScalerError(
       status.NOT_FOUND,
-      `queue ${JSON.stringify(queue)} with prefix ${JSON.stringify(prefix)} is not served by this scaler; it serves ${served.queues.join(', ')} with prefix ${JSON.stringify(served.prefix)} (QUEUES, QUEUE_PREFIX)`,
+      `queue ${JSON.stringify(queue)} with prefix ${JSON.stringify(prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,
     );
   }
   const modeRaw = (m.mode ?? 'backlog').trim().toLowerCase();

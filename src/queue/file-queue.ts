@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { FileJobData, FileJobResult } from './file-job.js';
 
@@ -9,7 +9,7 @@ export type FileQueue = Queue<FileJobData, FileJobResult>;
  * The BullMQ queue that file jobs go through, with the retry and retention policy from the
  * config. Uploads enqueue through it; workers consume it by name.
  */
-export function createFileQueue(config: Config, connection: Redis): FileQueue {
+export function createFileQueue(config: Config, connection: RedisClient): FileQueue {
   const queue: FileQueue = new Queue(config.queue.name, {
     connection,
     prefix: config.queue.prefix,

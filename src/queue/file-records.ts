@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import type { FileType } from './file-types.js';
 import type { QueueKeys } from './queue-keys.js';
 
@@ -68,7 +68,7 @@ return 0`;
 
 const CHUNK_BATCH = 500;
 
-type RedisWithScripts = Redis & {
+type RedisWithScripts = RedisClient & {
   qscaleHsetIfExists(key: string, ...args: string[]): Promise<number>;
   qscaleCompleteOrDiscard(
     record: string,
@@ -78,7 +78,7 @@ type RedisWithScripts = Redis & {
   ): Promise<number>;
 };
 
-function withScripts(redis: Redis): RedisWithScripts {
+function withScripts(redis: RedisClient): RedisWithScripts {
   const scripted = redis as RedisWithScripts;
   if (typeof scripted.qscaleHsetIfExists !== 'function') {
     redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
@@ -142,7 +142,7 @@ export class FileRecords {
   private readonly redis: RedisWithScripts;
   readonly keys: QueueKeys;
 
-  constructor(redis: Redis, keys: QueueKeys) {
+  constructor(redis: RedisClient, keys: QueueKeys) {
     this.redis = withScripts(redis);
     this.keys = keys;
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { isCluster, slotOf, type RedisClient } from './redis-connection.js';
 import { parseHistogram } from './histogram-fields.js';
 import type { QueueKeys } from './queue-keys.js';
 import type { QueueSnapshot, Sample, WorkerSnapshot } from './queue-snapshot.js';
@@ -10,7 +10,8 @@ import type { QueueSnapshot, Sample, WorkerSnapshot } from './queue-snapshot.js'
  *
  * The delayed set's score is the due time in ms × 4096 plus a 12-bit counter, so the jobs already
  * due are `ZCOUNT delayed 0 ((now+1)*4096 - 1)`. With a hash-tag prefix all of a queue's keys, the
- * job and worker keys the script builds included, share one Cluster slot.
+ * job and worker keys the script builds included, share one Cluster slot. On a Cluster the queues
+ * are grouped by the master that owns their slot: one pipelined request per master, in parallel.
  *
  * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta, id,
  *       workers, histogram processing:completed, processing:failed, wait
@@ -69,7 +70,7 @@ return {
 
 type SampleReply = [number[], string, (string | string[])[], string[], string[], string[]];
 
-type SamplingRedis = Redis & {
+type SamplingRedis = RedisClient & {
   qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
 };
 
@@ -133,7 +134,11 @@ export class QueueSampler {
   private cached?: { at: number; sample: Sample };
   private reading?: Promise<Sample>;
 
-  constructor(redis: Redis, queues: QueueKeys | QueueKeys[], options: QueueSamplerOptions = {}) {
+  constructor(
+    redis: RedisClient,
+    queues: QueueKeys | QueueKeys[],
+    options: QueueSamplerOptions = {},
+  ) {
     const opts = { ttlMs: 1000, timeoutMs: 1000, maxWorkers: 10_000, now: Date.now, ...options };
     for (const name of ['ttlMs', 'timeoutMs', 'maxWorkers'] as const) {
       if (!Number.isFinite(opts[name]) || opts[name] < 0) {
@@ -196,14 +201,28 @@ export class QueueSampler {
     }
   }
 
-  private async read(): Promise<Sample> {
-    const started = performance.now();
-    const now = this.opts.now();
+  /**
+   * Queues grouped by the Redis node that serves them: one group on a single node; on a Cluster,
+   * one group per master (a pipeline may only hold keys of one node's slots).
+   */
+  private groups(): QueueKeys[][] {
+    const redis = this.redis as RedisClient;
+    if (!isCluster(redis)) return [this.queues];
+    const byNode = new Map<string, QueueKeys[]>();
+    for (const k of this.queues) {
+      const node = redis.slots[slotOf(k.bull('wait'))]?.join(',') ?? `unknown:${k.queue}`;
+      byNode.set(node, [...(byNode.get(node) ?? []), k]);
+    }
+    return [...byNode.values()];
+  }
+
+  /** One pipelined request of one script per queue, to one node. */
+  private async readGroup(group: QueueKeys[], now: number): Promise<QueueSnapshot[]> {
     const pipeline = this.redis.pipeline() as unknown as {
       qscaleSampleQueue(...args: (string | number)[]): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
-    for (const k of this.queues) {
+    for (const k of group) {
       pipeline.qscaleSampleQueue(
         k.bull('wait'),
         k.bull('paused'),
@@ -226,15 +245,24 @@ export class QueueSampler {
       );
     }
     const results = (await pipeline.exec()) ?? [];
-    const queues = this.queues.map((k, i) => {
+    return group.map((k, i) => {
       const [error, reply] = results[i] ?? [new Error('no reply')];
       if (error) throw error;
       return this.toSnapshot(k.queue, now, reply as SampleReply);
     });
+  }
+
+  private async read(): Promise<Sample> {
+    const started = performance.now();
+    const now = this.opts.now();
+    // Masters are read in parallel: one request per master, whatever the number of queues.
+    const byQueue = new Map<string, QueueSnapshot>();
+    const groups = await Promise.all(this.groups().map((group) => this.readGroup(group, now)));
+    for (const snapshot of groups.flat()) byQueue.set(snapshot.queue, snapshot);
     const sample: Sample = {
       sampledAt: now,
       durationSeconds: (performance.now() - started) / 1000,
-      queues,
+      queues: this.queues.map((k) => byQueue.get(k.queue)!),
     };
     this.cached = { at: now, sample };
     return sample;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import type { QueueKeys } from './queue-keys.js';
 
 /** One failed job as the status page lists it. */
@@ -39,7 +39,7 @@ function shorten(text: string | null): string | null {
  * whose hash was removed in between (removeOnFail) is listed without name and error.
  */
 export async function readRecentFailures(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   limit = 10,
 ): Promise<RecentFailure[]> {

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
@@ -14,7 +14,7 @@ export interface FileWorkerDeps {
   config: Config;
   logger: Logger;
   /** A `worker`-role connection (BullMQ needs `maxRetriesPerRequest: null`). */
-  connection: Redis;
+  connection: RedisClient;
   records: FileRecords;
   storage: BlobStorage;
   embedder: Embedder;

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import { bucketField, bucketFor } from '../queue/histogram-fields.js';
 import type { QueueKeys, TelemetryHistogram } from '../queue/queue-keys.js';
@@ -46,7 +46,7 @@ export interface JobOutcome {
  * jobs are removed on completion.
  */
 export class WorkerTelemetry {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: QueueKeys;
   private readonly logger: Logger;
   private readonly opts: Required<Omit<WorkerTelemetryOptions, 'buckets'>> & {
@@ -71,7 +71,12 @@ export class WorkerTelemetry {
   private timer?: NodeJS.Timeout;
   private closed = false;
 
-  constructor(redis: Redis, keys: QueueKeys, logger: Logger, options: WorkerTelemetryOptions) {
+  constructor(
+    redis: RedisClient,
+    keys: QueueKeys,
+    logger: Logger,
+    options: WorkerTelemetryOptions,
+  ) {
     const opts = {
       heartbeatSeconds: 5,
       utilizationWindowSeconds: 60,
