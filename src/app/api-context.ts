@@ -8,6 +8,7 @@ import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSampler } from '../queue/queue-sampler.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import type { IdempotencyStore } from './idempotency.js';
+import type { UploadSettler } from './upload-settler.js';
 
 /** Everything the handlers use, built once by the CLI (or a test). */
 export interface ApiContext {
@@ -21,4 +22,6 @@ export interface ApiContext {
   storage: BlobStorage;
   embedder: Embedder;
   idempotency: IdempotencyStore;
+  /** Settles uploads whose enqueue had no clear answer. */
+  settler: UploadSettler;
 }

@@ -1,16 +1,28 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
 
-const PENDING = 'pending';
+/** A key held by a running request: `pending:<token>`, the token unique to that request. */
+const PENDING = 'pending:';
 /** How long a request may hold its key before a retry is allowed to take over. */
 const PENDING_TTL_MS = 5 * 60 * 1000;
 
 /** The outcome of claiming an Idempotency-Key. */
 export type IdempotencyClaim =
-  { kind: 'none' } | { kind: 'claimed'; key: string } | { kind: 'replay'; response: ApiResponse };
+  | { kind: 'none' }
+  | { kind: 'claimed'; key: string; token: string }
+  | { kind: 'replay'; response: ApiResponse };
+
+/** Deletes the key only while it still holds this request's claim. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+type RedisWithRelease = RedisClient & {
+  qscaleReleaseClaim(key: string, token: string): Promise<number>;
+};
 
 /** Validates the header: 1-255 visible ASCII characters. */
 export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
@@ -32,12 +44,15 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
  * retry gets 409.
  */
 export class IdempotencyStore {
-  private readonly redis: RedisClient;
+  private readonly redis: RedisWithRelease;
   private readonly keys: QueueKeys;
   private readonly ttlSeconds: number;
 
   constructor(redis: RedisClient, keys: QueueKeys, ttlSeconds: number) {
-    this.redis = redis;
+    this.redis = redis as RedisWithRelease;
+    if (typeof this.redis.qscaleReleaseClaim !== 'function') {
+      redis.defineCommand('qscaleReleaseClaim', { numberOfKeys: 1, lua: RELEASE });
+    }
     this.keys = keys;
     this.ttlSeconds = ttlSeconds;
   }
@@ -45,8 +60,17 @@ export class IdempotencyStore {
   async claim(idempotencyKey: string | undefined): Promise<IdempotencyClaim> {
     if (idempotencyKey === undefined) return { kind: 'none' };
     const key = this.keys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'));
-    const claimed = await this.redis.set(key, PENDING, 'PX', PENDING_TTL_MS, 'NX');
-    if (claimed === 'OK') return { kind: 'claimed', key };
+    const token = `${PENDING}${randomUUID()}`;
+    let claimed: string | null;
+    try {
+      claimed = await this.redis.set(key, token, 'PX', PENDING_TTL_MS, 'NX');
+    } catch (error) {
+      // No answer: the claim may still happen when Redis answers again. Undo it then (the release
+      // goes out after it on the same connection), so a retry is not refused for minutes.
+      void this.release({ kind: 'claimed', key, token });
+      throw error;
+    }
+    if (claimed === 'OK') return { kind: 'claimed', key, token };
     const stored = await this.redis.get(key);
     if (stored === null) {
       // Released between our two calls: the earlier request failed. Let the client retry.
@@ -59,7 +83,7 @@ export class IdempotencyStore {
         },
       );
     }
-    if (stored === PENDING) {
+    if (stored.startsWith(PENDING)) {
       throw new ApiError(
         409,
         'idempotency_in_progress',
@@ -76,9 +100,14 @@ export class IdempotencyStore {
     await this.redis.set(claim.key, JSON.stringify(response), 'EX', this.ttlSeconds);
   }
 
-  /** Frees the key after a failure, so that a retry can succeed. Never throws. */
+  /** Frees the key after a failure (if this request still holds it), so a retry can succeed. Never throws. */
   async release(claim: IdempotencyClaim): Promise<void> {
     if (claim.kind !== 'claimed') return;
-    await this.redis.del(claim.key).catch(() => undefined);
+    await this.redis.qscaleReleaseClaim(claim.key, claim.token).catch(() => undefined);
+  }
+
+  /** The TTL of stored answers, in seconds. */
+  get answerTtlSeconds(): number {
+    return this.ttlSeconds;
   }
 }

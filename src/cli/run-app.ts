@@ -4,6 +4,7 @@ import type { Logger } from '../config/logger.js';
 import type { ApiContext } from '../app/api-context.js';
 import { createApp } from '../app/express-adapter.js';
 import { IdempotencyStore } from '../app/idempotency.js';
+import { UploadSettler } from '../app/upload-settler.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
 import { createFileQueue } from '../queue/file-queue.js';
 import { FileRecords } from '../queue/file-records.js';
@@ -35,17 +36,20 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
   const keys = new QueueKeys(config.queue.prefix, config.queue.name);
   const queue = createFileQueue(config, redis);
   queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
+  const records = new FileRecords(redis, keys);
+  const storage = new LocalBlobStorage(config.http.uploadDir);
   return {
     config,
     logger,
     redis,
     queue,
     keys,
-    records: new FileRecords(redis, keys),
+    records,
     sampler: new QueueSampler(redis, keys),
-    storage: new LocalBlobStorage(config.http.uploadDir),
+    storage,
     embedder: createEmbedder(config.embedding),
     idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),
+    settler: new UploadSettler(records, storage, logger),
   };
 }
 
@@ -92,6 +96,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     close: () =>
       (closing ??= closeAll(logger, [
         () => closeServer(server),
+        () => context.settler.close(),
         () => context.queue.close(),
         () => context.redis.quit().then(() => undefined),
         async () => logger.info('upload API stopped'),

@@ -53,7 +53,14 @@ export async function runDoctor(
   redis.on('error', () => undefined);
   const checks: DoctorCheck[] = [];
   try {
-    await redis.connect().catch(() => undefined);
+    // A frozen Redis accepts the connection but never answers its ready check: bound the wait.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      redis.connect().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, opts.timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const redisResult = await redisChecks(redis, describeRedis(config.redis));
     checks.push(...redisResult.checks);
     const kubernetes = await (opts.kubernetes?.() ?? Promise.resolve(undefined)).catch(

@@ -66,6 +66,65 @@ end
 redis.call('DEL', KEYS[2], KEYS[3])
 return 0`;
 
+/**
+ * Decides, once, what became of an upload whose enqueue had no clear answer (a Redis that froze or
+ * failed over while the jobs were being added). It runs on the connection that sent the enqueue,
+ * after it, so it sees the enqueue's effect if there was one. BullMQ adds a request's jobs in one
+ * MULTI: they all exist or none does. A job that exists (or that a worker has already started:
+ * the record counts attempts) means the upload happened: its records are completed (recreated if
+ * they expired), made permanent and indexed, and the 202 answer is stored for Idempotency-Key
+ * replays. Otherwise its records and idempotency claim are removed. The decision is kept under
+ * the marker key, so a later run of the same settlement (a retry sent while Redis was away) repeats
+ * the answer and changes nothing.
+ *
+ * KEYS: marker, files index, idempotency key (the marker when none), then per file: record, job.
+ * ARGV: uploadedAt, idempotency token ('' when none), response JSON, idempotency TTL (s),
+ *       marker TTL (s), then per file: id, JSON array of the record's field/value pairs.
+ */
+const SETTLE_UPLOAD = `
+local decided = redis.call('GET', KEYS[1])
+if decided then return decided end
+local files = (#KEYS - 3) / 2
+local happened = false
+for i = 0, files - 1 do
+  if redis.call('EXISTS', KEYS[5 + 2 * i]) == 1 then happened = true end
+  if tonumber(redis.call('HGET', KEYS[4 + 2 * i], 'attempts') or '0') > 0 then happened = true end
+end
+local outcome = 'dropped'
+if happened then
+  outcome = 'kept'
+  for i = 0, files - 1 do
+    local record = KEYS[4 + 2 * i]
+    if redis.call('EXISTS', record) == 0 then
+      redis.call('HSET', record, unpack(cjson.decode(ARGV[7 + 2 * i])))
+    end
+    redis.call('PERSIST', record)
+    redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[6 + 2 * i])
+  end
+  if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  end
+else
+  for i = 0, files - 1 do redis.call('DEL', KEYS[4 + 2 * i]) end
+  if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+end
+redis.call('SET', KEYS[1], outcome, 'EX', ARGV[5])
+return outcome`;
+
+/** What {@link FileRecords.settleUpload} needs to know of an upload with an unknown outcome. */
+export interface UnsettledUpload {
+  /** Unique per upload request; names the marker that keeps the decision. */
+  uploadId: string;
+  records: NewFileRecord[];
+  uploadedAt: number;
+  /** The answer a replay of the Idempotency-Key gets when the upload happened. */
+  response: unknown;
+  idempotency?: { key: string; token: string; ttlSeconds: number };
+}
+
+/** How long a settlement's decision is remembered (repeats of it sent meanwhile read it). */
+const SETTLE_MARKER_TTL_SECONDS = 24 * 3600;
+
 const CHUNK_BATCH = 500;
 
 type RedisWithScripts = RedisClient & {
@@ -76,6 +135,7 @@ type RedisWithScripts = RedisClient & {
     vectors: string,
     ...args: string[]
   ): Promise<number>;
+  qscaleSettleUpload(...args: (string | number)[]): Promise<'kept' | 'dropped'>;
 };
 
 function withScripts(redis: RedisClient): RedisWithScripts {
@@ -83,6 +143,7 @@ function withScripts(redis: RedisClient): RedisWithScripts {
   if (typeof scripted.qscaleHsetIfExists !== 'function') {
     redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
     redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 3, lua: COMPLETE_OR_DISCARD });
+    redis.defineCommand('qscaleSettleUpload', { lua: SETTLE_UPLOAD });
   }
   return scripted;
 }
@@ -223,6 +284,42 @@ export class FileRecords {
         .zrem(this.keys.files(), id),
     );
     return results[0]?.[1] === 1;
+  }
+
+  /**
+   * Settles an upload whose enqueue had no clear answer (see SETTLE_UPLOAD): `kept` when its jobs
+   * exist (records made permanent, the answer stored for replays), `dropped` when they do not
+   * (records and idempotency claim removed; the caller removes the blobs).
+   */
+  async settleUpload(upload: UnsettledUpload): Promise<'kept' | 'dropped'> {
+    const keys = [
+      this.keys.bull(`qscale:settle:${upload.uploadId}`),
+      this.keys.files(),
+      upload.idempotency?.key ?? this.keys.bull(`qscale:settle:${upload.uploadId}`),
+    ];
+    const args: (string | number)[] = [
+      upload.uploadedAt,
+      upload.idempotency?.token ?? '',
+      JSON.stringify(upload.response),
+      upload.idempotency?.ttlSeconds ?? 1,
+      SETTLE_MARKER_TTL_SECONDS,
+    ];
+    for (const record of upload.records) {
+      keys.push(this.keys.file(record.id), this.keys.bull(record.id));
+      args.push(
+        record.id,
+        JSON.stringify(
+          toFields({
+            ...record,
+            status: 'queued',
+            progress: 0,
+            uploadedAt: upload.uploadedAt,
+            attempts: 0,
+          }),
+        ),
+      );
+    }
+    return this.redis.qscaleSettleUpload(keys.length, ...keys, ...args);
   }
 
   /** Removes records that were never confirmed (their job could not be enqueued). */

@@ -11,6 +11,9 @@ export class TestRedisServer {
   port = 0;
   private child?: ChildProcess;
 
+  /** @param args extra redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']` */
+  constructor(private readonly args: string[] = []) {}
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
@@ -32,6 +35,7 @@ export class TestRedisServer {
         'no',
         '--daemonize',
         'no',
+        ...this.args,
       ],
       { stdio: 'ignore' },
     );
@@ -58,12 +62,23 @@ export class TestRedisServer {
     throw new Error('redis-server did not start within 10 s');
   }
 
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a frozen primary). */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after {@link freeze}: the server runs the commands that queued up meanwhile. */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
+    child.kill('SIGCONT');
     await exited;
   }
 

@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FILE_JOB_NAME, type FileJobData } from '../../queue/file-job.js';
-import type { NewFileRecord } from '../../queue/file-records.js';
+import type { NewFileRecord, UnsettledUpload } from '../../queue/file-records.js';
+import { connectionFor } from '../../queue/redis-connection.js';
 import { describeSupportedTypes, detectFileType } from '../../queue/file-types.js';
 import type { BlobWriter } from '../../storage/blob-storage.js';
 import type { ApiContext } from '../api-context.js';
@@ -13,8 +14,12 @@ import type { ApiRequest, ApiResponse } from '../api-types.js';
 import { fileView } from '../file-view.js';
 import { parseIdempotencyKey } from '../idempotency.js';
 
-/** How long a record may stay unconfirmed before Redis drops it by itself. */
-const PENDING_RECORD_TTL_MS = 60_000;
+/**
+ * How long a record may stay unconfirmed before Redis drops it by itself. Long enough to outlast a
+ * Redis that froze mid-upload (expiry follows the wall clock, so a frozen Redis expires keys the
+ * moment it resumes); the settlement makes a kept upload's records permanent.
+ */
+const PENDING_RECORD_TTL_MS = 15 * 60_000;
 
 interface ReceivedFile {
   record: NewFileRecord;
@@ -183,7 +188,30 @@ async function checkBacklog(ctx: ApiContext): Promise<void> {
   }
 }
 
-/** POST /api/v1/files: store each `file` part and enqueue one job per file. */
+/** How long jobs wait (delayed) for their replicas' confirmation before they run anyway. */
+function ackHoldMs(ctx: ApiContext): number {
+  return Math.max(30_000, 10 * ctx.config.redis.timeoutMs);
+}
+
+/**
+ * REDIS_MIN_REPLICAS_ACK: `WAIT` for that many replicas on the connection that wrote the upload
+ * (on a Cluster: the master of the queue's slot). Returns how many confirmed.
+ */
+async function replicasConfirming(ctx: ApiContext): Promise<number> {
+  const { minReplicasAck, ackTimeoutMs } = ctx.config.redis;
+  const connection = connectionFor(ctx.redis, ctx.keys.bull('wait'));
+  if (!connection) return 0;
+  return connection.wait(minReplicasAck, ackTimeoutMs);
+}
+
+/**
+ * POST /api/v1/files: store each `file` part and enqueue one job per file.
+ *
+ * Every Redis call has a deadline (REDIS_TIMEOUT_MS). Until the jobs are sent, a failure removes
+ * what was written. Once they are sent, an error may mean "Redis did not answer" rather than "it
+ * did not happen": the request is answered 503 and the {@link UploadSettler} decides in the
+ * background, once Redis answers, whether the upload happened (kept whole) or not (removed whole).
+ */
 export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
   const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
   if (ctx.redis.status !== 'ready') {
@@ -201,8 +229,10 @@ export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<Api
     return claim.response;
   }
 
+  const { minReplicasAck, ackTimeoutMs } = ctx.config.redis;
   let files: ReceivedFile[] = [];
   const committed: string[] = [];
+  let unsettled: UnsettledUpload | undefined;
   try {
     files = await receiveFiles(ctx, req);
     for (const file of files) {
@@ -211,8 +241,31 @@ export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<Api
     }
     const uploadedAt = Date.now();
     const records = files.map((file) => file.record);
+    const views = records.map((record) =>
+      fileView({ ...record, status: 'queued', progress: 0, attempts: 0, uploadedAt }),
+    );
+    const response: ApiResponse = {
+      status: 202,
+      body: views.length === 1 ? { ...views[0], files: views } : { files: views },
+      headers: { Location: views[0]!.statusUrl },
+    };
     await ctx.records.createPending(records, uploadedAt, PENDING_RECORD_TTL_MS);
-    await ctx.queue.addBulk(
+    unsettled = {
+      uploadId: randomUUID(),
+      records,
+      uploadedAt,
+      response,
+      ...(claim.kind === 'claimed' && {
+        idempotency: {
+          key: claim.key,
+          token: claim.token,
+          ttlSeconds: ctx.idempotency.answerTtlSeconds,
+        },
+      }),
+    };
+    // With REDIS_MIN_REPLICAS_ACK the jobs are held (delayed) until the replicas confirm them,
+    // so a rollback never races a worker; without it they are ready at once.
+    const jobs = await ctx.queue.addBulk(
       records.map((record) => ({
         name: FILE_JOB_NAME,
         data: {
@@ -222,28 +275,43 @@ export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<Api
           size: record.size,
           sha256: record.sha256,
         } satisfies FileJobData,
-        opts: { jobId: record.id },
+        opts: { jobId: record.id, ...(minReplicasAck > 0 && { delay: ackHoldMs(ctx) }) },
       })),
     );
     await ctx.records.confirm(
       records.map((record) => record.id),
       uploadedAt,
     );
-    const views = records.map((record) =>
-      fileView({ ...record, status: 'queued', progress: 0, attempts: 0, uploadedAt }),
-    );
-    const response: ApiResponse = {
-      status: 202,
-      body: views.length === 1 ? { ...views[0], files: views } : { files: views },
-      headers: { Location: views[0]!.statusUrl },
-    };
+    if (minReplicasAck > 0) {
+      const confirmed = await replicasConfirming(ctx);
+      if (confirmed < minReplicasAck) {
+        // Roll back: the held jobs go, then the settlement finds no job and removes the rest.
+        await Promise.all(jobs.map((job) => job.remove().catch(() => undefined)));
+        throw new ApiError(
+          503,
+          'replication_unconfirmed',
+          `Redis replicated the upload to ${confirmed} of the ${minReplicasAck} replicas required (REDIS_MIN_REPLICAS_ACK) within ${ackTimeoutMs} ms (REDIS_ACK_TIMEOUT_MS); nothing was stored. Retry later.`,
+          { headers: { 'Retry-After': '5' }, details: { confirmed, required: minReplicasAck } },
+        );
+      }
+      // Durable now: release the jobs. Should this fail, they run when the hold ends.
+      await Promise.all(jobs.map((job) => job.promote())).catch((error: unknown) =>
+        ctx.logger.warn({ err: error }, 'could not release held jobs; they run when the hold ends'),
+      );
+    }
     await ctx.idempotency.complete(claim, response);
     return response;
   } catch (error) {
-    // Nothing half-written stays behind: blobs go now, pending records go now or expire.
+    if (unsettled) {
+      // The jobs were sent: whether they exist is decided once Redis answers, in the background.
+      ctx.settler.settle(unsettled);
+      throw error;
+    }
+    // Nothing was enqueued: blobs go now; records and the claim go as soon as Redis takes the
+    // commands (they are queued behind anything sent before, so they undo it), or expire.
     await Promise.all(committed.map((id) => ctx.storage.remove(id).catch(() => undefined)));
-    await ctx.records.discardPending(files.map((file) => file.record.id)).catch(() => undefined);
-    await ctx.idempotency.release(claim);
+    void ctx.records.discardPending(files.map((file) => file.record.id)).catch(() => undefined);
+    void ctx.idempotency.release(claim);
     throw error;
   }
 }
