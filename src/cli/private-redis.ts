@@ -220,7 +220,15 @@ export class PrivateRedis {
   }
 }
 
-/** Whether `qscale start` would run its own Redis (no REDIS_URL, no Sentinel). */
-export function wantsPrivateRedis(redis: { url?: string; sentinels?: unknown[] }): boolean {
-  return redis.url === undefined && !(redis.sentinels && redis.sentinels.length > 0);
+/** Whether `qscale start` would run its own Redis (no REDIS_URL, no Sentinel, no Cluster). */
+export function wantsPrivateRedis(redis: {
+  url?: string;
+  sentinels?: unknown[];
+  clusterNodes?: unknown[];
+}): boolean {
+  return (
+    redis.url === undefined &&
+    !(redis.sentinels && redis.sentinels.length > 0) &&
+    !(redis.clusterNodes && redis.clusterNodes.length > 0)
+  );
 }

@@ -134,15 +134,24 @@ export function isCluster(client: RedisClient): client is Cluster {
 
 /**
  * A new connection like `client` (same nodes, credentials and role), for blocking reads that must
- * not hold up the shared connection.
+ * not hold up the shared connection. A blocking read has no command deadline (it would cut every
+ * `BLOCK n` short); instead it fails when Redis has not answered `n` ms plus a grace period after it
+ * was due (ioredis `blockingTimeout`), so a frozen Redis cannot hold it forever.
  */
 export function duplicateRedis(client: RedisClient, connectionName: string): RedisClient {
+  const blocking = (options: RedisOptions): RedisOptions => ({
+    ...options,
+    connectionName,
+    commandTimeout: undefined,
+    blockingTimeout: Math.max(1000, options.commandTimeout ?? 0),
+    blockingTimeoutGrace: Math.max(100, options.commandTimeout ?? 0),
+  });
   if (isCluster(client)) {
     return client.duplicate(undefined, {
-      redisOptions: { ...client.options.redisOptions, connectionName },
+      redisOptions: blocking(client.options.redisOptions ?? {}),
     });
   }
-  return client.duplicate({ connectionName });
+  return client.duplicate(blocking(client.options));
 }
 
 /** The Redis Cluster hash slot of a key (honours `{hash tags}`). */
