@@ -102,6 +102,60 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ WORKER_ID: 'bad id with spaces' })).toThrow(/WORKER_ID=/);
   });
+
+  it('should parse the Redis topology and durability settings', () => {
+    const config = loadConfig({
+      REDIS_CLUSTER_NODES: 'redis-0:6379, redis-1:6380,[::1]:7000',
+      QUEUE_PREFIX: '{bull}',
+      REDIS_TIMEOUT_MS: '2000',
+      REDIS_MIN_REPLICAS_ACK: '1',
+      REDIS_ACK_TIMEOUT_MS: '250',
+    });
+    expect(config.redis).toMatchObject({
+      clusterNodes: [
+        { host: 'redis-0', port: 6379 },
+        { host: 'redis-1', port: 6380 },
+        { host: '::1', port: 7000 },
+      ],
+      timeoutMs: 2000,
+      minReplicasAck: 1,
+      ackTimeoutMs: 250,
+    });
+    expect(loadConfig({}).redis).toMatchObject({ timeoutMs: 1000, minReplicasAck: 0 });
+  });
+
+  it('should refuse a Cluster setup whose queue keys would not share a slot', () => {
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r:6379' })).toThrow(
+      /QUEUE_PREFIX="bull": Redis Cluster .* needs every key of a queue in one hash slot.*QUEUE_PREFIX=\{bull\}/,
+    );
+    expect(() =>
+      loadConfig({
+        REDIS_CLUSTER_NODES: 'r:6379',
+        QUEUE_PREFIX: '{bull}',
+        QUEUES: 'a,bullmq:app/b',
+      }),
+    ).toThrow(/queue "b" has prefix "app" without a hash tag; .*bullmq:\{app\}\/b/);
+    expect(() =>
+      loadConfig({
+        REDIS_CLUSTER_NODES: 'r:6379',
+        REDIS_SENTINELS: 's:26379',
+        QUEUE_PREFIX: '{b}',
+      }),
+    ).toThrow(/use one topology/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r' })).toThrow(/"r" is not host:port/);
+    expect(() => loadConfig({ REDIS_MIN_REPLICAS_ACK: '1', REDIS_ACK_TIMEOUT_MS: '1000' })).toThrow(
+      /REDIS_ACK_TIMEOUT_MS=1000: must be below REDIS_TIMEOUT_MS/,
+    );
+  });
+
+  it('should read QUEUES entries as names or bullmq:<prefix>/<name> addresses', () => {
+    const config = loadConfig({ QUEUE_PREFIX: '{q}', QUEUES: 'a, bullmq:{x}/b,bullmq:app/c' });
+    expect(config.metrics.queues).toEqual(['a', 'b', 'c']);
+    expect(config.metrics.queuePrefixes).toEqual({ a: '{q}', b: '{x}', c: 'app' });
+    expect(() => loadConfig({ QUEUES: 'a,bullmq:{x}/a' })).toThrow(/"a" is listed twice/);
+    expect(() => loadConfig({ QUEUES: 'bullmq:/a' })).toThrow(/has prefix ""/);
+    expect(() => loadConfig({ QUEUES: 'rq:a' })).toThrow(/not a queue name or bullmq:/);
+  });
 });
 
 describe('qscale CLI with a bad setting', () => {

@@ -57,8 +57,8 @@ describe('KEDA external scaler', () => {
     return { exporter, client, config };
   }
 
-  function newQueue(name: string) {
-    const { queue, close } = openTestQueue(redis, name);
+  function newQueue(name: string, prefix?: string) {
+    const { queue, close } = openTestQueue(redis, name, prefix);
     cleanups.push(close);
     return queue;
   }
@@ -225,6 +225,26 @@ describe('KEDA external scaler', () => {
       client.isActive({ queue: name, prefix: 'evil' }),
       status.NOT_FOUND,
       /prefix "evil"/,
+    );
+  });
+
+  it('should serve a queue under its own prefix, addressed as bullmq:<prefix>/<name>', async () => {
+    const name = named('addr');
+    const other = newQueue(name, 'otherapp');
+    await other.addBulk([
+      { name: 'j', data: {} },
+      { name: 'j', data: {} },
+    ]);
+    const { client } = await scalerFor([named('main'), `bullmq:otherapp/${name}`]);
+    const value = async (meta: Record<string, string>) =>
+      (await client.getMetrics(meta)).metricValues[0]!.metricValue;
+    expect(await value({ queue: `bullmq:otherapp/${name}` })).toBe(2);
+    expect(await value({ queue: name })).toBe(2);
+    expect(await value({ queue: name, prefix: 'otherapp' })).toBe(2);
+    await expectGrpcError(
+      client.getMetrics({ queue: `bullmq:bull/${name}` }),
+      status.NOT_FOUND,
+      /bullmq:otherapp\//,
     );
   });
 

@@ -45,7 +45,7 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     queue,
     keys,
     records,
-    sampler: new QueueSampler(redis, keys),
+    sampler: new QueueSampler(redis, keys, { timeoutMs: config.redis.timeoutMs }),
     storage,
     embedder: createEmbedder(config.embedding),
     idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),

@@ -13,9 +13,10 @@ export function uniqueQueueName(prefix: string): string {
 export function openTestQueue(
   redis: TestRedisServer,
   name: string,
+  prefix = 'bull',
 ): { queue: Queue; close: () => Promise<void> } {
   const connection = redis.client();
-  const queue = new Queue(name, { connection });
+  const queue = new Queue(name, { connection, prefix });
   queue.on('error', () => undefined);
   return {
     queue,
