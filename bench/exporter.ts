@@ -11,7 +11,15 @@
  * Three dimensions, each set up in full before any is measured (real BullMQ jobs from
  * `addBulk`, real `WorkerTelemetry` heartbeats written once, nothing processes the jobs):
  *   a. 0, 10 000 and 1 000 000 waiting jobs in one queue, 1 live worker;
- *   b. 1, 10 and 100 live workers, 10 000 waiting jobs;
+ *   b. 1, 10, 100, 1 000 and 10 000 live workers (every third one busy), 10 000 waiting jobs.
+ *      The workers are written by real `WorkerTelemetry` objects, one heartbeat each, exactly as
+ *      running workers write them (their report script, their totals). Here qscale is a whole
+ *      scrape — `ScrapeSource.refresh()` (the sampler's read) then the registry's `/metrics`
+ *      text — in three set-ups: `WORKER_SERIES_LIMIT=0` (queue-level numbers only), the default
+ *      `WORKER_SERIES_LIMIT=100`, and every worker listed (`maxWorkers` 10 000, what the sampler
+ *      about what the sampler read before the totals existed; 10 scrapes per case, it is slow). Ratios are against the
+ *      1-worker case of the same set-up. Setting up 100 or more workers also reports what a
+ *      heartbeat costs Redis (usec of the report script), which is where the work moved;
  *   c. 1, 10 and 50 queues of 1 000 waiting jobs and 1 live worker each.
  *
  * Each (case, approach) pair is warmed up, then scraped in blocks of 20 sequential scrapes; the
@@ -22,16 +30,21 @@
  * included, minus the INFO call that took the first snapshot) / scrapes. Sends per scrape = writes
  * to the client's socket (ioredis writes a command or a whole pipeline with one write).
  *
- * Options (env): BENCH_MAX_BACKLOG (largest backlog, default 1 000 000), BENCH_SCRAPES (scrapes per
- * case and approach, default 200).
+ * Options (env): BENCH_MAX_BACKLOG (largest backlog, default 1 000 000), BENCH_MAX_WORKERS (largest
+ * number of workers, default 10 000), BENCH_SCRAPES (scrapes per case and approach, default 200).
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { DEFAULT_BUCKETS } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
+import { createExporterRegistry } from '../src/exporter/exporter-metrics.js';
+import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { workerTotals } from '../src/queue/queue-snapshot.js';
+import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import type { TestRedisServer } from '../test/helpers/redis-server.js';
 import {
@@ -48,6 +61,7 @@ import {
 } from './bench-utils.js';
 
 const MAX_BACKLOG = envPositiveInt('BENCH_MAX_BACKLOG', 1_000_000);
+const MAX_WORKERS = envPositiveInt('BENCH_MAX_WORKERS', 10_000);
 const SCRAPES = envPositiveInt('BENCH_SCRAPES', 200);
 const BLOCK = 20;
 const WARMUP = 20;
@@ -58,7 +72,38 @@ const HEARTBEAT_SECONDS = 3600;
 
 const logger = createLogger({ logLevel: 'silent' }, 'bench');
 
-type Approach = 'qscale' | 'other';
+/**
+ * - qscale: the sampler's read alone (dimensions a and c), default `maxWorkers`;
+ * - totals, capped, uncapped: a whole scrape with `maxWorkers` 0, 100 (the default) and 10 000;
+ * - other: what other BullMQ exporters read.
+ */
+type Approach = 'qscale' | 'totals' | 'capped' | 'uncapped' | 'other';
+
+const SERIES_LIMIT: Record<'totals' | 'capped' | 'uncapped', number> = {
+  totals: 0,
+  capped: 100,
+  uncapped: 10_000,
+};
+
+/**
+ * Scrapes per case: every approach gets SCRAPES, but listing every one of 10 000 workers takes
+ * up to a second per scrape, so that set-up gets 10 (after 2 warm-up scrapes) to keep the run short.
+ */
+function scrapesOf(approach: Approach): number {
+  return approach === 'uncapped' ? Math.min(SCRAPES, 10) : SCRAPES;
+}
+
+function warmupsOf(approach: Approach): number {
+  return approach === 'uncapped' ? 2 : WARMUP;
+}
+
+const APPROACH_LABEL: Record<Approach, string> = {
+  qscale: 'qscale',
+  totals: 'qscale, WORKER_SERIES_LIMIT=0 (queue-level only)',
+  capped: 'qscale, WORKER_SERIES_LIMIT=100 (default)',
+  uncapped: 'qscale, every worker listed',
+  other: 'other',
+};
 
 interface Case {
   label: string;
@@ -114,13 +159,20 @@ async function fill(setup: Redis, queueName: string, count: number): Promise<voi
   }
 }
 
-/** Writes `count` live workers of a queue, each with one heartbeat of a real WorkerTelemetry. */
+/**
+ * Writes `count` live workers of a queue, each with one heartbeat of a real WorkerTelemetry (its
+ * report script: telemetry hash, live set, its share of the queue's totals); every third one has
+ * a busy slot.
+ */
 async function heartbeats(
-  setup: Redis,
+  clients: Pick<Clients, 'setup' | 'stats'>,
   keys: QueueKeys,
   count: number,
   into: WorkerTelemetry[],
 ): Promise<void> {
+  const { setup, stats } = clients;
+  const before = count >= 100 ? await commandStats(stats) : undefined;
+  const started = performance.now();
   for (let i = 0; i < count; i++) {
     const telemetry = new WorkerTelemetry(setup, keys, logger, {
       workerId: `bench-worker-${i}`,
@@ -128,26 +180,54 @@ async function heartbeats(
       buckets: DEFAULT_BUCKETS,
       heartbeatSeconds: HEARTBEAT_SECONDS,
     });
+    if (i % 3 === 0) telemetry.jobStarted();
     await telemetry.heartbeat();
     into.push(telemetry);
   }
+  if (before) {
+    const ms = performance.now() - started;
+    const usec = callsDelta(before.usec, (await commandStats(stats)).usec).get('evalsha') ?? 0;
+    console.log(
+      `  ${keys.queue}: ${thousands(count)} workers announced in ${(ms / 1000).toFixed(1)} s: ${((ms * 1000) / count).toFixed(0)} µs per heartbeat round trip, ${(usec / count).toFixed(1)} µs Redis CPU per heartbeat (the report script)`,
+    );
+  }
+}
+
+/** A whole scrape: the sampler's read through the exporter's ScrapeSource, then `/metrics`. */
+function wholeScrape(clients: Clients, keys: QueueKeys[], maxWorkers: number) {
+  const sampler = new QueueSampler(clients.qscale, keys, { ttlMs: 0, maxWorkers });
+  const source = new ScrapeSource(new ScalingSignals(sampler, 60), logger);
+  const registry = createExporterRegistry(
+    source,
+    { buckets: DEFAULT_BUCKETS, perWorker: true, drainSeconds: 60 },
+    Registry.PROMETHEUS_CONTENT_TYPE,
+  );
+  return {
+    sampler,
+    scrape: async () => {
+      await source.refresh();
+      return registry.metrics();
+    },
+  };
 }
 
 function scrapers(clients: Clients, cases: Case[]) {
   return cases.map((c) => {
-    const sampler = new QueueSampler(
-      clients.qscale,
-      c.queues.map((q) => q.keys),
-      { ttlMs: 0 },
-    );
+    const keys = c.queues.map((q) => q.keys);
+    const sampler = new QueueSampler(clients.qscale, keys, { ttlMs: 0 });
+    const whole = {
+      totals: wholeScrape(clients, keys, SERIES_LIMIT.totals),
+      capped: wholeScrape(clients, keys, SERIES_LIMIT.capped),
+      uncapped: wholeScrape(clients, keys, SERIES_LIMIT.uncapped),
+    };
     const queues = c.queues.map(
       (q) => new Queue(q.keys.queue, { connection: clients.other, prefix: PREFIX }),
     );
-    return {
-      c,
-      sampler,
-      queues,
+    const scrape: Record<Approach, () => Promise<unknown>> = {
       qscale: () => sampler.sample(),
+      totals: whole.totals.scrape,
+      capped: whole.capped.scrape,
+      uncapped: whole.uncapped.scrape,
       other: () =>
         Promise.all(
           queues.map(async (queue) => {
@@ -158,54 +238,73 @@ function scrapers(clients: Clients, cases: Case[]) {
           }),
         ),
     };
+    const samplers: [number, QueueSampler][] = [
+      [100, sampler],
+      ...Object.entries(whole).map(([name, w]): [number, QueueSampler] => [
+        SERIES_LIMIT[name as keyof typeof whole],
+        w.sampler,
+      ]),
+    ];
+    return { c, queues, scrape, samplers };
   });
 }
 
-/** Both approaches must see the state the case was set up with, or the numbers mean nothing. */
+/** Every approach must see the state the case was set up with, or the numbers mean nothing. */
 async function check(s: ReturnType<typeof scrapers>[number]): Promise<void> {
-  const sample = await s.qscale();
-  const other = await s.other();
-  s.c.queues.forEach((q, i) => {
-    const snapshot = sample.queues[i]!;
-    const counts = other[i]!.counts;
-    if (
-      snapshot.counts.wait !== q.waiting ||
-      snapshot.workers.length !== q.workers ||
-      counts.waiting !== q.waiting
-    ) {
-      throw new Error(
-        `${s.c.label}, ${q.keys.queue}: expected ${q.waiting} waiting and ${q.workers} workers; qscale saw ${snapshot.counts.wait} waiting and ${snapshot.workers.length} workers, getJobCounts ${counts.waiting} waiting`,
-      );
-    }
-  });
+  const queues = await Promise.all(s.queues.map((queue) => queue.getJobCounts()));
+  for (const [limit, sampler] of s.samplers) {
+    const sample = await sampler.sample();
+    s.c.queues.forEach((q, i) => {
+      const snapshot = sample.queues[i]!;
+      const totals = workerTotals(snapshot);
+      const listed = Math.min(limit, q.workers);
+      const busy = Math.ceil(q.workers / 3);
+      if (
+        snapshot.counts.wait !== q.waiting ||
+        queues[i]!.waiting !== q.waiting ||
+        snapshot.workers.length !== listed ||
+        totals.live !== q.workers ||
+        totals.concurrency !== 10 * q.workers ||
+        totals.busy !== busy
+      ) {
+        throw new Error(
+          `${s.c.label}, ${q.keys.queue}, maxWorkers ${limit}: expected ${q.waiting} waiting, ${q.workers} live workers (${listed} listed, ${10 * q.workers} slots, ${busy} busy); qscale saw ${snapshot.counts.wait} waiting, ${totals.live} live (${snapshot.workers.length} listed, ${totals.concurrency} slots, ${totals.busy} busy), getJobCounts ${queues[i]!.waiting} waiting`,
+        );
+      }
+    });
+  }
 }
 
-async function measure(clients: Clients, cases: Case[]): Promise<Map<string, Measured>[]> {
+async function measure(
+  clients: Clients,
+  cases: Case[],
+  approaches: readonly Approach[],
+): Promise<Map<string, Measured>[]> {
   const all = scrapers(clients, cases);
   try {
     for (const s of all) {
       await Promise.all(s.queues.map((queue) => queue.waitUntilReady()));
       await check(s);
-      for (let i = 0; i < WARMUP; i++) {
-        await s.qscale();
-        await s.other();
+      for (const approach of approaches) {
+        for (let i = 0; i < warmupsOf(approach); i++) await s.scrape[approach]();
       }
     }
     const runs = all.flatMap((s, index) =>
-      (['qscale', 'other'] as const).map((approach: Approach) => ({
+      approaches.map((approach) => ({
         index,
         approach,
-        scrape: s[approach] as () => Promise<unknown>,
-        writes: approach === 'qscale' ? clients.qscaleWrites : clients.otherWrites,
+        scrape: s.scrape[approach],
+        writes: approach === 'other' ? clients.otherWrites : clients.qscaleWrites,
         result: { latencies: [], calls: new Map(), scriptUsec: 0, writes: 0 } as Measured,
       })),
     );
     const blocks = Math.ceil(SCRAPES / BLOCK);
     for (let b = 0; b < blocks; b++) {
-      const n = Math.min(BLOCK, SCRAPES - b * BLOCK);
       const order = [...runs.slice(b % runs.length), ...runs.slice(0, b % runs.length)];
       if (b % 2 === 1) order.reverse();
       for (const run of order) {
+        const n = Math.min(BLOCK, scrapesOf(run.approach) - run.result.latencies.length);
+        if (n <= 0) continue;
         const before = await commandStats(clients.stats);
         const writes = run.writes.count;
         for (let i = 0; i < n; i++) {
@@ -292,18 +391,77 @@ function report(title: string, cases: Case[], results: Map<string, Measured>[]):
   return medians;
 }
 
-async function dimension(
+/** Per scrape: median and p99 latency, Redis CPU (µs) and commands. */
+function figures(m: Measured) {
+  const n = m.latencies.length;
+  return {
+    median: median(m.latencies),
+    p99: percentile(m.latencies, 99),
+    usec: m.scriptUsec / n,
+    calls: sumCalls(m.calls) / n,
+    writes: m.writes / n,
+  };
+}
+
+/**
+ * Prints the workers dimension: per set-up and case, latency and Redis CPU per scrape and their
+ * ratio to the 1-worker case of the same set-up. Returns the figures by approach and case.
+ */
+function reportWorkers(
+  title: string,
+  cases: Case[],
+  results: Map<string, Measured>[],
+  approaches: readonly Approach[],
+): Map<Approach, ReturnType<typeof figures>[]> {
+  console.log(`\n### ${title}\n`);
+  console.log(
+    '| set-up | live workers | median ms | vs 1 worker | p99 ms | Redis CPU µs/scrape | vs 1 worker | cmds/scrape | sends/scrape |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const all = new Map<Approach, ReturnType<typeof figures>[]>();
+  for (const approach of approaches) {
+    const rows = cases.map((_, i) => figures(results[i]!.get(approach)!));
+    all.set(approach, rows);
+    const base = rows[0]!;
+    // The other approach reads no worker at all; its Redis CPU is not in scripts.
+    const cpu = (f: ReturnType<typeof figures>) => (approach === 'other' ? '–' : f.usec.toFixed(1));
+    const cpuRatio = (f: ReturnType<typeof figures>) =>
+      approach === 'other' ? '–' : `${(f.usec / base.usec).toFixed(2)}×`;
+    cases.forEach((c, i) => {
+      const f = rows[i]!;
+      console.log(
+        `| ${APPROACH_LABEL[approach]} | ${thousands(c.queues[0]!.workers)} | ${ms(f.median)} | ${(f.median / base.median).toFixed(2)}× | ${ms(f.p99)} | ${cpu(f)} | ${cpuRatio(f)} | ${perScrape(f.calls, 1)} | ${perScrape(f.writes, 1)} |`,
+      );
+    });
+  }
+  console.log(
+    '\nRedis commands per scrape, by command (INFO commandstats; commands run inside Lua scripts count too):',
+  );
+  cases.forEach((c, i) => {
+    for (const approach of approaches) {
+      const m = results[i]!.get(approach)!;
+      console.log(
+        `- ${c.label}, ${APPROACH_LABEL[approach]}: ${breakdown(m.calls, m.latencies.length)}`,
+      );
+    }
+  });
+  return all;
+}
+
+async function dimension<T>(
   clients: Clients,
   title: string,
   build: (telemetries: WorkerTelemetry[]) => Promise<Case[]>,
-): Promise<number[]> {
+  approaches: readonly Approach[],
+  print: (title: string, cases: Case[], results: Map<string, Measured>[]) => T,
+): Promise<T> {
   const telemetries: WorkerTelemetry[] = [];
   try {
     console.log(`\nsetting up: ${title}`);
     const cases = await build(telemetries);
     console.log(`measuring: ${cases.map((c) => c.label).join(', ')}`);
-    const results = await measure(clients, cases);
-    return report(title, cases, results);
+    const results = await measure(clients, cases, approaches);
+    return print(title, cases, results);
   } finally {
     await Promise.all(telemetries.map((t) => t.close()));
     // This redis-server is the benchmark's own: clearing it keeps one dimension from weighing on
@@ -329,7 +487,7 @@ async function run(server: TestRedisServer): Promise<void> {
     };
     const version = (await stats.info('server')).match(/redis_version:(\S+)/)?.[1];
     console.log(
-      `redis-server ${version} on 127.0.0.1:${server.port} (the benchmark's own); ${SCRAPES} scrapes per case and approach after ${WARMUP} warm-up scrapes, in interleaved blocks of ${BLOCK}`,
+      `redis-server ${version} on 127.0.0.1:${server.port} (the benchmark's own); ${SCRAPES} scrapes per case and approach (${scrapesOf('uncapped')} after ${warmupsOf('uncapped')} warm-ups for every worker listed) after ${WARMUP} warm-up scrapes, in interleaved blocks of ${BLOCK}`,
     );
     console.log(
       'qscale = QueueSampler.sample() (ttlMs 0): counts, backlog, oldest job, live workers, 3 histograms per queue',
@@ -347,7 +505,7 @@ async function run(server: TestRedisServer): Promise<void> {
         for (const size of sizes) {
           const keys = new QueueKeys(PREFIX, `bench_backlog_${size}_${suffix()}`);
           await fill(setup, keys.queue, size);
-          await heartbeats(setup, keys, 1, telemetries);
+          await heartbeats(clients, keys, 1, telemetries);
           cases.push({
             label: `${thousands(size)} waiting`,
             queues: [{ keys, waiting: size, workers: 1 }],
@@ -355,21 +513,33 @@ async function run(server: TestRedisServer): Promise<void> {
         }
         return cases;
       },
+      ['qscale', 'other'],
+      report,
     );
 
-    await dimension(clients, 'b. live workers (one queue, 10 000 waiting)', async (telemetries) => {
-      const cases: Case[] = [];
-      for (const workers of [1, 10, 100]) {
-        const keys = new QueueKeys(PREFIX, `bench_workers_${workers}_${suffix()}`);
-        await fill(setup, keys.queue, 10_000);
-        await heartbeats(setup, keys, workers, telemetries);
-        cases.push({
-          label: `${workers} worker${workers === 1 ? '' : 's'}`,
-          queues: [{ keys, waiting: 10_000, workers }],
-        });
-      }
-      return cases;
-    });
+    const fleetSizes = [
+      ...new Set([1, 10, 100, 1000, MAX_WORKERS].filter((n) => n <= MAX_WORKERS)),
+    ];
+    const workerApproaches = ['totals', 'capped', 'uncapped', 'other'] as const;
+    const byWorkers = await dimension(
+      clients,
+      'b. live workers (one queue, 10 000 waiting; qscale = a whole scrape: Redis read + /metrics text)',
+      async (telemetries) => {
+        const cases: Case[] = [];
+        for (const workers of fleetSizes) {
+          const keys = new QueueKeys(PREFIX, `bench_workers_${workers}_${suffix()}`);
+          await fill(setup, keys.queue, 10_000);
+          await heartbeats(clients, keys, workers, telemetries);
+          cases.push({
+            label: `${thousands(workers)} worker${workers === 1 ? '' : 's'}`,
+            queues: [{ keys, waiting: 10_000, workers }],
+          });
+        }
+        return cases;
+      },
+      workerApproaches,
+      (title, cases, results) => reportWorkers(title, cases, results, workerApproaches),
+    );
 
     await dimension(
       clients,
@@ -379,7 +549,7 @@ async function run(server: TestRedisServer): Promise<void> {
         for (let i = 0; i < 50; i++) {
           const keys = new QueueKeys(PREFIX, `bench_queues_${i}_${suffix()}`);
           await fill(setup, keys.queue, 1000);
-          await heartbeats(setup, keys, 1, telemetries);
+          await heartbeats(clients, keys, 1, telemetries);
           all.push({ keys, waiting: 1000, workers: 1 });
         }
         return [1, 10, 50].map((n) => ({
@@ -387,6 +557,8 @@ async function run(server: TestRedisServer): Promise<void> {
           queues: all.slice(0, n),
         }));
       },
+      ['qscale', 'other'],
+      report,
     );
 
     const ratio = backlogMedians[backlogMedians.length - 1]! / backlogMedians[0]!;
@@ -397,6 +569,24 @@ async function run(server: TestRedisServer): Promise<void> {
     }
     console.log(
       `\nscrape latency at ${thousands(MAX_BACKLOG)} waiting jobs vs empty queue: ${ratio.toFixed(2)}× (target ≤ 2×)`,
+    );
+    const most = fleetSizes.length - 1;
+    const versus = (approach: Approach, i: number, j: number) => {
+      const rows = byWorkers.get(approach)!;
+      return `scrape latency ${(rows[i]!.median / rows[j]!.median).toFixed(2)}×, Redis CPU ${(rows[i]!.usec / rows[j]!.usec).toFixed(2)}× (${rows[j]!.usec.toFixed(1)} → ${rows[i]!.usec.toFixed(1)} µs per scrape)`;
+    };
+    const top = thousands(fleetSizes[most]!);
+    console.log(
+      `queue-level numbers (WORKER_SERIES_LIMIT=0) at ${top} workers vs 1 worker: ${versus('totals', most, 0)} (target ≤ 2×)`,
+    );
+    const hundred = fleetSizes.indexOf(100);
+    if (hundred >= 0) {
+      console.log(
+        `default WORKER_SERIES_LIMIT=100 at ${top} workers vs 100 workers: ${versus('capped', most, hundred)} (flat beyond the cap); vs 1 worker: ${versus('capped', most, 0)}`,
+      );
+    }
+    console.log(
+      `every worker listed at ${top} workers vs 1 worker: ${versus('uncapped', most, 0)}`,
     );
   } finally {
     for (const client of [qscale, other, stats, setup]) client.disconnect();

@@ -1,11 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
+import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { createExporterRegistry } from '../src/exporter/exporter-metrics.js';
+import { ScrapeSource } from '../src/exporter/scrape-source.js';
+import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { CliProcess } from './helpers/cli-process.js';
 import { parsePromText, valueOf, find, type PromSample } from './helpers/prom-text.js';
@@ -259,8 +264,9 @@ describe('Exporter', () => {
     };
     const doomed = start('doomed-worker');
     const graceful = start('graceful-worker');
+    start('surviving-worker');
     await waitFor(
-      async () => valueOf(await scrape(exporter), 'qscale_workers', { queue: name }) === 2,
+      async () => valueOf(await scrape(exporter), 'qscale_workers', { queue: name }) === 3,
     );
     const series = (m: PromSample[], worker: string) =>
       find(m, 'qscale_worker_concurrency', { worker });
@@ -276,7 +282,77 @@ describe('Exporter', () => {
     await waitFor(async () => series(await scrape(exporter), 'doomed-worker').length === 0, 8000);
     // TTL is 3 heartbeats = 3 s after the last one.
     expect(Date.now() - killedAt).toBeLessThan(4500);
-    expect(valueOf(await scrape(exporter), 'qscale_workers', { queue: name })).toBe(0);
+    expect(valueOf(await scrape(exporter), 'qscale_workers', { queue: name })).toBe(1);
+    // Peeking at the workers' shares of the queue totals: the surviving worker's heartbeat reaped
+    // the killed one (the exporter only reads), within a heartbeat of its expiry.
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    const keys = new QueueKeys('bull', name);
+    await waitFor(
+      async () => (await client.hkeys(keys.workerContributions())).join() === 'surviving-worker',
+      3000,
+    );
+    expect(await client.hget(keys.workerTotals(), 'concurrency')).toBe(
+      String(config.worker.concurrency),
+    );
+  });
+
+  it('should give per-worker series to the capped workers only and count every worker in the queue-level numbers', async () => {
+    const name = queueNamed('cap');
+    const client = redis.client();
+    const telemetries: WorkerTelemetry[] = [];
+    cleanups.push(async () => {
+      await Promise.all(telemetries.map((t) => t.close()));
+      client.disconnect();
+    });
+    const keys = new QueueKeys('bull', name);
+    // 8 workers, the way real workers announce themselves; the first 3 started first.
+    for (let i = 0; i < 8; i++) {
+      const telemetry = new WorkerTelemetry(
+        client,
+        keys,
+        createLogger({ logLevel: 'silent' }, 'test'),
+        {
+          workerId: `w${i}`,
+          concurrency: 2,
+          buckets: [1],
+          now: () => Date.now() + i,
+        },
+      );
+      if (i >= 6) telemetry.jobStarted(); // two workers beyond the cap are busy
+      await telemetry.heartbeat();
+      telemetries.push(telemetry);
+    }
+    const source = new ScrapeSource(
+      new ScalingSignals(new QueueSampler(client, keys, { ttlMs: 0, maxWorkers: 3 }), 60),
+      createLogger({ logLevel: 'silent' }, 'test'),
+    );
+    const registry = createExporterRegistry(
+      source,
+      { buckets: [1], perWorker: true, drainSeconds: 60 },
+      Registry.PROMETHEUS_CONTENT_TYPE,
+    );
+    await source.refresh();
+    const m = parsePromText(await registry.metrics());
+    expect(find(m, 'qscale_worker_concurrency').map((s) => s.labels.worker)).toEqual([
+      'w0',
+      'w1',
+      'w2',
+    ]);
+    expect(find(m, 'qscale_worker_jobs_total')).toHaveLength(6);
+    expect(valueOf(m, 'qscale_workers', { queue: name })).toBe(8);
+    // 2 busy slots of 16, both on workers without a series of their own.
+    expect(find(m, 'qscale_worker_busy_slots').every((s) => s.value === 0)).toBe(true);
+    expect(source.sample!.queues[0]!.workerTotals).toMatchObject({
+      live: 8,
+      concurrency: 16,
+      busy: 2,
+      busyWorkers: 2,
+    });
+    const help = (await registry.getSingleMetricAsString('qscale_worker_concurrency')).split(
+      '\n',
+    )[0];
+    expect(help).toContain('Only the WORKER_SERIES_LIMIT longest-running live workers');
   });
 
   it('should drop per-worker series with WORKER_METRICS=off', async () => {
@@ -314,10 +390,13 @@ describe('Exporter', () => {
     const name = queueNamed('monitor');
     const queue = newQueue(name);
     const { exporter } = await exporterFor([name]);
+    // MONITOR sees every client: this worker heartbeats at start only, so that nothing else
+    // writes while a scrape is watched.
     await instrumentedWorker(name, async () => undefined, {
       id: 'w-mon',
       concurrency: 1,
       autorun: false,
+      heartbeatSeconds: 60,
     });
 
     // MONITOR shows every command the server runs, those inside scripts included: the way to see
@@ -339,6 +418,17 @@ describe('Exporter', () => {
     const small = await commandsOfOneScrape();
     await queue.addBulk(Array.from({ length: 2000 }, () => ({ name: 'j', data: {} })));
     const large = await commandsOfOneScrape();
+    // A worker whose heartbeat expired a minute ago and that no peer has reaped yet: the scrape
+    // reads its share (to subtract it) and still writes nothing.
+    const expiredClient = redis.client();
+    cleanups.push(async () => expiredClient.disconnect());
+    await new WorkerTelemetry(
+      expiredClient,
+      new QueueKeys('bull', name),
+      createLogger({ logLevel: 'silent' }, 'test'),
+      { workerId: 'w-expired', concurrency: 1, buckets: [1], now: () => Date.now() - 60_000 },
+    ).heartbeat();
+    const withExpired = await commandsOfOneScrape();
 
     const readOnly = new Set([
       'evalsha',
@@ -353,9 +443,13 @@ describe('Exporter', () => {
       'get',
       'zrangebyscore',
       'hgetall',
+      'zscore',
+      'hmget',
     ]);
     expect(small.filter((c) => !readOnly.has(c))).toEqual([]);
     expect(large.filter((c) => !readOnly.has(c))).toEqual([]);
+    expect(withExpired.filter((c) => !readOnly.has(c))).toEqual([]);
+    expect(withExpired).toContain('hmget');
     expect(small.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
     expect(large.length).toBe(small.length);
     expect(small.length).toBeLessThan(30);

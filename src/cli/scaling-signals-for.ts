@@ -19,6 +19,10 @@ export function scalingSignalsFor(
   const sampler = new QueueSampler(redis, keys, {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
+    // The local autoscaler picks idle children to stop by their own records: list all of them.
+    maxWorkers: config.autoscale.enabled
+      ? Math.max(config.metrics.workerSeriesLimit, config.autoscale.maxWorkers)
+      : config.metrics.workerSeriesLimit,
   });
   return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), keys };
 }

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Config } from '../config/config.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
-import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
 
 export interface StatusReport {
@@ -19,7 +19,9 @@ export interface StatusReport {
     QueueSnapshot,
     'paused' | 'counts' | 'backlog' | 'delayedDue' | 'oldestJobAgeSeconds' | 'enqueuedTotal'
   >;
-  /** Workers with a live telemetry heartbeat. */
+  /** How many workers have a live telemetry heartbeat (all of them, listed or not). */
+  liveHeartbeats?: number;
+  /** Workers with a live telemetry heartbeat: the 100 longest-running. */
   heartbeats?: {
     id: string;
     concurrency: number;
@@ -112,6 +114,7 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
         oldestJobAgeSeconds: snapshot.oldestJobAgeSeconds,
         enqueuedTotal: snapshot.enqueuedTotal,
       },
+      liveHeartbeats: workerTotals(snapshot).live,
       heartbeats: snapshot.workers.map((worker) => ({
         id: worker.id,
         concurrency: worker.concurrency,
@@ -185,11 +188,15 @@ export function formatStatus(report: StatusReport): string {
     );
   }
   if (report.heartbeats) {
-    lines.push(`Heartbeat ${report.heartbeats.length} live`);
+    const live = report.liveHeartbeats ?? report.heartbeats.length;
+    lines.push(`Heartbeat ${live} live`);
     for (const h of report.heartbeats) {
       lines.push(
         `  ${h.id}  busy ${h.busy}/${h.concurrency}  utilization ${(h.utilization * 100).toFixed(0)}%  heartbeat ${h.heartbeatAgeSeconds.toFixed(1)} s ago`,
       );
+    }
+    if (live > report.heartbeats.length) {
+      lines.push(`  … and ${live - report.heartbeats.length} more`);
     }
   }
   return lines.join('\n');

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from '../config/logger.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
+import { workerTotals } from '../queue/queue-snapshot.js';
 import { desiredWorkers } from '../scaling/scaling-decision.js';
 
 /**
@@ -45,7 +46,7 @@ export class TerminalStatus {
         this.show(
           `▶ ${queue}  backlog ${snapshot.backlog}  active ${snapshot.counts.active}  ` +
             `done/s ${done === undefined ? '–' : done.toFixed(1)}  ` +
-            `workers ${snapshot.workers.length}/${desiredWorkers(snapshot, rates, { drainSeconds })}  ` +
+            `workers ${workerTotals(snapshot).live}/${desiredWorkers(snapshot, rates, { drainSeconds })}  ` +
             `completed ${snapshot.counts.completed}  failed ${snapshot.counts.failed}`,
         );
       } catch (error) {

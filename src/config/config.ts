@@ -191,6 +191,7 @@ const envSchema = z.object({
     })
     .optional(),
   WORKER_METRICS: oneOf(['on', 'off'] as const).default('on'),
+  WORKER_SERIES_LIMIT: int(0, 10_000).default(100),
   HEARTBEAT_SECONDS: int(1, 300).default(5),
   UTILIZATION_WINDOW_SECONDS: int(5, 3600).default(60),
   SAMPLE_TTL_MS: int(0, 60_000).default(1000),
@@ -319,6 +320,11 @@ export interface Config {
     port?: number;
     auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
     perWorker: boolean;
+    /**
+     * Per queue, at most this many live workers (the longest-running) are read one by one and get
+     * per-worker series; the rest count in the queue-level numbers only.
+     */
+    workerSeriesLimit: number;
     heartbeatSeconds: number;
     utilizationWindowSeconds: number;
     sampleTtlMs: number;
@@ -526,6 +532,7 @@ export function loadConfig(env: Env = process.env): Config {
               },
             })),
       perWorker: e.WORKER_METRICS === 'on',
+      workerSeriesLimit: e.WORKER_SERIES_LIMIT,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
       utilizationWindowSeconds: e.UTILIZATION_WINDOW_SECONDS,
       sampleTtlMs: e.SAMPLE_TTL_MS,

@@ -1,4 +1,5 @@
-import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
+import { meanConcurrency } from '../scaling/scaling-decision.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
 import type { DoctorCheck } from './doctor-check.js';
 
@@ -25,7 +26,7 @@ export function autoscalingChecks(
 ): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
   const so = kubernetes.scaledObject;
-  if (snapshot.backlog > 0 && snapshot.workers.length === 0) {
+  if (snapshot.backlog > 0 && workerTotals(snapshot).live === 0) {
     if (!kubernetes.available) {
       checks.push({
         area: 'autoscaling',
@@ -61,10 +62,7 @@ export function autoscalingChecks(
   const mode = trigger?.metadata.mode ?? 'backlog';
   if (trigger && mode === 'backlog') {
     const target = Number(trigger.metadata.targetValue ?? 10);
-    const live = snapshot.workers.filter((w) => w.concurrency > 0);
-    const concurrency = live.length
-      ? live.reduce((sum, w) => sum + w.concurrency, 0) / live.length
-      : 1;
+    const concurrency = meanConcurrency(snapshot);
     const mean = rates.meanProcessingSeconds;
     if (mean === undefined) {
       checks.push({

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../queue/redis-connection.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { DoctorCheck } from './doctor-check.js';
 
 const HOUR_MS = 3_600_000;
@@ -17,7 +17,8 @@ export interface WorkerCheckOptions {
 /**
  * The workers: live heartbeats vs expected, workers stuck on one job far longer than the p99
  * processing time, active jobs that no live worker holds (a worker died), and stalled-job
- * recoveries in the last hour (from BullMQ's events stream).
+ * recoveries in the last hour (from BullMQ's events stream). Counts cover every live worker;
+ * names and stuck jobs, the workers the sample lists (the longest-running ones).
  */
 export async function workerChecks(
   redis: RedisClient,
@@ -27,9 +28,13 @@ export async function workerChecks(
 ): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const live = snapshot.workers;
-  const names = live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`).join(', ');
+  const totals = workerTotals(snapshot);
+  const unlisted = totals.live - live.length;
+  const names =
+    live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`).join(', ') +
+    (unlisted > 0 ? ` and ${unlisted} more` : '');
   const expected = options.expectedWorkers;
-  if (live.length === 0 && snapshot.backlog > 0) {
+  if (totals.live === 0 && snapshot.backlog > 0) {
     checks.push({
       area: 'workers',
       name: 'live workers',
@@ -37,14 +42,14 @@ export async function workerChecks(
       found: `no worker has a live heartbeat, and ${snapshot.backlog} jobs are waiting`,
       fix: 'start workers (qscale worker; in Kubernetes: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker, and the autoscaler below)',
     });
-  } else if (expected !== undefined && live.length < expected) {
+  } else if (expected !== undefined && totals.live < expected) {
     checks.push({
       area: 'workers',
       name: 'live workers',
       status: 'WARN',
-      found: `${live.length} of ${expected} expected workers have a live heartbeat${names ? `: ${names}` : ''}`,
+      found: `${totals.live} of ${expected} expected workers have a live heartbeat${names ? `: ${names}` : ''}`,
       fix: 'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>',
-      details: { live: live.length, expected },
+      details: { live: totals.live, expected },
     });
   } else {
     checks.push({
@@ -52,8 +57,8 @@ export async function workerChecks(
       name: 'live workers',
       status: 'OK',
       found:
-        live.length > 0 ? `${live.length} live: ${names}` : 'no live worker (and nothing waiting)',
-      details: { live: live.length, ...(expected !== undefined && { expected }) },
+        totals.live > 0 ? `${totals.live} live: ${names}` : 'no live worker (and nothing waiting)',
+      details: { live: totals.live, ...(expected !== undefined && { expected }) },
     });
   }
 
@@ -80,8 +85,8 @@ export async function workerChecks(
     details: { limitSeconds, p99Seconds: p99 ?? null, stuck },
   });
 
-  const busySlots = live.reduce((sum, w) => sum + w.busy, 0);
-  const orphaned = live.length === 0 && snapshot.counts.active > 0;
+  const busySlots = totals.busy;
+  const orphaned = totals.live === 0 && snapshot.counts.active > 0;
   checks.push({
     area: 'workers',
     name: 'active jobs without a worker',

@@ -4,6 +4,7 @@ import { desiredWorkers } from '../scaling/scaling-decision.js';
 import {
   JOB_STATES,
   type HistogramSnapshot,
+  workerTotals,
   type QueueSnapshot,
   type WorkerSnapshot,
 } from '../queue/queue-snapshot.js';
@@ -17,11 +18,18 @@ import type { ScrapeSource } from './scrape-source.js';
 export interface ExporterMetricsOptions {
   /** Histogram upper bounds in seconds. */
   buckets: readonly number[];
-  /** Per-worker series (`WORKER_METRICS=on`). */
+  /**
+   * Per-worker series (`WORKER_METRICS=on`), for the workers the sample lists: the sampler's
+   * `maxWorkers` (`WORKER_SERIES_LIMIT`) longest-running live workers of each queue.
+   */
   perWorker: boolean;
   /** For `qscale_queue_desired_workers`. */
   drainSeconds: number;
 }
+
+/** Appended to the help of every per-worker series: what happens beyond the cap. */
+const BEYOND_THE_CAP =
+  ' Only the WORKER_SERIES_LIMIT longest-running live workers of a queue have this series; the others count in the queue-level qscale_workers, qscale_queue_utilization_ratio and qscale_jobs_processed_total only.';
 
 function histogramValues(
   name: string,
@@ -122,22 +130,30 @@ export function registerExporterMetrics(
       'counter',
       (q) => q.enqueuedTotal,
     ],
-    ['qscale_workers', 'Workers with a live heartbeat.', 'gauge', (q) => q.workers.length],
+    [
+      'qscale_workers',
+      'Workers with a live heartbeat (all of them, also those beyond WORKER_SERIES_LIMIT that have no per-worker series).',
+      'gauge',
+      (q) => workerTotals(q).live,
+    ],
     [
       'qscale_queue_desired_workers',
       "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode).",
       'gauge',
-      (q) => desiredWorkers(q, source.rates(q), { drainSeconds: options.drainSeconds }),
+      (q) => {
+        // The mean concurrency of every live worker, not only of those the sample lists.
+        const { live, concurrency } = workerTotals(q);
+        return desiredWorkers(q, source.rates(q), {
+          drainSeconds: options.drainSeconds,
+          ...(live > 0 && concurrency > 0 && { concurrency: concurrency / live }),
+        });
+      },
     ],
     [
       'qscale_queue_utilization_ratio',
-      'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window.',
+      'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window (all of them, also those beyond WORKER_SERIES_LIMIT).',
       'gauge',
-      (q) => {
-        const capacity = q.workers.reduce((sum, w) => sum + w.concurrency, 0);
-        if (capacity === 0) return 0;
-        return q.workers.reduce((sum, w) => sum + w.utilization * w.concurrency, 0) / capacity;
-      },
+      (q) => workerTotals(q).utilization,
     ],
   ];
   for (const [name, help, type, value] of queueSeries) {
@@ -180,7 +196,7 @@ export function registerExporterMetrics(
   for (const [name, help, type, value] of workerSeries) {
     registerCollectedMetric(registry, {
       name,
-      help,
+      help: help + BEYOND_THE_CAP,
       type,
       labelNames: ['queue', 'worker'] as const,
       collect: () =>
@@ -194,7 +210,7 @@ export function registerExporterMetrics(
 
   registerCollectedMetric(registry, {
     name: 'qscale_worker_jobs_total',
-    help: 'Job attempts a worker finished, by outcome.',
+    help: 'Job attempts a worker finished, by outcome.' + BEYOND_THE_CAP,
     type: 'counter',
     labelNames: ['queue', 'worker', 'status'] as const,
     collect: () =>

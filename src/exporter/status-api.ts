@@ -5,7 +5,12 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import { QueueKeys } from '../queue/queue-keys.js';
-import type { JobCounts, QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
+import {
+  workerTotals,
+  type JobCounts,
+  type QueueSnapshot,
+  type Sample,
+} from '../queue/queue-snapshot.js';
 import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
 import { busyWorkers, desiredWorkers } from '../scaling/scaling-decision.js';
@@ -107,7 +112,7 @@ export function queueStatus(
       mean: finite(rates.meanProcessingSeconds),
     },
     workers: {
-      live: snapshot.workers.length,
+      live: workerTotals(snapshot).live,
       desired: desiredWorkers(snapshot, rates, { drainSeconds }),
       busy: busyWorkers(snapshot),
       list: snapshot.workers.map(({ id, busy, concurrency, utilization }) => ({

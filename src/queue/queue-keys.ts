@@ -48,6 +48,36 @@ export class QueueKeys {
     return `${this.base}:qscale:workers`;
   }
 
+  /**
+   * Sorted set: the same ids as {@link workers}, scored by when each worker process started (epoch
+   * ms). Gives the per-worker series a stable order: the longest-running live workers come first.
+   */
+  workersByStart(): string {
+    return `${this.base}:qscale:workers:started`;
+  }
+
+  /**
+   * Hash: each id of {@link workers} → what that worker last added to {@link workerTotals}, as
+   * `<instance>,<concurrency>,<busy slots>,<utilization × concurrency>`. Entries never expire on
+   * their own: they leave together with the id (clean stop, or a peer reaping an expired id), and
+   * whoever removes one subtracts it from the totals, so a worker killed with SIGKILL is subtracted
+   * exactly once, however late the reaper comes.
+   */
+  workerContributions(): string {
+    return `${this.base}:qscale:workers:contributions`;
+  }
+
+  /**
+   * Hash: sums over the live workers, kept by the workers themselves so that reading them costs
+   * the same for 1 worker as for 10 000. Gauges (`concurrency`, `busy`, `busyWorkers`,
+   * `utilizedSlots`: Σ utilization × concurrency) are the sum of {@link workerContributions};
+   * the job counters (`completed`, `failed`) only ever grow, and keep what workers that left had
+   * counted. `sweep:*` fields hold the cursors of the workers' orphan sweep.
+   */
+  workerTotals(): string {
+    return `${this.base}:qscale:workers:totals`;
+  }
+
   /** Hash: one worker's telemetry (concurrency, busy slots, cumulative counters); expires. */
   worker(workerId: string): string {
     return `${this.base}:qscale:worker:${workerId}`;

@@ -1,12 +1,19 @@
 import { isCluster, slotOf, type RedisClient } from './redis-connection.js';
 import { parseHistogram } from './histogram-fields.js';
 import type { QueueKeys } from './queue-keys.js';
-import type { QueueSnapshot, Sample, WorkerSnapshot } from './queue-snapshot.js';
+import type { QueueSnapshot, Sample, WorkerSnapshot, WorkerTotals } from './queue-snapshot.js';
 
 /**
- * Reads one queue in one script run, with read-only commands whose number does not depend on how
- * many jobs there are: LLEN/ZCARD/ZCOUNT per state, the head of each backlog list and its job's
- * `timestamp`, BullMQ's id counter, the live workers' telemetry hashes, and the three histograms.
+ * Reads one queue in one script run, with read-only commands whose number depends neither on how
+ * many jobs there are nor on how many workers: LLEN/ZCARD/ZCOUNT per state, the head of each
+ * backlog list and its job's `timestamp`, BullMQ's id counter, the three histograms, and of the
+ * workers:
+ * - the totals the workers keep (one HGETALL), the live count (ZCOUNT of the live set from now),
+ *   and the contributions of at most {@link STALE_LIMIT} ids whose heartbeat expired but that no
+ *   worker has reaped yet (one HMGET), which the reader subtracts from the totals;
+ * - the telemetry hashes of at most `maxWorkers` live workers, the longest-running first (the
+ *   by-start set, checking each id's liveness with ZSCORE; at most 2 × `maxWorkers` ids are
+ *   looked at, so a crowd of expired ids not yet reaped may list fewer for a moment).
  *
  * The delayed set's score is the due time in ms × 4096 plus a 12-bit counter, so the jobs already
  * due are `ZCOUNT delayed 0 ((now+1)*4096 - 1)`. With a hash-tag prefix all of a queue's keys, the
@@ -14,8 +21,9 @@ import type { QueueSnapshot, Sample, WorkerSnapshot } from './queue-snapshot.js'
  * are grouped by the master that owns their slot: one pipelined request per master, in parallel.
  *
  * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta, id,
- *       workers, histogram processing:completed, processing:failed, wait
- * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers
+ *       workers, histogram processing:completed, processing:failed, wait, worker totals, worker
+ *       contributions, workers by start
+ * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers, stale limit
  */
 const SAMPLE_QUEUE = `
 local now = tonumber(ARGV[3])
@@ -52,11 +60,27 @@ if isPaused == 1 then
   wait = 0
 end
 local enqueued = redis.call('GET', KEYS[10]) or '0'
-local ids = redis.call('ZRANGEBYSCORE', KEYS[11], now, '+inf', 'LIMIT', 0, tonumber(ARGV[4]))
+local maxWorkers = tonumber(ARGV[4])
 local workers = {}
-for _, id in ipairs(ids) do
-  workers[#workers + 1] = id
-  workers[#workers + 1] = redis.call('HGETALL', ARGV[2] .. id)
+if maxWorkers > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[17], 0, 2 * maxWorkers - 1)) do
+    local deadline = tonumber(redis.call('ZSCORE', KEYS[11], id))
+    if deadline and deadline >= now then
+      workers[#workers + 1] = id
+      workers[#workers + 1] = redis.call('HGETALL', ARGV[2] .. id)
+      if #workers >= 2 * maxWorkers then break end
+    end
+  end
+end
+local live = redis.call('ZCOUNT', KEYS[11], now, '+inf')
+local stale = {}
+if live > 0 then
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', '(' .. ARGV[3], 'LIMIT', 0, tonumber(ARGV[5]))
+  if #ids > 0 then
+    for _, value in ipairs(redis.call('HMGET', KEYS[16], unpack(ids))) do
+      if value then stale[#stale + 1] = value end
+    end
+  end
 end
 return {
   {wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest, isPaused},
@@ -65,10 +89,22 @@ return {
   redis.call('HGETALL', KEYS[12]),
   redis.call('HGETALL', KEYS[13]),
   redis.call('HGETALL', KEYS[14]),
+  {live, redis.call('HGETALL', KEYS[15]), stale},
 }
 `;
 
-type SampleReply = [number[], string, (string | string[])[], string[], string[], string[]];
+/** Expired ids not reaped yet whose contributions one sample subtracts from the totals. */
+const STALE_LIMIT = 100;
+
+type SampleReply = [
+  number[],
+  string,
+  (string | string[])[],
+  string[],
+  string[],
+  string[],
+  [number, string[], string[]],
+];
 
 type SamplingRedis = RedisClient & {
   qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
@@ -81,7 +117,13 @@ export interface QueueSamplerOptions {
   ttlMs?: number;
   /** A read slower than this fails (and is not cached), in ms. @defaultValue 1000 */
   timeoutMs?: number;
-  /** At most this many live workers are read per queue. @defaultValue 10000 */
+  /**
+   * At most this many live workers per queue are read one by one (their telemetry hashes, in
+   * {@link QueueSnapshot.workers}): the longest-running first, so the list stays the same from one
+   * sample to the next. Queue-level numbers ({@link QueueSnapshot.workerTotals}) count every live
+   * worker whatever this is, at a cost that does not grow with the number of workers.
+   * @defaultValue 100
+   */
   maxWorkers?: number;
   /** Clock, for tests. @defaultValue Date.now */
   now?: () => number;
@@ -121,6 +163,46 @@ function toWorker(id: string, flat: string[]): WorkerSnapshot | undefined {
 }
 
 /**
+ * The totals over the live workers: the workers' totals hash, less the contributions of expired
+ * ids that no worker has reaped yet (`<instance>,<concurrency>,<busy>,<utilization × concurrency>`).
+ * With no live worker every gauge is 0, however many expired ids wait to be reaped.
+ */
+function toTotals([live, flat, stale]: SampleReply[6]): WorkerTotals {
+  const fields: Record<string, number> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const value = Number(flat[i + 1]);
+    fields[flat[i]!] = Number.isFinite(value) ? value : 0;
+  }
+  const get = (name: string) => fields[name] ?? 0;
+  let concurrency = get('concurrency');
+  let busy = get('busy');
+  let busyWorkers = get('busyWorkers');
+  let utilizedSlots = get('utilizedSlots');
+  for (const value of stale) {
+    const [, c, b, u] = value.split(',').map(Number);
+    if (![c, b, u].every(Number.isFinite)) continue;
+    concurrency -= c!;
+    busy -= b!;
+    if (b! > 0) busyWorkers--;
+    utilizedSlots -= u!;
+  }
+  const count = Number(live);
+  if (count === 0) concurrency = busy = busyWorkers = utilizedSlots = 0;
+  concurrency = Math.max(0, concurrency);
+  // Float residue of many increments: 1e-9 of a slot is nothing.
+  utilizedSlots = Math.max(0, Math.round(utilizedSlots * 1e9) / 1e9);
+  return {
+    live: count,
+    busyWorkers: Math.max(0, busyWorkers),
+    busy: Math.max(0, busy),
+    concurrency,
+    utilization: concurrency > 0 ? Math.min(1, utilizedSlots / concurrency) : 0,
+    completed: get('completed'),
+    failed: get('failed'),
+  };
+}
+
+/**
  * Samples every configured queue — job counts, backlog and its oldest job, live workers, the
  * processing and wait histograms — in ONE Redis round trip (one script per queue, pipelined),
  * with read-only commands and a cost independent of the number of jobs. Concurrent callers share
@@ -139,7 +221,7 @@ export class QueueSampler {
     queues: QueueKeys | QueueKeys[],
     options: QueueSamplerOptions = {},
   ) {
-    const opts = { ttlMs: 1000, timeoutMs: 1000, maxWorkers: 10_000, now: Date.now, ...options };
+    const opts = { ttlMs: 1000, timeoutMs: 1000, maxWorkers: 100, now: Date.now, ...options };
     for (const name of ['ttlMs', 'timeoutMs', 'maxWorkers'] as const) {
       if (!Number.isFinite(opts[name]) || opts[name] < 0) {
         throw new RangeError(`QueueSampler ${name} must be a number ≥ 0, got ${opts[name]}`);
@@ -147,7 +229,7 @@ export class QueueSampler {
     }
     this.redis = redis as SamplingRedis;
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
-      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 14, lua: SAMPLE_QUEUE });
+      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 17, lua: SAMPLE_QUEUE });
     }
     this.queues = Array.isArray(queues) ? queues : [queues];
     if (this.queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
@@ -208,9 +290,17 @@ export class QueueSampler {
   private groups(): QueueKeys[][] {
     const redis = this.redis as RedisClient;
     if (!isCluster(redis)) return [this.queues];
+    // ioredis sends a pipeline only when all its keys' slots are in one of its node groups, and
+    // rejects it otherwise. Right after a MOVED its `slots` lists can disagree with those groups
+    // (it rewrites the node list that a whole slot range shares), so the groups themselves decide.
+    const groupBySlot = (redis as unknown as { _groupsBySlot?: (number | undefined)[] })
+      ._groupsBySlot;
     const byNode = new Map<string, QueueKeys[]>();
     for (const k of this.queues) {
-      const node = redis.slots[slotOf(k.bull('wait'))]?.join(',') ?? `unknown:${k.queue}`;
+      const slot = slotOf(k.bull('wait'));
+      const group = groupBySlot ? groupBySlot[slot] : redis.slots[slot]?.join(',');
+      // Not known yet (before the first slot map, or a node just named by a MOVED): alone.
+      const node = group === undefined ? `unknown:${k.queue}` : `group:${group}`;
       byNode.set(node, [...(byNode.get(node) ?? []), k]);
     }
     return [...byNode.values()];
@@ -238,10 +328,14 @@ export class QueueSampler {
         k.histogram('processing:completed'),
         k.histogram('processing:failed'),
         k.histogram('wait'),
+        k.workerTotals(),
+        k.workerContributions(),
+        k.workersByStart(),
         k.bull(''),
         k.workerPrefix(),
         now,
         this.opts.maxWorkers,
+        STALE_LIMIT,
       );
     }
     const results = (await pipeline.exec()) ?? [];
@@ -269,7 +363,7 @@ export class QueueSampler {
   }
 
   private toSnapshot(queue: string, now: number, reply: SampleReply): QueueSnapshot {
-    const [counts, enqueued, workerList, completedHist, failedHist, waitHist] = reply;
+    const [counts, enqueued, workerList, completedHist, failedHist, waitHist, fleet] = reply;
     const [wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest] =
       counts.map(Number) as number[];
     const workers: WorkerSnapshot[] = [];
@@ -296,6 +390,7 @@ export class QueueSampler {
       paused: counts[10] === 1,
       enqueuedTotal: Number(enqueued) || 0,
       workers,
+      workerTotals: toTotals(fleet),
       processing: { completed: parseHistogram(completedHist), failed: parseHistogram(failedHist) },
       wait: parseHistogram(waitHist),
     };

@@ -49,6 +49,65 @@ export interface WorkerSnapshot {
   oldestJobStartedAt: number;
 }
 
+/**
+ * Sums over every live worker of a queue. The sampler reads them from totals the workers keep in
+ * Redis, so they cost the same to read whatever the number of workers, and they count every live
+ * worker, also those beyond the sampler's `maxWorkers` that are not in {@link QueueSnapshot.workers}.
+ */
+export interface WorkerTotals {
+  /** Workers with a live heartbeat. */
+  live: number;
+  /** Live workers with at least one busy slot. */
+  busyWorkers: number;
+  /** Busy slots of all live workers (at their last heartbeat or job end). */
+  busy: number;
+  /** Slots of all live workers: the sum of their concurrency. */
+  concurrency: number;
+  /** Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window. */
+  utilization: number;
+  /**
+   * Job attempts finished, cumulative since the totals were first written, over every worker that
+   * ever reported, those that stopped or were killed included: they never decrease.
+   */
+  completed: number;
+  failed: number;
+}
+
+/** The totals of a list of workers (for snapshots that carry no {@link WorkerTotals}). */
+export function sumWorkers(workers: readonly WorkerSnapshot[]): WorkerTotals {
+  const totals: WorkerTotals = {
+    live: workers.length,
+    busyWorkers: 0,
+    busy: 0,
+    concurrency: 0,
+    utilization: 0,
+    completed: 0,
+    failed: 0,
+  };
+  let utilizedSlots = 0;
+  for (const w of workers) {
+    if (w.busy > 0) totals.busyWorkers++;
+    totals.busy += w.busy;
+    totals.concurrency += w.concurrency;
+    utilizedSlots += w.utilization * w.concurrency;
+    totals.completed += w.completed;
+    totals.failed += w.failed;
+  }
+  totals.utilization = totals.concurrency > 0 ? utilizedSlots / totals.concurrency : 0;
+  return totals;
+}
+
+/**
+ * The totals over every live worker of a snapshot: what the sampler read, else (a snapshot built
+ * by hand) the sum of its `workers`. Read queue-level worker numbers through this, never from
+ * `workers`, which holds at most the sampler's `maxWorkers` of them.
+ */
+export function workerTotals(
+  snapshot: Pick<QueueSnapshot, 'workers' | 'workerTotals'>,
+): WorkerTotals {
+  return snapshot.workerTotals ?? sumWorkers(snapshot.workers);
+}
+
 /** What a {@link QueueSampler} read of one queue at one moment. */
 export interface QueueSnapshot {
   queue: string;
@@ -65,8 +124,17 @@ export interface QueueSnapshot {
   paused: boolean;
   /** Jobs ever added (BullMQ's id counter, which every add increments). */
   enqueuedTotal: number;
-  /** Workers whose heartbeat has not expired. */
+  /**
+   * Workers whose heartbeat has not expired, the longest-running first, at most the sampler's
+   * `maxWorkers` of them: their per-worker records. Queue-level numbers come from
+   * {@link workerTotals}, which counts all of them.
+   */
   workers: WorkerSnapshot[];
+  /**
+   * Sums over every live worker, listed or not. Always set by the QueueSampler; when absent (a
+   * snapshot built by hand), {@link workerTotals} sums `workers`.
+   */
+  workerTotals?: WorkerTotals;
   processing: { completed: HistogramSnapshot; failed: HistogramSnapshot };
   wait: HistogramSnapshot;
 }

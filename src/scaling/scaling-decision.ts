@@ -1,4 +1,4 @@
-import type { QueueSnapshot } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { QueueRates } from './queue-rates.js';
 
 /**
@@ -30,14 +30,18 @@ export interface ScalingOptions extends DesiredWorkersOptions {
 
 /** Workers with at least one busy slot. */
 export function busyWorkers(snapshot: QueueSnapshot): number {
-  return snapshot.workers.filter((worker) => worker.busy > 0).length;
+  return workerTotals(snapshot).busyWorkers;
+}
+
+/** The mean concurrency of the live workers (all of them, listed or not); 1 without any. */
+export function meanConcurrency(snapshot: QueueSnapshot): number {
+  const totals = workerTotals(snapshot);
+  return totals.live > 0 && totals.concurrency > 0 ? totals.concurrency / totals.live : 1;
 }
 
 function concurrencyOf(snapshot: QueueSnapshot, given?: number): number {
   if (given !== undefined && given > 0) return given;
-  const live = snapshot.workers.filter((worker) => worker.concurrency > 0);
-  if (live.length === 0) return 1;
-  return live.reduce((sum, worker) => sum + worker.concurrency, 0) / live.length;
+  return meanConcurrency(snapshot);
 }
 
 /**

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import { bucketField, bucketFor } from '../queue/histogram-fields.js';
 import type { QueueKeys, TelemetryHistogram } from '../queue/queue-keys.js';
+import { LEAVE_WORKER, REPORT_WORKER } from './worker-telemetry-scripts.js';
 
 export interface WorkerTelemetryOptions {
   workerId: string;
@@ -18,8 +21,34 @@ export interface WorkerTelemetryOptions {
    * @defaultValue 100
    */
   flushDelayMs?: number;
+  /**
+   * At most this many expired peers (killed workers) are reaped per report: their contributions
+   * leave the queue's worker totals. Every report of every live worker reaps, so a fleet clears
+   * its dead within about one heartbeat.
+   * @defaultValue 50
+   */
+  reapLimit?: number;
   /** Clock, for tests. @defaultValue Date.now */
   now?: () => number;
+}
+
+/** A worker sweeps the totals for orphaned entries every this many heartbeats. */
+const SWEEP_EVERY = 12;
+
+/** The job counters a report carries into the queue's totals. */
+interface Counters {
+  completed: number;
+  failed: number;
+}
+
+type TelemetryRedis = RedisClient & {
+  qscaleLeaveWorker(...args: (string | number)[]): Promise<number>;
+};
+
+/** A pipeline of a client on which the scripts are defined. */
+interface TelemetryPipeline {
+  qscaleReportWorker(...args: (string | number)[]): unknown;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 interface PendingHistogram {
@@ -41,18 +70,31 @@ export interface JobOutcome {
  * record expires after three missed ones) with concurrency, busy slots, windowed utilization and
  * cumulative counters; and, per job, processing and wait times in cumulative histogram buckets.
  *
+ * Each report also keeps the queue's worker totals (live workers' concurrency, busy slots,
+ * utilization; all-time counters) so that the exporter reads them in a few commands however many
+ * workers there are: the worker adds the change since its last report, reaps peers whose
+ * heartbeat expired (subtracting what they had added), and on {@link close} subtracts itself. The
+ * atomic parts are the scripts of `worker-telemetry-scripts.ts`, which list the races they handle.
+ *
  * Cost: job ends are gathered for `flushDelayMs` and written in one pipeline, so a job costs at
  * most one pipelined round trip, and far fewer under load (at most one every `flushDelayMs`). Nothing here reads job hashes, so it stays right when
  * jobs are removed on completion.
  */
 export class WorkerTelemetry {
-  private readonly redis: RedisClient;
+  private readonly redis: TelemetryRedis;
   private readonly keys: QueueKeys;
   private readonly logger: Logger;
   private readonly opts: Required<Omit<WorkerTelemetryOptions, 'buckets'>> & {
     buckets: readonly number[];
   };
   private readonly startedAt: number;
+  /** Tells this process apart from an earlier one that used the same worker id. */
+  private readonly instance = randomBytes(6).toString('hex');
+  /** The counters of the last report Redis acknowledged. */
+  private acknowledged: Counters = { completed: 0, failed: 0 };
+  private lastUtilization = 0;
+  private lastHeartbeatAt = 0;
+  private heartbeats = 0;
   private busy = 0;
   /** Busy slot-seconds up to `lastChange`. */
   private busySeconds = 0;
@@ -81,6 +123,7 @@ export class WorkerTelemetry {
       heartbeatSeconds: 5,
       utilizationWindowSeconds: 60,
       flushDelayMs: 100,
+      reapLimit: 50,
       now: Date.now,
       ...options,
     };
@@ -92,7 +135,14 @@ export class WorkerTelemetry {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
       throw new RangeError(`concurrency must be a whole number ≥ 1, got ${opts.concurrency}`);
     }
-    this.redis = redis;
+    if (!Number.isInteger(opts.reapLimit) || opts.reapLimit < 1) {
+      throw new RangeError(`reapLimit must be a whole number ≥ 1, got ${opts.reapLimit}`);
+    }
+    this.redis = redis as TelemetryRedis;
+    if (typeof this.redis.qscaleLeaveWorker !== 'function') {
+      redis.defineCommand('qscaleReportWorker', { numberOfKeys: 5, lua: REPORT_WORKER });
+      redis.defineCommand('qscaleLeaveWorker', { numberOfKeys: 5, lua: LEAVE_WORKER });
+    }
     this.keys = keys;
     this.logger = logger;
     this.opts = opts;
@@ -196,24 +246,15 @@ export class WorkerTelemetry {
     if (this.pending.size === 0) return;
     const pending = new Map(this.pending);
     this.pending.clear();
-    const pipeline = this.redis.pipeline();
+    const pipeline = this.redis.pipeline() as unknown as TelemetryPipeline & ChainableCommander;
     for (const [name, histogram] of pending) {
       const key = this.keys.histogram(name);
       pipeline.hincrby(key, 'count', histogram.count);
       pipeline.hincrbyfloat(key, 'sum', histogram.sum);
       for (const [bound, n] of histogram.buckets) pipeline.hincrby(key, bucketField(bound), n);
     }
-    // Per-worker totals are the worker's own: written as absolute values, like the heartbeat does.
-    const workerKey = this.keys.worker(this.opts.workerId);
-    this.accrue(this.opts.now());
-    pipeline.hset(workerKey, {
-      busy: this.busy,
-      oldestJobStartedAt: this.oldestJobStartedAt(),
-      busySeconds: this.busySeconds.toFixed(3),
-      completed: this.completed,
-      failed: this.failed,
-    });
-    pipeline.pexpire(workerKey, this.ttlMs());
+    // The worker's own record and its share of the totals: absolute values, like the heartbeat.
+    const counters = this.report(pipeline, this.opts.now(), false, false);
     const results = (await pipeline.exec()) ?? [];
     const failure = results.find(([error]) => error)?.[0];
     if (failure) {
@@ -221,6 +262,57 @@ export class WorkerTelemetry {
       this.merge(pending);
       throw failure;
     }
+    this.acknowledge(counters);
+  }
+
+  /**
+   * Queues this worker's report (see `REPORT_WORKER`) on `pipeline`; returns the counters it
+   * carries, to {@link acknowledge} once Redis has run it.
+   */
+  private report(
+    pipeline: TelemetryPipeline,
+    now: number,
+    announce: boolean,
+    sweep: boolean,
+  ): Counters {
+    this.accrue(now);
+    const cpu = process.cpuUsage();
+    const counters: Counters = { completed: this.completed, failed: this.failed };
+    const base = this.acknowledged;
+    const k = this.keys;
+    pipeline.qscaleReportWorker(
+      k.workers(),
+      k.workersByStart(),
+      k.workerContributions(),
+      k.workerTotals(),
+      k.worker(this.opts.workerId),
+      this.opts.workerId,
+      this.instance,
+      now,
+      announce ? 1 : 0,
+      now + this.ttlMs(),
+      this.ttlMs(),
+      this.opts.reapLimit,
+      this.startedAt,
+      this.opts.concurrency,
+      this.busy,
+      this.lastUtilization.toFixed(4),
+      counters.completed,
+      counters.failed,
+      this.busySeconds.toFixed(3),
+      ((cpu.user + cpu.system) / 1e6).toFixed(3),
+      base.completed,
+      base.failed,
+      this.oldestJobStartedAt(),
+      this.lastHeartbeatAt,
+      sweep ? 1 : 0,
+    );
+    return counters;
+  }
+
+  private acknowledge(counters: Counters): void {
+    // Replies come back in order and counters only grow: the latest acknowledged is the largest.
+    this.acknowledged = counters;
   }
 
   private merge(pending: Map<TelemetryHistogram, PendingHistogram>): void {
@@ -278,38 +370,25 @@ export class WorkerTelemetry {
 
   private async writeHeartbeat(): Promise<void> {
     const now = this.opts.now();
-    const utilization = this.utilization(now);
+    this.lastUtilization = this.utilization(now);
+    this.lastHeartbeatAt = now;
     this.history.push({ at: now, busySeconds: this.busySeconds });
     const windowStart = now - this.opts.utilizationWindowSeconds * 1000;
     // Keep one point at or before the window start, drop older ones.
     while (this.history.length > 1 && this.history[1]!.at <= windowStart) this.history.shift();
-    const cpu = process.cpuUsage();
-    const workerKey = this.keys.worker(this.opts.workerId);
-    const results = await this.redis
-      .pipeline()
-      .hset(workerKey, {
-        concurrency: this.opts.concurrency,
-        busy: this.busy,
-        oldestJobStartedAt: this.oldestJobStartedAt(),
-        busySeconds: this.busySeconds.toFixed(3),
-        utilization: utilization.toFixed(4),
-        cpuSeconds: ((cpu.user + cpu.system) / 1e6).toFixed(3),
-        completed: this.completed,
-        failed: this.failed,
-        startedAt: this.startedAt,
-        heartbeatAt: now,
-      })
-      .pexpire(workerKey, this.ttlMs())
-      .zadd(this.keys.workers(), now + this.ttlMs(), this.opts.workerId)
-      .zremrangebyscore(this.keys.workers(), '-inf', now)
-      .exec();
+    const pipeline = this.redis.pipeline() as unknown as TelemetryPipeline;
+    // Every 12th heartbeat (once a minute at 5 s) sweeps for orphaned entries.
+    const sweep = ++this.heartbeats % SWEEP_EVERY === 0;
+    const counters = this.report(pipeline, now, true, sweep);
+    const results = await pipeline.exec();
     const failure = results?.find(([error]) => error)?.[0];
     if (failure) throw failure;
+    this.acknowledge(counters);
   }
 
   /**
-   * Flushes what is pending and removes this worker from the live set, so its series vanish at
-   * once on a graceful stop. Idempotent; never throws.
+   * Flushes what is pending and removes this worker from the live set and its contribution from
+   * the totals, so its series vanish at once on a graceful stop. Idempotent; never throws.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -321,11 +400,16 @@ export class WorkerTelemetry {
       await this.heartbeating;
       await this.flushing;
       await this.flush();
-      await this.redis
-        .multi()
-        .zrem(this.keys.workers(), this.opts.workerId)
-        .del(this.keys.worker(this.opts.workerId))
-        .exec();
+      const k = this.keys;
+      await this.redis.qscaleLeaveWorker(
+        k.workers(),
+        k.workersByStart(),
+        k.workerContributions(),
+        k.workerTotals(),
+        k.worker(this.opts.workerId),
+        this.opts.workerId,
+        this.instance,
+      );
     } catch (error) {
       this.logger.warn({ err: error }, 'telemetry close failed');
     }
