@@ -1,5 +1,13 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import {
+  Cluster,
+  Command,
+  Redis,
+  SentinelConnector,
+  type ClusterOptions,
+  type RedisOptions,
+  type SentinelConnectionOptions,
+} from 'ioredis';
 import type { RedisConfig } from '../config/config.js';
 
 /**
@@ -40,10 +48,42 @@ export interface CreateRedisOptions {
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Errors after which a connection must find the primary again (a Sentinel or manual failover). */
-function reconnectOnError(error: Error): 2 | false {
+function reconnectOnError(error: Error): 1 | 2 | false {
   // READONLY: we are talking to a former primary that is now a replica. Reconnect (Sentinel then
   // names the new primary) and resend the command, which the replica did not run.
-  return error.message.startsWith('READONLY') ? 2 : false;
+  if (error.message.startsWith('READONLY')) return 2;
+  // UNBLOCKED: a blocked command (WAIT, BZPOPMIN) on a primary that has just become a replica.
+  // Reconnect, but do not resend: a WAIT sent again on a new connection has no writes to wait for
+  // and would confirm at once what it never saw replicated.
+  if (error.message.startsWith('UNBLOCKED')) return 1;
+  return false;
+}
+
+/**
+ * ioredis' Sentinel connector, except that its failover detector (one subscriber per sentinel,
+ * listening for +switch-master) closes with the connection it watches. ioredis closes it only on
+ * `disconnect()`, not on `quit()`: every Sentinel client closed with `quit()` (our `close()`s,
+ * BullMQ's) left those subscribers open and reconnecting for ever, which kept the process alive and
+ * printed "[ioredis] Unhandled error event" once the sentinels went away. A reconnection makes a
+ * new detector, as before.
+ */
+class ClosingSentinelConnector extends SentinelConnector {
+  // ioredis constructs a `Connector` option with the client's options, typed `unknown`.
+  constructor(options: unknown) {
+    super(options as SentinelConnectionOptions);
+  }
+
+  override async connect(...args: Parameters<SentinelConnector['connect']>) {
+    const stream = await super.connect(...args);
+    stream.once('close', () => {
+      // `failoverDetector` is private in ioredis' types. Cleared once closed, so that the failed
+      // attempts of a reconnection do not close it again and again.
+      const self = this as unknown as { failoverDetector?: { cleanup(): void } | null };
+      self.failoverDetector?.cleanup();
+      self.failoverDetector = null;
+    });
+    return stream;
+  }
 }
 
 /** Builds per-node ioredis options (plain, TLS through rediss://, or Sentinel) from the config. */
@@ -79,6 +119,7 @@ export function redisOptionsFor(config: RedisConfig, options: CreateRedisOptions
       sentinelCommandTimeout: config.timeoutMs,
       // Follow +switch-master at once instead of waiting for the old primary to fail.
       failoverDetector: true,
+      Connector: ClosingSentinelConnector,
     };
   }
   return {
@@ -106,7 +147,8 @@ export function clusterOptionsFor(
     redisOptions,
     lazyConnect,
     enableOfflineQueue: true,
-    // MOVED/ASK during a resharding are followed (up to 16 redirections) and never surfaced.
+    // MOVED/ASK during a resharding are followed (up to 16 redirections) and never surfaced; for
+    // pipelines see resendRedirected below.
     maxRedirections: 16,
     retryDelayOnMoved: 0,
     retryDelayOnFailover: 100,
@@ -119,10 +161,91 @@ export function clusterOptionsFor(
   };
 }
 
+/**
+ * Cluster replies that mean "this command did not run here": MOVED and ASK while a slot moves to
+ * another master, TRYAGAIN while a multi-key command's keys are split between the two, CLUSTERDOWN
+ * during a failover.
+ */
+const REDIRECTION = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/** What ioredis keeps of a queued pipeline command (`Pipeline#_queue`, not public API). */
+interface QueuedCommand {
+  name: string;
+  args: (string | Buffer | number)[];
+  /** The ASKING that ioredis puts before a command it sends again after an ASK. */
+  ignore?: boolean;
+  /** Queued inside a MULTI of the pipeline: it runs with the transaction or not at all. */
+  inTransaction?: boolean;
+  replyEncoding?: BufferEncoding | null;
+}
+
+/**
+ * Sends one command of a pipeline again, alone, where the cluster client follows MOVED and ASK
+ * and retries TRYAGAIN itself. A script goes as EVAL, since the node now serving its keys may not
+ * have it loaded.
+ */
+function resendAlone(cluster: Cluster, queued: QueuedCommand): Promise<unknown> {
+  let { name, args } = queued;
+  if (name === 'evalsha') {
+    const scripts = Object.values(
+      cluster.scriptsSet as Record<string, { sha: string; lua: string }>,
+    );
+    const script = scripts.find((s) => s.sha === args[0]);
+    if (script) [name, args] = ['eval', [script.lua, ...args.slice(1)]];
+  }
+  const encoding = 'replyEncoding' in queued ? queued.replyEncoding : 'utf8';
+  const command = new Command(name, args, { replyEncoding: encoding });
+  cluster.sendCommand(command);
+  return command.promise;
+}
+
+/**
+ * ioredis follows a redirection in a pipeline only when every command of it got the same reply,
+ * and not at all when a TRYAGAIN comes after an ASK. While a slot moves, a pipeline to its master
+ * often has some commands redirected and others served (keys already moved and not yet, or queues
+ * on that master that stay), and those errors would surface. A redirected command did not run, and
+ * a pipeline is not atomic, so each one is sent again alone once the pipeline has answered.
+ * Transactions (MULTI) are left as they are: they run whole or not at all, and ioredis retries
+ * them whole.
+ */
+function resendRedirected(cluster: Cluster): Cluster {
+  const createPipeline = cluster.pipeline.bind(cluster);
+  cluster.pipeline = ((commands?: unknown[][]) => {
+    const pipeline = createPipeline(commands as never);
+    const exec = pipeline.exec.bind(pipeline);
+    let called = false;
+    pipeline.exec = ((callback?: never) => {
+      // ioredis calls exec again itself when it retries the whole pipeline: that goes through.
+      if (called || callback) return exec(callback);
+      called = true;
+      return exec().then(async (results) => {
+        const redirected = results?.some(([error]) => error && REDIRECTION.test(error.message));
+        const queue = (pipeline as unknown as { _queue?: QueuedCommand[] })._queue;
+        if (!results || !redirected || !queue) return results;
+        const sent = queue.filter((command) => !command.ignore);
+        for (let i = 0; i < results.length; i++) {
+          const [error] = results[i]!;
+          const queued = sent[i];
+          if (!error || !queued || queued.inTransaction || !REDIRECTION.test(error.message)) {
+            continue;
+          }
+          results[i] = await resendAlone(cluster, queued).then(
+            (value): [null, unknown] => [null, value],
+            (failure: Error): [Error, null] => [failure, null],
+          );
+        }
+        return results;
+      });
+    }) as typeof pipeline.exec;
+    return pipeline;
+  }) as typeof cluster.pipeline;
+  return cluster;
+}
+
 /** Creates a client for a role: a Cluster when REDIS_CLUSTER_NODES is set. The caller quits it. */
 export function createRedis(config: RedisConfig, options: CreateRedisOptions): RedisClient {
   if (config.clusterNodes && config.clusterNodes.length > 0) {
-    return new Cluster(config.clusterNodes, clusterOptionsFor(config, options));
+    return resendRedirected(new Cluster(config.clusterNodes, clusterOptionsFor(config, options)));
   }
   return new Redis(redisOptionsFor(config, options));
 }

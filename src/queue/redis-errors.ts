@@ -19,7 +19,13 @@ const UNAVAILABLE_MESSAGES = [
   'TRYAGAIN',
   'CLUSTERDOWN',
   'READONLY',
+  // A blocked command (WAIT, BZPOPMIN) on a primary that was just turned into a replica.
+  'UNBLOCKED',
+  // The primary's min-replicas-to-write is not met (no replica in reach): as REDIS_MIN_REPLICAS_ACK.
+  'NOREPLICAS',
   'Command timed out',
+  // The Cluster client gave up following MOVED/ASK/TRYAGAIN (a slot move that outlasts its retries).
+  'Too many Cluster redirections',
 ];
 
 /** Whether an error means "Redis cannot be reached right now" (so: 503, retry later). */

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
 
@@ -33,6 +36,11 @@ export class TestRedisServer {
         '',
         '--appendonly',
         'no',
+        // A replica's sync writes an RDB file even with saving off: never into the work tree.
+        '--dir',
+        tmpdir(),
+        '--dbfilename',
+        `qscale-test-${this.port}.rdb`,
         '--daemonize',
         'no',
         ...this.args,
@@ -80,6 +88,7 @@ export class TestRedisServer {
     child.kill('SIGKILL');
     child.kill('SIGCONT');
     await exited;
+    await rm(join(tmpdir(), `qscale-test-${this.port}.rdb`), { force: true });
   }
 
   /** A plain client for assertions; the caller disconnects it. */
