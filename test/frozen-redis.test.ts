@@ -213,6 +213,42 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
     }
   });
 
+  it('should wait for replicas on a connection of its own, one WAIT for concurrent uploads', async () => {
+    const stack = await createTestStack(primary, {
+      REDIS_MIN_REPLICAS_ACK: '1',
+      REDIS_ACK_TIMEOUT_MS: '400',
+    });
+    try {
+      const known = await request(stack.app).get(
+        '/api/v1/files/00000000-0000-4000-8000-000000000000',
+      );
+      expect(known.status).toBe(404);
+      const uploads = Array.from({ length: 6 }, (_, i) =>
+        timed(() =>
+          request(stack.app)
+            .post('/api/v1/files')
+            .attach('file', Buffer.from(`concurrent ${i}`), `c${i}.txt`),
+        ),
+      );
+      // Sent while the uploads wait for replicas: answered at once, not after their WAITs.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const read = await timed(() =>
+        request(stack.app).get('/api/v1/files/00000000-0000-4000-8000-000000000000'),
+      );
+      expect(read.result.status).toBe(404);
+      expect(read.ms).toBeLessThan(200);
+      for (const { result, ms } of await Promise.all(uploads)) {
+        expect(result.body.error.code).toBe('replication_unconfirmed');
+        // Uploads that asked together share a round: at most two WAITs, never six in a row.
+        expect(ms).toBeLessThan(2 * 400 + MARGIN_MS);
+      }
+      await stack.context.settler.idle();
+      expect(await stack.listUploadFiles()).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+
   it('should answer 202 once a real replica has the upload, and process it at once', async () => {
     replica = await new TestRedisServer(['--replicaof', '127.0.0.1', String(primary.port)]).start();
     const probe = primary.client();

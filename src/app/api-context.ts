@@ -8,6 +8,7 @@ import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSampler } from '../queue/queue-sampler.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import type { IdempotencyStore } from './idempotency.js';
+import type { ReplicaAcker } from './replica-acker.js';
 import type { UploadSettler } from './upload-settler.js';
 
 /** Everything the handlers use, built once by the CLI (or a test). */
@@ -22,6 +23,8 @@ export interface ApiContext {
   storage: BlobStorage;
   embedder: Embedder;
   idempotency: IdempotencyStore;
+  /** Confirms uploads on replicas; only with REDIS_MIN_REPLICAS_ACK. */
+  acker?: ReplicaAcker;
   /** Settles uploads whose enqueue had no clear answer. */
   settler: UploadSettler;
 }

@@ -7,6 +7,11 @@ export interface UploadSettlerOptions {
   retryMs?: number;
   /** Give up (and log an error) after trying this long, in ms. @defaultValue 600000 */
   giveUpAfterMs?: number;
+  /**
+   * Runs after an upload was kept, e.g. to confirm it on replicas and release its held jobs
+   * (REDIS_MIN_REPLICAS_ACK). Its failure is logged. @defaultValue none
+   */
+  afterKept?: (fileIds: string[]) => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -28,7 +33,7 @@ export class UploadSettler {
     private readonly logger: Logger,
     options: UploadSettlerOptions = {},
   ) {
-    this.opts = { retryMs: 500, giveUpAfterMs: 600_000, ...options };
+    this.opts = { retryMs: 500, giveUpAfterMs: 600_000, afterKept: async () => {}, ...options };
   }
 
   /** Settlements still waiting for Redis. */
@@ -76,6 +81,12 @@ export class UploadSettler {
         const outcome = await this.records.settleUpload(upload);
         if (outcome === 'dropped') {
           await Promise.all(ids.map((id) => this.storage.remove(id).catch(() => undefined)));
+        } else {
+          await this.opts
+            .afterKept(ids)
+            .catch((error: unknown) =>
+              this.logger.warn({ err: error, fileIds: ids }, 'could not finish a kept upload'),
+            );
         }
         this.logger.info({ fileIds: ids, outcome, attempt }, 'upload with unknown outcome settled');
         return;

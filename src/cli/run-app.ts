@@ -4,6 +4,7 @@ import type { Logger } from '../config/logger.js';
 import type { ApiContext } from '../app/api-context.js';
 import { createApp } from '../app/express-adapter.js';
 import { IdempotencyStore } from '../app/idempotency.js';
+import { ReplicaAcker } from '../app/replica-acker.js';
 import { UploadSettler } from '../app/upload-settler.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
 import { createFileQueue } from '../queue/file-queue.js';
@@ -38,6 +39,39 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
   queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
   const records = new FileRecords(redis, keys);
   const storage = new LocalBlobStorage(config.http.uploadDir);
+  const { minReplicasAck, ackTimeoutMs, timeoutMs } = config.redis;
+  const acker =
+    minReplicasAck > 0
+      ? new ReplicaAcker(
+          createRedis(config.redis, {
+            role: 'request',
+            connectionName: `qscale:app-ack:${config.worker.id}`,
+            // WAIT may take the whole ack timeout; the deadline comes after it.
+            commandTimeoutMs: ackTimeoutMs + timeoutMs,
+          }).on('error', (error) => logger.debug({ err: error }, 'redis connection error')),
+          keys.bull('qscale:ack-probe'),
+          { replicas: minReplicasAck, timeoutMs: ackTimeoutMs },
+        )
+      : undefined;
+  /**
+   * A kept upload's jobs are still held: release them once replicas confirm them; otherwise they
+   * run when the hold ends.
+   */
+  const releaseHeld = async (ids: string[]) => {
+    if (!acker) return;
+    const confirmed = await acker.confirm(ids.map((id) => keys.bull(id)));
+    if (confirmed < minReplicasAck) {
+      logger.warn(
+        { fileIds: ids, confirmed, required: minReplicasAck },
+        'kept upload not confirmed by replicas; its jobs run when their hold ends',
+      );
+      return;
+    }
+    for (const id of ids) {
+      const job = await queue.getJob(id);
+      if (job && (await job.isDelayed())) await job.promote();
+    }
+  };
   return {
     config,
     logger,
@@ -49,7 +83,8 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     storage,
     embedder: createEmbedder(config.embedding),
     idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),
-    settler: new UploadSettler(records, storage, logger),
+    ...(acker && { acker }),
+    settler: new UploadSettler(records, storage, logger, { afterKept: releaseHeld }),
   };
 }
 
@@ -97,6 +132,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
       (closing ??= closeAll(logger, [
         () => closeServer(server),
         () => context.settler.close(),
+        () => context.acker?.close() ?? Promise.resolve(),
         () => context.queue.close(),
         () => context.redis.quit().then(() => undefined),
         async () => logger.info('upload API stopped'),

@@ -24,6 +24,8 @@ const UNAVAILABLE_MESSAGES = [
   // The primary's min-replicas-to-write is not met (no replica in reach): as REDIS_MIN_REPLICAS_ACK.
   'NOREPLICAS',
   'Command timed out',
+  // A pipeline in flight when its connection closed (ioredis does not resend pipelines).
+  'Command aborted due to connection close',
   // The Cluster client gave up following MOVED/ASK/TRYAGAIN (a slot move that outlasts its retries).
   'Too many Cluster redirections',
 ];

@@ -88,6 +88,7 @@ export async function createTestStack(
     async close() {
       await worker?.close();
       await context.settler.close();
+      await context.acker?.close();
       await context.queue.obliterate({ force: true }).catch(() => undefined);
       await context.queue.close();
       await context.redis.quit().catch(() => undefined);

@@ -5,7 +5,6 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FILE_JOB_NAME, type FileJobData } from '../../queue/file-job.js';
 import type { NewFileRecord, UnsettledUpload } from '../../queue/file-records.js';
-import { connectionFor } from '../../queue/redis-connection.js';
 import { describeSupportedTypes, detectFileType } from '../../queue/file-types.js';
 import type { BlobWriter } from '../../storage/blob-storage.js';
 import type { ApiContext } from '../api-context.js';
@@ -194,17 +193,6 @@ function ackHoldMs(ctx: ApiContext): number {
 }
 
 /**
- * REDIS_MIN_REPLICAS_ACK: `WAIT` for that many replicas on the connection that wrote the upload
- * (on a Cluster: the master of the queue's slot). Returns how many confirmed.
- */
-async function replicasConfirming(ctx: ApiContext): Promise<number> {
-  const { minReplicasAck, ackTimeoutMs } = ctx.config.redis;
-  const connection = connectionFor(ctx.redis, ctx.keys.bull('wait'));
-  if (!connection) return 0;
-  return connection.wait(minReplicasAck, ackTimeoutMs);
-}
-
-/**
  * POST /api/v1/files: store each `file` part and enqueue one job per file.
  *
  * Every Redis call has a deadline (REDIS_TIMEOUT_MS). Until the jobs are sent, a failure removes
@@ -283,7 +271,9 @@ export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<Api
       uploadedAt,
     );
     if (minReplicasAck > 0) {
-      const confirmed = await replicasConfirming(ctx);
+      const confirmed = ctx.acker
+        ? await ctx.acker.confirm(records.map((record) => ctx.keys.bull(record.id)))
+        : 0;
       if (confirmed < minReplicasAck) {
         // Roll back: the held jobs go, then the settlement finds no job and removes the rest.
         await Promise.all(jobs.map((job) => job.remove().catch(() => undefined)));
