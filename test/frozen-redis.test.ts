@@ -258,9 +258,11 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
       20_000,
     );
     probe.disconnect();
+    // Generous: a replica on a busy CI machine may take a while to acknowledge.
     const stack = await createTestStack(primary, {
       REDIS_MIN_REPLICAS_ACK: '1',
-      REDIS_ACK_TIMEOUT_MS: '500',
+      REDIS_TIMEOUT_MS: '5000',
+      REDIS_ACK_TIMEOUT_MS: '3000',
     });
     try {
       const started = Date.now();
