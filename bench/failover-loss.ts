@@ -375,10 +375,13 @@ interface Api {
 const offsetIn = (info: string, field: string) =>
   Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
 
+/** REDIS_MIN_REPLICAS_ACK settings compared on a topology: 0, 1, and every replica when > 1. */
+const acksFor = (replicas: number): number[] => (replicas > 1 ? [0, 1, replicas] : [0, 1]);
+
 /** Starts one upload API per REDIS_MIN_REPLICAS_ACK setting on the topology. */
-async function startApis(topology: Topology, uploadDir: string): Promise<Api[]> {
+async function startApis(topology: Topology, uploadDir: string, replicas: number): Promise<Api[]> {
   const apps: Api[] = [];
-  for (const ack of [0, 1]) {
+  for (const ack of acksFor(replicas)) {
     const config = loadConfig({
       REDIS_SENTINELS: topology.sentinelsEnv,
       REDIS_MIN_REPLICAS_ACK: String(ack),
@@ -498,7 +501,7 @@ async function runOn(replicas: number, scenarios: Scenario[]): Promise<RepResult
   const uploadDir = await mkdtemp(join(tmpdir(), 'qscale-bench-uploads-'));
   let apps: Api[] = [];
   try {
-    apps = await startApis(topology, uploadDir);
+    apps = await startApis(topology, uploadDir, replicas);
     const results: RepResult[] = [];
     for (const scenario of scenarios) {
       for (let rep = 1; rep <= REPETITIONS; rep++) {
@@ -543,7 +546,7 @@ function printResults(all: RepResult[]): void {
   }
   console.log('');
   for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
-    for (const ack of [0, 1]) {
+    for (const ack of [0, 1, 2]) {
       const rows = all.filter((r) => r.ack === ack && r.scenario === scenario);
       if (rows.length === 0) continue;
       const accepted = rows.reduce((n, r) => n + r.accepted, 0);
@@ -562,7 +565,8 @@ function printResults(all: RepResult[]): void {
 async function main(): Promise<void> {
   console.log(
     'Sentinel failover loss: a primary, its replicas and 3 sentinels (down-after 1 s, all on ' +
-      'loopback), two upload APIs in one process (REDIS_MIN_REPLICAS_ACK=0 and =1, ack timeout ' +
+      'loopback), one upload API per REDIS_MIN_REPLICAS_ACK setting in one process (0 and 1; also 2 ' +
+      'with 2 replicas), ack timeout ' +
       `500 ms), ${CLIENTS} clients each uploading small files back to back, ${REPETITIONS} ` +
       'repetitions per scenario. No worker runs.',
   );
