@@ -39,24 +39,13 @@ import {
   withCleanup,
   type Stoppable,
 } from './bench-servers.js';
-
-function envPositiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
+import { envPositiveInt, sleep } from './bench-env.js';
 
 const FILES = envPositiveInt('BENCH_FILES', 1200);
 const SCRAPES = envPositiveInt('BENCH_SCRAPES', 300);
 const CONCURRENCY = 4;
 const UPLOADERS = 8;
 const WARMUP = 20;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The p-th percentile (0..100) by nearest rank. */
 function percentile(values: readonly number[], p: number): number {

@@ -47,6 +47,7 @@ import { runApp, type RunningApp } from '../src/cli/run-app.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
+import { envPositiveInt, sleep } from './bench-env.js';
 
 const REPETITIONS = envPositiveInt('BENCH_REPETITIONS', 3);
 const CLIENTS = envPositiveInt('BENCH_CLIENTS', 3);
@@ -56,18 +57,6 @@ const HOST = '127.0.0.1';
 const MASTER = 'mymaster';
 /** Stop filling the link beyond this: the primary drops a replica over 64 MiB for 60 s. */
 const MAX_FILL_MB = 48;
-
-function envPositiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(
   what: string | (() => string),
