@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import getPort from 'get-port';
 import { Cluster, Redis } from 'ioredis';
+import { whenRedisAnswers } from './redis-server.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -146,28 +147,15 @@ export class TestRedisCluster {
   }
 
   /** Waits for a node to answer and returns its id. */
-  private async whenUp(port: number): Promise<string> {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const exited = this.children.find((child) => child.exitCode !== null);
-      if (exited) throw new Error(`a redis-server of the cluster exited with ${exited.exitCode}`);
-      const probe = new Redis(port, '127.0.0.1', {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return String(await probe.cluster('MYID'));
-      } catch {
-        // not up yet
-      } finally {
-        probe.disconnect();
-      }
-      await sleep(30);
-    }
-    throw new Error(`redis-server on port ${port} did not start within 10 s`);
+  private whenUp(port: number): Promise<string> {
+    return whenRedisAnswers(
+      port,
+      async (probe) => String(await probe.cluster('MYID')),
+      () => {
+        const exited = this.children.find((child) => child.exitCode !== null);
+        if (exited) throw new Error(`a redis-server of the cluster exited with ${exited.exitCode}`);
+      },
+    );
   }
 
   /**

@@ -10,6 +10,37 @@ import { Redis } from 'ioredis';
  * shared one on 6379. `stop()` and `start()` let a test take Redis away and bring it back on the
  * same port.
  */
+/**
+ * Asks a redis-server that is starting on `port` (a fresh connection each try, every 30 ms) until
+ * `ask` answers, for up to 10 s. `checkAlive` throws when the server process has exited.
+ */
+export async function whenRedisAnswers<T>(
+  port: number,
+  ask: (client: Redis) => Promise<T>,
+  checkAlive: () => void = () => undefined,
+): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    checkAlive();
+    const probe = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return await ask(probe);
+    } catch {
+      // not up yet
+    } finally {
+      probe.disconnect();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  throw new Error(`redis-server on port ${port} did not start within 10 s`);
+}
+
 export class TestRedisServer {
   port = 0;
   private child?: ChildProcess;
@@ -48,26 +79,16 @@ export class TestRedisServer {
       { stdio: 'ignore' },
     );
     this.child = child;
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      const probe = new Redis(this.port, '127.0.0.1', {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        if ((await probe.ping()) === 'PONG') return this;
-      } catch {
-        // not up yet
-      } finally {
-        probe.disconnect();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 30));
-    }
-    throw new Error('redis-server did not start within 10 s');
+    await whenRedisAnswers(
+      this.port,
+      async (probe) => {
+        if ((await probe.ping()) !== 'PONG') throw new Error('not ready');
+      },
+      () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+      },
+    );
+    return this;
   }
 
   /** SIGSTOP: the server keeps its connections open but answers nothing (a frozen primary). */
