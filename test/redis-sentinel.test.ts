@@ -55,6 +55,8 @@ describe('Redis Sentinel', () => {
   let uploadDir: string;
   /** How often the worker finished each job (BullMQ's `completed` event, per job id). */
   const completions = new Map<string, number>();
+  /** Files whose job a worker completed more than once (across a failover). */
+  const reprocessed = new Set<string>();
   /** Every file id answered 202 so far in this file. */
   const acceptedIds = new Set<string>();
   /** Accepted files whose job is still held (see expectAccepted). */
@@ -236,15 +238,32 @@ describe('Redis Sentinel', () => {
     return pending;
   }
 
-  /** The file shows completed, and its job ran to completion once: one attempt, one event. */
+  /**
+   * The file shows completed, once: one job (its id is the file id), finished, and the file's
+   * chunks stored once. BullMQ processes at least once: a worker whose completion went to the old
+   * primary in the moment before it followed +switch-master has that write discarded, and the job
+   * runs again on the new primary (seen about once in eight runs). Processing is idempotent (the
+   * chunks are replaced, not appended), so a second run leaves the same single result.
+   */
   async function expectCompletedOnce(id: string) {
     const res = await fetch(`http://127.0.0.1:${app.port}/api/v1/files/${id}`);
-    expect(await res.json(), id).toMatchObject({ id, status: 'completed', attempts: 1 });
+    const file = (await res.json()) as {
+      status: string;
+      attempts: number;
+      result: { chunks: number };
+    };
+    expect(file, id).toMatchObject({ id, status: 'completed' });
+    expect(file.attempts, `file ${id} attempts`).toBeGreaterThanOrEqual(1);
+    const chunks = await fetch(`http://127.0.0.1:${app.port}/api/v1/files/${id}/chunks`);
+    expect(((await chunks.json()) as { total: number }).total, `file ${id} chunks`).toBe(
+      file.result.chunks,
+    );
     const job = await app.context.queue.getJob(id);
     expect(job, `job ${id}`).toBeDefined();
     expect(job!.finishedOn, `job ${id} finished`).toBeGreaterThan(0);
-    expect(job!.attemptsMade, `job ${id} attempts`).toBe(1);
-    expect(completions.get(id), `job ${id} completions`).toBe(1);
+    expect(await app.context.queue.getJobState(id), `job ${id}`).toBe('completed');
+    expect(completions.get(id), `job ${id} completions`).toBeGreaterThanOrEqual(1);
+    if ((completions.get(id) ?? 0) > 1) reprocessed.add(id);
   }
 
   /**
@@ -432,6 +451,10 @@ describe('Redis Sentinel', () => {
     const pending = await waitCompleted(held, 40_000);
     expect([...pending], 'still not completed').toEqual([]);
     for (const id of held) await expectCompletedOnce(id);
-    for (const id of acceptedIds) expect(completions.get(id), `job ${id} completions`).toBe(1);
+    for (const id of acceptedIds) {
+      expect(completions.get(id), `job ${id} completions`).toBeGreaterThanOrEqual(1);
+    }
+    // Reprocessing is the exception across a failover, not the rule.
+    expect(reprocessed.size).toBeLessThanOrEqual(Math.ceil(acceptedIds.size / 10));
   }, 60_000);
 });
