@@ -262,7 +262,8 @@ describe('Redis Sentinel', () => {
     expect(job, `job ${id}`).toBeDefined();
     expect(job!.finishedOn, `job ${id} finished`).toBeGreaterThan(0);
     expect(await app.context.queue.getJobState(id), `job ${id}`).toBe('completed');
-    expect(completions.get(id), `job ${id} completions`).toBeGreaterThanOrEqual(1);
+    // The worker's 'completed' event is not a count of runs either: when the primary dies after
+    // running the completion but before answering, the job is completed and the worker never hears.
     if ((completions.get(id) ?? 0) > 1) reprocessed.add(id);
   }
 
@@ -451,9 +452,6 @@ describe('Redis Sentinel', () => {
     const pending = await waitCompleted(held, 40_000);
     expect([...pending], 'still not completed').toEqual([]);
     for (const id of held) await expectCompletedOnce(id);
-    for (const id of acceptedIds) {
-      expect(completions.get(id), `job ${id} completions`).toBeGreaterThanOrEqual(1);
-    }
     // Reprocessing is the exception across a failover, not the rule.
     expect(reprocessed.size).toBeLessThanOrEqual(Math.ceil(acceptedIds.size / 10));
   }, 60_000);
