@@ -60,6 +60,48 @@ function cors(origins: readonly string[]) {
   };
 }
 
+/**
+ * Refuses state-changing requests (POST, DELETE) that a browser sends from another site: an
+ * `Origin` that is neither this API's own nor in CORS_ORIGINS, or `Sec-Fetch-Site: cross-site`.
+ * A form on any web page could otherwise make a visitor's browser upload. Clients that are not
+ * browsers send no `Origin` and are not affected.
+ */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
+function refuseCrossSite(origins: readonly string[]) {
+  const allowed = new Set(origins);
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (req.method !== 'POST' && req.method !== 'DELETE') {
+      next();
+      return;
+    }
+    const origin = req.headers.origin;
+    // Same host and port as the request went to (the scheme may differ behind a TLS proxy).
+    const crossOrigin =
+      origin !== undefined && !allowed.has(origin) && hostOf(origin) !== req.headers.host;
+    const crossSite =
+      req.headers['sec-fetch-site'] === 'cross-site' &&
+      (origin === undefined || !allowed.has(origin));
+    if (crossOrigin || crossSite) {
+      next(
+        new ApiError(
+          403,
+          'cross_site_refused',
+          `Requests from ${origin ?? 'another site'} may not change anything here; allow the origin with CORS_ORIGINS`,
+        ),
+      );
+      return;
+    }
+    next();
+  };
+}
+
 function send(res: Response, response: ApiResponse): void {
   if (response.headers) res.set(response.headers);
   if (response.body === undefined) res.status(response.status).end();
@@ -76,15 +118,25 @@ export function createApp(ctx: ApiContext): Express {
     : undefined;
   const json = express.json({ limit: '64kb', type: () => true });
   if (ctx.config.http.corsOrigins.length > 0) app.use(cors(ctx.config.http.corsOrigins));
+  app.use(refuseCrossSite(ctx.config.http.corsOrigins));
+
+  // The token is checked before anything reads the body.
+  const authenticate = (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      checkToken?.(req.headers);
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
 
   for (const route of routes) {
-    const middlewares = route.json ? [json] : [];
+    const middlewares = [...(route.auth ? [authenticate] : []), ...(route.json ? [json] : [])];
     app[route.method](
       route.path,
       ...middlewares,
       async (req: Request, res: Response, next: NextFunction) => {
         try {
-          if (route.auth && checkToken) checkToken(req.headers);
           const response = await route.handler(ctx, {
             params: req.params as Record<string, string>,
             query: req.query as Record<string, unknown>,

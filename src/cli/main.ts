@@ -44,8 +44,15 @@ const FLAG_TO_ENV = {
 
 type Flags = Partial<Record<keyof typeof FLAG_TO_ENV, string | boolean>>;
 
-function configFrom(flags: Flags): Config {
+/**
+ * The settings of a command: the environment, overridden by its flags. `qscale start` is the
+ * laptop command: without HOST or --host it listens on loopback only (containers set HOST).
+ */
+function configFrom(flags: Flags, defaults: Env = {}): Config {
   const env: Env = { ...process.env };
+  for (const [variable, value] of Object.entries(defaults)) {
+    if (env[variable] === undefined || env[variable] === '') env[variable] = value;
+  }
   for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
     const value = flags[flag as keyof Flags];
     if (value !== undefined) env[variable] = value === true ? 'on' : String(value);
@@ -149,7 +156,7 @@ export function buildProgram(): Command {
     )
     .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
     .action(async (flags: Flags) => {
-      let config = configFrom(flags);
+      let config = configFrom(flags, { HOST: '127.0.0.1' });
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
       const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
       const logger = createLogger(config, 'start', terminal?.log);

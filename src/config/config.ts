@@ -162,6 +162,7 @@ const envSchema = z.object({
   API_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   MAX_QUEUE_BACKLOG: int(0, Number.MAX_SAFE_INTEGER).default(0),
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
+  BODY_TIMEOUT_SECONDS: int(1, 3600).default(30),
   WORKER_CONCURRENCY: int(1, 1000).default(2),
   JOB_ATTEMPTS: int(1, 100).default(3),
   JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
@@ -296,6 +297,8 @@ export interface Config {
     apiToken?: string;
     maxQueueBacklog: number;
     idempotencyTtlSeconds: number;
+    /** An upload whose body sends nothing for this long is answered 408 and dropped. */
+    bodyTimeoutSeconds: number;
     /** Origins allowed to call the API from a browser (CORS), e.g. the status page's. */
     corsOrigins: string[];
   };
@@ -501,6 +504,7 @@ export function loadConfig(env: Env = process.env): Config {
       ...(e.API_TOKEN !== undefined && { apiToken: e.API_TOKEN }),
       maxQueueBacklog: e.MAX_QUEUE_BACKLOG,
       idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+      bodyTimeoutSeconds: e.BODY_TIMEOUT_SECONDS,
       corsOrigins: (e.CORS_ORIGINS ?? '')
         .split(',')
         .map((origin) => origin.trim())

@@ -56,6 +56,9 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
   try {
     parser = busboy({
       headers: req.headers,
+      // Browsers and curl send names as UTF-8 (busboy's default is latin1); `filename*=` (RFC 5987)
+      // carries its own charset.
+      defParamCharset: 'utf8',
       limits: { fileSize: maxUploadBytes, files: maxFilesPerRequest, fields: 50, parts: 100 },
     });
   } catch {
@@ -147,16 +150,36 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
     fail(new ApiError(400, 'too_many_fields', 'Too many form fields')),
   );
 
+  // A client that stops sending is cut off, instead of holding a socket and a .part file.
+  const { bodyTimeoutSeconds } = ctx.config.http;
+  const onIdle = () => {
+    const timeout = new ApiError(
+      408,
+      'body_timeout',
+      `The request body sent nothing for ${bodyTimeoutSeconds} s (BODY_TIMEOUT_SECONDS); nothing was stored`,
+      { headers: { Connection: 'close' } },
+    );
+    // First, so that the errors the parser's streams raise as it stops do not take its place.
+    fail(timeout);
+    parser.destroy(timeout);
+  };
+  req.raw.setTimeout(bodyTimeoutSeconds * 1000, onIdle);
   try {
     await pipeline(req.raw, parser);
   } catch (error) {
     fail(
-      new ApiError(
-        400,
-        'bad_multipart',
-        `The multipart body could not be read: ${(error as Error).message}`,
-      ),
+      error instanceof ApiError
+        ? error
+        : new ApiError(
+            400,
+            'bad_multipart',
+            `The multipart body could not be read: ${(error as Error).message}`,
+          ),
     );
+  } finally {
+    // The socket is gone when the body was cut off.
+    if (req.raw.socket) req.raw.setTimeout(0);
+    req.raw.off('timeout', onIdle);
   }
   await Promise.all(writes);
   if (!failure && received.length === 0) {

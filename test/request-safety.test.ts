@@ -1,0 +1,167 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+const TOKEN = 'a-token-of-sixteen-chars';
+
+/** A multipart body with one `file` part whose Content-Disposition is given as is. */
+function multipart(disposition: string, content: string) {
+  const boundary = 'XBOUNDARYx';
+  return {
+    type: `multipart/form-data; boundary=${boundary}`,
+    body: Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n`),
+      Buffer.from(`Content-Type: text/plain\r\n\r\n${content}\r\n--${boundary}--\r\n`),
+    ]),
+  };
+}
+
+describe('Upload API request safety', () => {
+  let redis: TestRedisServer;
+  let stack: TestStack;
+  let open: TestStack;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await createTestStack(
+      redis,
+      { API_TOKEN: TOKEN, CORS_ORIGINS: 'http://status.example:9464', BODY_TIMEOUT_SECONDS: '1' },
+      { worker: false },
+    );
+    open = await createTestStack(redis, {}, { worker: false });
+  });
+
+  afterAll(async () => {
+    await stack.close();
+    await open.close();
+    await redis.stop();
+  });
+
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+
+  it('should keep UTF-8 file names and RFC 5987 filename* names exactly', async () => {
+    const plain = multipart('form-data; name="file"; filename="ünïcödé 名前.txt"', 'hello');
+    const utf8 = await request(stack.app)
+      .post('/api/v1/files')
+      .set(auth)
+      .set('Content-Type', plain.type)
+      .send(plain.body);
+    expect(utf8.status).toBe(202);
+    expect(utf8.body.name).toBe('ünïcödé 名前.txt');
+
+    const extended = multipart(
+      `form-data; name="file"; filename="rates.txt"; filename*=UTF-8''%E2%82%AC%20rates%20%C3%A9t%C3%A9.txt`,
+      'hello',
+    );
+    const rfc5987 = await request(stack.app)
+      .post('/api/v1/files')
+      .set(auth)
+      .set('Content-Type', extended.type)
+      .send(extended.body);
+    expect(rfc5987.status).toBe(202);
+    expect(rfc5987.body.name).toBe('€ rates été.txt');
+    const stored = await request(stack.app)
+      .get(rfc5987.body.statusUrl as string)
+      .set(auth);
+    expect(stored.body.name).toBe('€ rates été.txt');
+  });
+
+  it('should check the token before reading the body', async () => {
+    const res = await request(stack.app)
+      .post('/api/v1/search')
+      .set('Content-Type', 'application/json')
+      .send('{not json');
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthorized');
+  });
+
+  it('should refuse state-changing requests from other sites, and only those', async () => {
+    const upload = (headers: Record<string, string>) =>
+      request(open.app)
+        .post('/api/v1/files')
+        .set(headers)
+        .attach('file', Buffer.from('cross-site?'), 'x.txt');
+    const before = await open.listUploadFiles();
+    const crossSite: Record<string, string>[] = [
+      { Origin: 'http://evil.example' },
+      { Origin: 'null' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+    ];
+    for (const headers of crossSite) {
+      const res = await upload(headers);
+      expect({ headers, status: res.status }).toEqual({ headers, status: 403 });
+      expect(res.body.error.message).toContain('CORS_ORIGINS');
+    }
+    expect(await open.listUploadFiles()).toEqual(before);
+    const del = await request(open.app)
+      .delete('/api/v1/files/00000000-0000-4000-8000-000000000000')
+      .set('Origin', 'http://evil.example');
+    expect(del.status).toBe(403);
+    // Reads stay open to any origin (browsers keep their answers from pages without CORS).
+    const read = await request(open.app)
+      .get('/api/v1/files/00000000-0000-4000-8000-000000000000')
+      .set('Origin', 'http://evil.example');
+    expect(read.status).toBe(404);
+
+    // No Origin (curl, servers), the API's own origin, and an allowed origin are fine.
+    expect((await upload({})).status).toBe(202);
+    const server = open.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const own = await upload({ Origin: `http://127.0.0.1:${port}`, Host: `127.0.0.1:${port}` });
+      expect(own.status).toBe(202);
+    } finally {
+      server.close();
+    }
+    const allowed = await request(stack.app)
+      .post('/api/v1/files')
+      .set(auth)
+      .set('Origin', 'http://status.example:9464')
+      .attach('file', Buffer.from('allowed'), 'ok.txt');
+    expect(allowed.status).toBe(202);
+  });
+
+  it('should answer 408 to a body that stops arriving, and keep nothing of it', async () => {
+    const server = stack.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const before = await stack.listUploadFiles();
+      const started = Date.now();
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/files',
+          headers: {
+            'content-type': 'multipart/form-data; boundary=XBOUNDARY',
+            authorization: `Bearer ${TOKEN}`,
+          },
+        });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        // Half a file, then silence.
+        req.write(
+          '--XBOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n' +
+            'Content-Type: text/plain\r\n\r\nthe first half, ',
+        );
+      });
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body).error.message).toContain('BODY_TIMEOUT_SECONDS');
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(await stack.listUploadFiles()).toEqual(before);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
