@@ -1,5 +1,5 @@
 import { EmbeddingError } from '../embedding/embedding-error.js';
-import { isRedisUnavailable } from '../queue/redis-errors.js';
+import { isRedisOutOfMemory, isRedisUnavailable } from '../queue/redis-errors.js';
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
 
@@ -10,6 +10,19 @@ export function errorResponse(error: unknown): ApiResponse {
       status: error.status,
       body: { error: { code: error.code, message: error.message, ...error.details } },
       ...(error.headers && { headers: error.headers }),
+    };
+  }
+  if (isRedisOutOfMemory(error)) {
+    return {
+      status: 503,
+      body: {
+        error: {
+          code: 'redis_full',
+          message:
+            'The queue store (Redis) is out of memory (maxmemory) and refuses new data; nothing was stored. Retry later.',
+        },
+      },
+      headers: { 'Retry-After': '30' },
     };
   }
   if (isRedisUnavailable(error)) {

@@ -123,7 +123,7 @@ export interface UnsettledUpload {
 }
 
 /** How long a settlement's decision is remembered (repeats of it sent meanwhile read it). */
-const SETTLE_MARKER_TTL_SECONDS = 24 * 3600;
+const SETTLE_MARKER_TTL_SECONDS = 3600;
 
 const CHUNK_BATCH = 500;
 

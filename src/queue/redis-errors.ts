@@ -38,3 +38,10 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (code && UNAVAILABLE_CODES.has(code)) return true;
   return UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message));
 }
+
+/** Whether Redis refused a write for lack of memory (`maxmemory` with `noeviction`). */
+export function isRedisOutOfMemory(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // A MULTI with a refused command fails as EXECABORT, naming the OOM in its message.
+  return /\bOOM\b/.test(error.message);
+}

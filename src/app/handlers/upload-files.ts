@@ -1,7 +1,7 @@
 import busboy from 'busboy';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FILE_JOB_NAME, type FileJobData } from '../../queue/file-job.js';
 import type { NewFileRecord, UnsettledUpload } from '../../queue/file-records.js';
@@ -34,6 +34,20 @@ function cleanFileName(name: string | undefined): string {
     .trim()
     .slice(0, 255);
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'unnamed' : cleaned;
+}
+
+/** A full disk or quota is 507 with a clear message; other write errors stay as they are. */
+function storageError(error: unknown, name: string): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new ApiError(
+      507,
+      'insufficient_storage',
+      `The upload storage is full (${code}) while writing "${name}"; nothing was stored. Retry when space is freed.`,
+      { headers: { 'Retry-After': '60' } },
+    );
+  }
+  return error as Error;
 }
 
 function counter(onChunk: (chunk: Buffer) => void): Transform {
@@ -102,9 +116,20 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
         const writer = await ctx.storage.createWriter(id);
         const file: ReceivedFile = { record: { id, name, type, size: 0, sha256: '' }, writer };
         received.push(file);
+        // busboy's part stream goes through a PassThrough: when the write fails (a full disk),
+        // pipeline() destroys its streams, and busboy would wait for ever on a destroyed part;
+        // this way the part is unpiped and drained, and the request gets its answer.
+        const source = new PassThrough();
+        stream.pipe(source);
+        // pipe() forwards data only: a part that fails or stops short (the body was cut off) must
+        // end the write too.
+        stream.once('error', (error) => source.destroy(error));
+        stream.once('close', () => {
+          if (!stream.readableEnded) source.destroy(new Error('the file part ended early'));
+        });
         try {
           await pipeline(
-            stream,
+            source,
             counter((chunk) => {
               size += chunk.length;
               hash.update(chunk);
@@ -112,8 +137,9 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
             writer.stream,
           );
         } catch (error) {
+          stream.unpipe(source);
           stream.resume();
-          fail(error as Error);
+          fail(storageError(error, name));
           return;
         }
         if (stream.truncated) {
