@@ -12,7 +12,16 @@ export interface UploadSettlerOptions {
    * (REDIS_MIN_REPLICAS_ACK). Its failure is logged. @defaultValue none
    */
   afterKept?: (fileIds: string[]) => Promise<void>;
+  /**
+   * Whether a decision, written under its marker key, is durable (e.g. confirmed by replicas,
+   * REDIS_MIN_REPLICAS_ACK); when not, the settlement is tried again — a decision written to a
+   * primary that a failover then discards must not count. @defaultValue always durable
+   */
+  isDurable?: (markerKey: string) => Promise<boolean>;
 }
+
+/** Tries in which a settlement waits for its decision to be durable before it accepts it. */
+const DURABILITY_TRIES = 10;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,7 +42,13 @@ export class UploadSettler {
     private readonly logger: Logger,
     options: UploadSettlerOptions = {},
   ) {
-    this.opts = { retryMs: 500, giveUpAfterMs: 600_000, afterKept: async () => {}, ...options };
+    this.opts = {
+      retryMs: 500,
+      giveUpAfterMs: 600_000,
+      afterKept: async () => {},
+      isDurable: async () => true,
+      ...options,
+    };
   }
 
   /** Settlements still waiting for Redis. */
@@ -79,6 +94,12 @@ export class UploadSettler {
         // Every try goes out on the same connection after the enqueue, so each one sees its
         // effect; the first to run decides, later ones repeat its answer.
         const outcome = await this.records.settleUpload(upload);
+        // After a failover the new primary may have no replica for a while: after 10 tries the
+        // decision stands where it was made (the current primary, by then).
+        const marker = this.records.settleMarker(upload.uploadId);
+        if (attempt <= DURABILITY_TRIES && !(await this.opts.isDurable(marker))) {
+          throw new Error('the decision is not durable yet');
+        }
         if (outcome === 'dropped') {
           await Promise.all(ids.map((id) => this.storage.remove(id).catch(() => undefined)));
         } else {

@@ -84,7 +84,12 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     embedder: createEmbedder(config.embedding),
     idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),
     ...(acker && { acker }),
-    settler: new UploadSettler(records, storage, logger, { afterKept: releaseHeld }),
+    settler: new UploadSettler(records, storage, logger, {
+      afterKept: releaseHeld,
+      ...(acker && {
+        isDurable: async (marker: string) => (await acker.confirm([marker])) >= minReplicasAck,
+      }),
+    }),
   };
 }
 

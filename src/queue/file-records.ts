@@ -293,9 +293,9 @@ export class FileRecords {
    */
   async settleUpload(upload: UnsettledUpload): Promise<'kept' | 'dropped'> {
     const keys = [
-      this.keys.bull(`qscale:settle:${upload.uploadId}`),
+      this.settleMarker(upload.uploadId),
       this.keys.files(),
-      upload.idempotency?.key ?? this.keys.bull(`qscale:settle:${upload.uploadId}`),
+      upload.idempotency?.key ?? this.settleMarker(upload.uploadId),
     ];
     const args: (string | number)[] = [
       upload.uploadedAt,
@@ -320,6 +320,11 @@ export class FileRecords {
       );
     }
     return this.redis.qscaleSettleUpload(keys.length, ...keys, ...args);
+  }
+
+  /** The key that keeps a settlement's decision. */
+  settleMarker(uploadId: string): string {
+    return this.keys.bull(`qscale:settle:${uploadId}`);
   }
 
   /** Removes records that were never confirmed (their job could not be enqueued). */
