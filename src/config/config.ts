@@ -173,6 +173,10 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 86_400).default(30),
   CHUNK_SIZE: int(100, 100_000).default(1000),
   CHUNK_OVERLAP: int(0, 50_000).default(200),
+  EXTRACT_TIMEOUT_SECONDS: int(1, 3600).default(60),
+  EXTRACT_MAX_MEMORY_MB: int(16, 65_536).default(512),
+  EXTRACT_MAX_CHARACTERS: int(1, 500_000_000).default(20_000_000),
+  DOCX_MAX_UNCOMPRESSED_MB: int(1, 4096).default(200),
   EMBEDDING_PROVIDER: oneOf(['hash', 'openai'] as const).default('hash'),
   EMBEDDING_DIM: int(8, 8192).default(256),
   EMBEDDING_URL: httpUrl.optional(),
@@ -367,6 +371,17 @@ export interface Config {
     stabilizationSeconds: number;
   };
   chunking: { size: number; overlap: number };
+  /** Text extraction, run in worker threads with these limits per file. */
+  extraction: {
+    /** Wall-clock limit per file; the thread is terminated when it is hit. */
+    timeoutSeconds: number;
+    /** Heap limit of an extraction thread, in MB. */
+    maxMemoryMb: number;
+    /** A file yielding more characters of text fails (it is never cut short). */
+    maxCharacters: number;
+    /** A .docx whose ZIP declares more uncompressed bytes fails before it is inflated. */
+    docxMaxUncompressedMb: number;
+  };
   embedding: EmbeddingConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -570,6 +585,12 @@ export function loadConfig(env: Env = process.env): Config {
       stabilizationSeconds: e.AUTOSCALE_STABILIZATION_SECONDS,
     },
     chunking: { size: e.CHUNK_SIZE, overlap: e.CHUNK_OVERLAP },
+    extraction: {
+      timeoutSeconds: e.EXTRACT_TIMEOUT_SECONDS,
+      maxMemoryMb: e.EXTRACT_MAX_MEMORY_MB,
+      maxCharacters: e.EXTRACT_MAX_CHARACTERS,
+      docxMaxUncompressedMb: e.DOCX_MAX_UNCOMPRESSED_MB,
+    },
     embedding: {
       provider: e.EMBEDDING_PROVIDER,
       dimensions: e.EMBEDDING_DIM,

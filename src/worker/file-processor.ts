@@ -8,12 +8,14 @@ import type { FileRecords } from '../queue/file-records.js';
 import { BlobNotFoundError, type BlobStorage } from '../storage/blob-storage.js';
 import { chunkText } from './chunker.js';
 import { ExtractionError } from './extract/extraction-error.js';
-import { extractText } from './extract/extract-text.js';
+import type { extractText } from './extract/extract-text.js';
 
 export interface FileProcessorDeps {
   records: FileRecords;
   storage: BlobStorage;
   embedder: Embedder;
+  /** Turns a file into text; in the worker, an ExtractionSandbox (threads with limits). */
+  extract: typeof extractText;
   chunking: Config['chunking'];
   embeddingBatchSize: number;
   logger: Logger;
@@ -63,7 +65,7 @@ export function createFileProcessor(deps: FileProcessorDeps) {
     try {
       const data = await storage.read(fileId);
       await progress(10);
-      const text = await extractText(data, type, fileName);
+      const text = await deps.extract(data, type, fileName);
       await progress(30);
       const chunks = chunkText(text, deps.chunking);
       const vectors: Float32Array[] = [];

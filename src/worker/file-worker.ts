@@ -7,6 +7,7 @@ import type { FileJobData, FileJobResult } from '../queue/file-job.js';
 import type { FileRecords } from '../queue/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { QueueKeys } from '../queue/queue-keys.js';
+import { ExtractionSandbox } from './extract/extraction-sandbox.js';
 import { createFileProcessor } from './file-processor.js';
 import { WorkerTelemetry } from './worker-telemetry.js';
 
@@ -28,6 +29,8 @@ export interface FileWorkerDeps {
 export class FileWorker {
   readonly worker: Worker<FileJobData, FileJobResult>;
   readonly telemetry: WorkerTelemetry;
+  /** Extraction threads, one per concurrent job at most. */
+  readonly extraction: ExtractionSandbox;
   private readonly deps: FileWorkerDeps;
   private closing?: Promise<void>;
 
@@ -46,6 +49,10 @@ export class FileWorker {
         buckets: config.metrics.buckets,
       },
     );
+    this.extraction = new ExtractionSandbox({
+      threads: config.worker.concurrency,
+      ...config.extraction,
+    });
     this.worker = new Worker<FileJobData, FileJobResult>(
       config.queue.name,
       this.telemetry.instrument(
@@ -53,6 +60,7 @@ export class FileWorker {
           records: deps.records,
           storage: deps.storage,
           embedder: deps.embedder,
+          extract: (data, type, fileName) => this.extraction.extract(data, type, fileName),
           chunking: config.chunking,
           embeddingBatchSize: config.embedding.batchSize,
           logger,
@@ -116,13 +124,25 @@ export class FileWorker {
           { timeoutMs },
           'jobs still running at the shutdown timeout; leaving them to stalled-job recovery',
         );
-        await this.worker.close(true);
+        // close(true) still waits for a processor to return: end extractions in flight first
+        // (their jobs fail this attempt and are retried).
+        await Promise.all([this.closeExtraction(), this.worker.close(true)]);
       }
     } finally {
       clearTimeout(timer);
+      await this.closeExtraction();
       // Leave the live set whatever happened above, so the worker's series go at once.
       await this.telemetry.close();
     }
     logger.info('worker stopped');
+  }
+
+  /** Terminates the extraction threads, busy or not; never throws. */
+  private closeExtraction(): Promise<void> {
+    return this.extraction
+      .close()
+      .catch((err: unknown) =>
+        this.deps.logger.error({ err }, 'could not stop the extraction threads'),
+      );
   }
 }

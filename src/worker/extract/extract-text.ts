@@ -126,7 +126,9 @@ const HTML_OPTIONS: HtmlToTextOptions = {
   wordwrap: false,
   // html-to-text walks the tree recursively: without a cap, a few thousand nested elements
   // overflow the stack. Browsers cap nesting at 512 too; deeper content becomes "...".
-  limits: { maxDepth: 512 },
+  // maxInputLength (default 16 MiB) cuts longer HTML off silently: read it whole instead (0: no
+  // cap); the extraction sandbox's time, memory and character limits bound the work.
+  limits: { maxDepth: 512, maxInputLength: 0 },
   selectors: [
     { selector: 'a', options: { ignoreHref: true } },
     { selector: 'img', format: 'skip' },
