@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-connection.js';
 import type { FileType } from './file-types.js';
 import type { QueueKeys } from './queue-keys.js';
@@ -54,17 +55,30 @@ end
 return 0`;
 
 /**
- * Marks a record completed if it still exists, and otherwise removes the chunks and vectors a worker
- * wrote for it, so a file deleted while it was processed leaves nothing behind.
- * KEYS: record, chunks, vectors. ARGV: field/value pairs.
+ * Publishes a file's chunks and vectors, written beforehand under temporary keys, and marks the
+ * record completed — all at once, if the record still exists; otherwise removes what the worker
+ * wrote, so a file deleted while it was processed leaves nothing behind. Readers see the old
+ * result or the new one, never a half-written list; temporary keys left by a crash expire.
+ * KEYS: record, chunks, vectors, temporary chunks, temporary vectors. ARGV: field/value pairs.
  */
 const COMPLETE_OR_DISCARD = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  for i = 2, 3 do
+    if redis.call('EXISTS', KEYS[i + 2]) == 1 then
+      redis.call('RENAME', KEYS[i + 2], KEYS[i])
+      redis.call('PERSIST', KEYS[i])
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  end
   redis.call('HSET', KEYS[1], unpack(ARGV))
   return 1
 end
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 0`;
+
+/** How long the temporary keys of a result being written live, should the worker die. */
+const TEMPORARY_RESULT_TTL_MS = 10 * 60_000;
 
 /**
  * Decides, once, what became of an upload whose enqueue had no clear answer (a Redis that froze or
@@ -133,6 +147,8 @@ type RedisWithScripts = RedisClient & {
     record: string,
     chunks: string,
     vectors: string,
+    temporaryChunks: string,
+    temporaryVectors: string,
     ...args: string[]
   ): Promise<number>;
   qscaleSettleUpload(...args: (string | number)[]): Promise<'kept' | 'dropped'>;
@@ -142,7 +158,7 @@ function withScripts(redis: RedisClient): RedisWithScripts {
   const scripted = redis as RedisWithScripts;
   if (typeof scripted.qscaleHsetIfExists !== 'function') {
     redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
-    redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 3, lua: COMPLETE_OR_DISCARD });
+    redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 5, lua: COMPLETE_OR_DISCARD });
     redis.defineCommand('qscaleSettleUpload', { lua: SETTLE_UPLOAD });
   }
   return scripted;
@@ -247,8 +263,9 @@ export class FileRecords {
   }
 
   /**
-   * Stores a file's chunks and vectors and marks it completed, atomically with respect to deletion:
-   * returns false (and keeps nothing) when the file was deleted meanwhile.
+   * Stores a file's chunks and vectors and marks it completed, all at once: they are written under
+   * temporary keys (which expire if the worker dies) and published by one script, so readers never
+   * see half a result. Returns false (and keeps nothing) when the file was deleted meanwhile.
    */
   async complete(
     id: string,
@@ -258,17 +275,23 @@ export class FileRecords {
   ): Promise<boolean> {
     const chunksKey = this.keys.chunks(id);
     const vectorsKey = this.keys.vectors(id);
+    // Written aside first (same hash slot: the same key base), published by the script at once.
+    const attempt = randomUUID();
+    const temporaryChunks = `${chunksKey}:writing:${attempt}`;
+    const temporaryVectors = `${vectorsKey}:writing:${attempt}`;
     const pipeline = this.redis.pipeline();
-    pipeline.del(chunksKey, vectorsKey);
     for (let i = 0; i < chunks.length; i += CHUNK_BATCH) {
-      pipeline.rpush(chunksKey, ...chunks.slice(i, i + CHUNK_BATCH));
+      pipeline.rpush(temporaryChunks, ...chunks.slice(i, i + CHUNK_BATCH));
+      if (i === 0) pipeline.pexpire(temporaryChunks, TEMPORARY_RESULT_TTL_MS);
     }
-    if (vectors.length > 0) pipeline.set(vectorsKey, vectors);
+    if (vectors.length > 0) pipeline.set(temporaryVectors, vectors, 'PX', TEMPORARY_RESULT_TTL_MS);
     await execOrThrow(pipeline);
     const kept = await this.redis.qscaleCompleteOrDiscard(
       this.keys.file(id),
       chunksKey,
       vectorsKey,
+      temporaryChunks,
+      temporaryVectors,
       ...toFields(update),
     );
     return kept === 1;
