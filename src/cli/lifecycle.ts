@@ -18,7 +18,9 @@ export class Lifecycle {
 
   constructor(logger: Logger) {
     this.logger = logger;
-    const onSignal = (signal: NodeJS.Signals) => {
+    const onSignal = (signal: NodeJS.Signals | 'parent gone') => {
+      // Already draining (the parent's SIGTERM came first): its exit changes nothing.
+      if (this.stopping && signal === 'parent gone') return;
       if (this.stopping) {
         logger.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
@@ -34,6 +36,18 @@ export class Lifecycle {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A child of `qscale start --autoscale` / `qscale workers` has an IPC channel to its parent:
+    // when the parent goes, however it died (SIGKILL included), the channel closes and the child
+    // shuts down like on SIGTERM instead of working on as an orphan.
+    if (typeof process.send === 'function') {
+      if (!process.connected) {
+        // The parent went before this process got here.
+        setImmediate(() => onSignal('parent gone'));
+      } else {
+        process.channel?.unref();
+        process.once('disconnect', () => onSignal('parent gone'));
+      }
+    }
   }
 
   /** Starts a part and keeps it for {@link stop}. */

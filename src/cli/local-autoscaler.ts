@@ -105,7 +105,8 @@ export function spawnWorkerProcess(config: Config, workerId: string): ChildProce
       WORKER_CONCURRENCY: String(config.worker.concurrency),
       LOG_LEVEL: config.logLevel,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // The IPC channel only tells the child when this process is gone (see Lifecycle).
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
 

@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcess } from './helpers/cli-process.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { testEnv } from './helpers/stack.js';
+
+/** Whether a process runs (a zombie, already exited and waiting to be reaped, does not count). */
+async function running(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return status !== '' && !/^State:\s+Z/m.test(status);
+}
+
+describe('qscale workers', () => {
+  let redis: TestRedisServer;
+  let parent: CliProcess | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+
+  afterAll(async () => {
+    await parent?.stop();
+    await redis.stop();
+  });
+
+  it('should take its worker processes with it when it is killed with SIGKILL', async () => {
+    parent = new CliProcess(['workers', '--min-workers', '1'], {
+      ...(await testEnv(redis)),
+      LOG_LEVEL: 'info',
+    });
+    const taking = await parent.waitForLog((line) => line.msg === 'worker taking jobs', 30_000);
+    const child = Number(taking.pid);
+    expect(child).not.toBe(parent.child.pid);
+    expect(await running(child)).toBe(true);
+
+    parent.kill('SIGKILL');
+    await parent.exited;
+    const deadline = Date.now() + 15_000;
+    while ((await running(child)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await running(child)).toBe(false);
+  });
+});
