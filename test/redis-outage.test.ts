@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlowUpload } from './helpers/slow-upload.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -64,31 +64,12 @@ describe('Upload API while Redis is down', () => {
     try {
       const { port } = server.address() as AddressInfo;
       const filesBefore = await stack.listUploadFiles();
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/api/v1/files',
-        headers: { 'content-type': 'multipart/form-data; boundary=XBOUNDARY' },
-      });
-      const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        req.on('response', (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-      });
-      req.write(
-        '--XBOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n' +
-          'Content-Type: text/plain\r\n\r\n' +
-          'first half of the file, ',
-      );
+      const upload = startSlowUpload(port);
       // The body is being written to a temporary file: now take Redis away.
       await waitFor(async () => (await stack.listUploadFiles()).length > filesBefore.length);
       await redis.stop();
-      req.end('second half.\r\n--XBOUNDARY--\r\n');
-      const res = await response;
+      upload.finish();
+      const res = await upload.answer;
       expect(res.status).toBe(503);
       expect(JSON.parse(res.body).error.code).toBe('redis_unavailable');
       expect(await stack.listUploadFiles()).toEqual(filesBefore);

@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlowUpload } from './helpers/slow-upload.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -132,29 +132,9 @@ describe('Upload API request safety', () => {
       const { port } = server.address() as AddressInfo;
       const before = await stack.listUploadFiles();
       const started = Date.now();
-      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/api/v1/files',
-          headers: {
-            'content-type': 'multipart/form-data; boundary=XBOUNDARY',
-            authorization: `Bearer ${TOKEN}`,
-          },
-        });
-        req.on('response', (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        // Half a file, then silence.
-        req.write(
-          '--XBOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n' +
-            'Content-Type: text/plain\r\n\r\nthe first half, ',
-        );
-      });
+      // Half a file, then silence.
+      const { answer: answered } = startSlowUpload(port, { authorization: `Bearer ${TOKEN}` });
+      const answer = await answered;
       expect(answer.status).toBe(408);
       expect(JSON.parse(answer.body).error.message).toContain('BODY_TIMEOUT_SECONDS');
       expect(Date.now() - started).toBeLessThan(5000);

@@ -265,6 +265,18 @@ export class WorkerTelemetry {
     this.acknowledge(counters);
   }
 
+  /** The keys the report and leave scripts take, in their order. */
+  private scriptKeys(): [string, string, string, string, string] {
+    const k = this.keys;
+    return [
+      k.workers(),
+      k.workersByStart(),
+      k.workerContributions(),
+      k.workerTotals(),
+      k.worker(this.opts.workerId),
+    ];
+  }
+
   /**
    * Queues this worker's report (see `REPORT_WORKER`) on `pipeline`; returns the counters it
    * carries, to {@link acknowledge} once Redis has run it.
@@ -279,13 +291,8 @@ export class WorkerTelemetry {
     const cpu = process.cpuUsage();
     const counters: Counters = { completed: this.completed, failed: this.failed };
     const base = this.acknowledged;
-    const k = this.keys;
     pipeline.qscaleReportWorker(
-      k.workers(),
-      k.workersByStart(),
-      k.workerContributions(),
-      k.workerTotals(),
-      k.worker(this.opts.workerId),
+      ...this.scriptKeys(),
       this.opts.workerId,
       this.instance,
       now,
@@ -400,16 +407,7 @@ export class WorkerTelemetry {
       await this.heartbeating;
       await this.flushing;
       await this.flush();
-      const k = this.keys;
-      await this.redis.qscaleLeaveWorker(
-        k.workers(),
-        k.workersByStart(),
-        k.workerContributions(),
-        k.workerTotals(),
-        k.worker(this.opts.workerId),
-        this.opts.workerId,
-        this.instance,
-      );
+      await this.redis.qscaleLeaveWorker(...this.scriptKeys(), this.opts.workerId, this.instance);
     } catch (error) {
       this.logger.warn({ err: error }, 'telemetry close failed');
     }
