@@ -8,6 +8,8 @@ import type { ApiResponse } from './api-types.js';
 const PENDING = 'pending:';
 /** How long a request may hold its key before a retry is allowed to take over. */
 const PENDING_TTL_MS = 5 * 60 * 1000;
+/** How long a failed release of a claim is retried. */
+const RELEASE_RETRY_MS = 60_000;
 
 /** The outcome of claiming an Idempotency-Key. */
 export type IdempotencyClaim =
@@ -100,10 +102,24 @@ export class IdempotencyStore {
     await this.redis.set(claim.key, JSON.stringify(response), 'EX', this.ttlSeconds);
   }
 
-  /** Frees the key after a failure (if this request still holds it), so a retry can succeed. Never throws. */
+  /**
+   * Frees the key after a failure (if this request still holds it), so a retry can succeed. Never
+   * throws. While Redis does not answer (down, frozen, failing over) it keeps trying in the
+   * background for up to {@link RELEASE_RETRY_MS}: a claim left pending would refuse the client's
+   * retries with 409 for minutes. Releasing twice is harmless (only this request's token goes).
+   */
   async release(claim: IdempotencyClaim): Promise<void> {
     if (claim.kind !== 'claimed') return;
-    await this.redis.qscaleReleaseClaim(claim.key, claim.token).catch(() => undefined);
+    const deadline = Date.now() + RELEASE_RETRY_MS;
+    const attempt = (): Promise<void> =>
+      this.redis.qscaleReleaseClaim(claim.key, claim.token).then(
+        () => undefined,
+        () => {
+          if (Date.now() > deadline) return;
+          setTimeout(() => void attempt(), 500).unref();
+        },
+      );
+    await attempt();
   }
 
   /** The TTL of stored answers, in seconds. */
