@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess } from './helpers/cli-process.js';
@@ -70,6 +72,40 @@ describe('Worker process', () => {
     expect((await stack.context.records.get(first.body.id))?.status).toBe('completed');
     expect((await stack.context.records.get(second.body.id))?.status).toBe('queued');
   });
+
+  it.each([
+    ['frozen', (server: TestRedisServer) => server.freeze()],
+    ['down', (server: TestRedisServer) => server.stop()],
+  ] as const)(
+    'should exit within SHUTDOWN_TIMEOUT_SECONDS plus a margin on SIGTERM while its Redis is %s',
+    async (_, breakRedis) => {
+      // A Redis of its own: this one is frozen or stopped.
+      const own = await startRedisServer();
+      try {
+        const proc = new CliProcess(['worker'], {
+          REDIS_URL: own.url,
+          QUEUE_NAME: 'sigterm_no_redis',
+          UPLOAD_DIR: join(tmpdir(), 'qscale-sigterm-no-redis'),
+          WORKER_ID: 'cut-off',
+          SHUTDOWN_TIMEOUT_SECONDS: '2',
+        });
+        processes.push(proc);
+        await proc.waitForLog((line) => line.msg === 'worker taking jobs');
+        await breakRedis(own);
+        // Let the worker notice (blocked reads, heartbeats) before it is asked to stop.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const asked = Date.now();
+        proc.kill('SIGTERM');
+        await proc.exited;
+        // 2 s to finish jobs + the shutdown margin (5 s), with room for a loaded machine.
+        expect(Date.now() - asked).toBeLessThan(2_000 + 5_000 + 3_000);
+      } finally {
+        own.thaw();
+        await own.stop();
+      }
+    },
+    30_000,
+  );
 
   it('should complete a job on a second worker after the first is SIGKILLed mid-job', async () => {
     stack = await createTestStack(redis, workerEnv(), { worker: false });

@@ -1,3 +1,4 @@
+import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 
 /** Something running that stops with an idempotent `close()`. */
@@ -6,9 +7,40 @@ export interface Closable {
 }
 
 /**
+ * What a process may take, beyond SHUTDOWN_TIMEOUT_SECONDS, to close its connections and servers
+ * once a signal came; past it, the process exits anyway.
+ */
+export const SHUTDOWN_MARGIN_MS = 5_000;
+
+/** How long a stopping worker process gets before its parent (`workers`, `start --autoscale`) kills it. */
+export function workerKillAfterMs(config: Config): number {
+  return config.worker.shutdownTimeoutSeconds * 1000 + SHUTDOWN_MARGIN_MS + 2_000;
+}
+
+/**
+ * The shutdown deadline of a command: SHUTDOWN_TIMEOUT_SECONDS plus the margin; a parent of worker
+ * processes also waits for them to be killed.
+ */
+export function shutdownDeadlineMs(config: Config, parentOfWorkers = false): number {
+  return parentOfWorkers
+    ? workerKillAfterMs(config) + SHUTDOWN_MARGIN_MS
+    : config.worker.shutdownTimeoutSeconds * 1000 + SHUTDOWN_MARGIN_MS;
+}
+
+export interface LifecycleOptions {
+  /**
+   * The longest a shutdown may take, from the signal to the exit. Whatever is still closing then
+   * (a Redis that does not answer, a disk that does not return a write) is abandoned and the process
+   * exits with 1: SIGTERM always ends it.
+   */
+  deadlineMs: number;
+}
+
+/**
  * The running parts of one CLI command. On SIGTERM/SIGINT it waits for a part still starting (so
  * nothing it already announced — a heartbeat, a listening port — is left behind), closes every part
- * in reverse order, and exits 0; a second signal exits at once with 1.
+ * in reverse order, and exits 0; a second signal, or a shutdown past its deadline, exits at once
+ * with 1.
  */
 export class Lifecycle {
   private readonly logger: Logger;
@@ -16,7 +48,7 @@ export class Lifecycle {
   private starting: Promise<unknown> = Promise.resolve();
   private stopping?: Promise<void>;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, options: LifecycleOptions) {
     this.logger = logger;
     const onSignal = (signal: NodeJS.Signals | 'parent gone') => {
       // Already draining (the parent's SIGTERM came first): its exit changes nothing.
@@ -25,7 +57,14 @@ export class Lifecycle {
         logger.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
       }
-      logger.info({ signal }, 'shutting down');
+      logger.info({ signal, deadlineMs: options.deadlineMs }, 'shutting down');
+      setTimeout(() => {
+        logger.error(
+          { deadlineMs: options.deadlineMs },
+          'shutdown did not finish by its deadline (Redis or the disk not answering?): exiting now',
+        );
+        process.exit(1);
+      }, options.deadlineMs).unref();
       this.stop().then(
         () => process.exit(0),
         (error: unknown) => {

@@ -13,15 +13,13 @@ import {
 } from '../scaling/autoscale-policy.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from './close-all.js';
-import type { Closable } from './lifecycle.js';
+import { workerKillAfterMs, type Closable } from './lifecycle.js';
 
 /** A crashed worker is restarted after 1 s, doubling on each crash up to this. */
 const MAX_RESTART_DELAY_MS = 30_000;
 const FIRST_RESTART_DELAY_MS = 1000;
 /** A worker that ran this long resets the restart delay to 1 s when it crashes. */
 const HEALTHY_RUN_MS = 60_000;
-/** Time a stopping worker gets on top of SHUTDOWN_TIMEOUT_SECONDS before it is SIGKILLed. */
-const KILL_GRACE_MS = 5000;
 
 export interface LocalAutoscalerOptions {
   config: Config;
@@ -437,21 +435,18 @@ export class LocalAutoscaler implements Closable {
     this.logger.info({ workerId: id, pid: proc.pid }, 'worker started');
   }
 
-  /** SIGTERM now; SIGKILL when it is still there SHUTDOWN_TIMEOUT_SECONDS + 5 s later. */
+  /** SIGTERM now; SIGKILL when it is still there SHUTDOWN_TIMEOUT_SECONDS + 7 s later. */
   private stopWorker(child: Child): void {
     if (child.stopping) return;
     child.stopping = true;
     child.process.kill('SIGTERM');
-    child.killTimer = setTimeout(
-      () => {
-        this.logger.warn(
-          { workerId: child.id, pid: child.pid },
-          'worker did not stop in time: killing it',
-        );
-        child.process.kill('SIGKILL');
-      },
-      this.config.worker.shutdownTimeoutSeconds * 1000 + KILL_GRACE_MS,
-    );
+    child.killTimer = setTimeout(() => {
+      this.logger.warn(
+        { workerId: child.id, pid: child.pid },
+        'worker did not stop in time: killing it',
+      );
+      child.process.kill('SIGKILL');
+    }, workerKillAfterMs(this.config));
   }
 
   /** Starts a replacement after the current backoff (1 s doubling to 30 s; reset by a 60 s run). */

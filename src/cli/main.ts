@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger } from '../config/logger.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle, shutdownDeadlineMs } from './lifecycle.js';
 import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
 import getPort from 'get-port';
 import type { KubernetesFindings } from '../doctor/doctor.js';
@@ -160,7 +160,9 @@ export function buildProgram(): Command {
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
       const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
       const logger = createLogger(config, 'start', terminal?.log);
-      const lifecycle = new Lifecycle(logger);
+      const lifecycle = new Lifecycle(logger, {
+        deadlineMs: shutdownDeadlineMs(config, config.autoscale.enabled),
+      });
       try {
         if (wantsPrivateRedis(config.redis)) {
           const redis = await lifecycle.start(async () => {
@@ -236,7 +238,9 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'app');
       const { runApp } = await load.app();
-      await new Lifecycle(logger).start(() => runApp(config, logger));
+      await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
+        runApp(config, logger),
+      );
     });
 
   serverOptions(program.command('worker'))
@@ -247,7 +251,9 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'worker');
       const { runWorker } = await load.worker();
-      await new Lifecycle(logger).start(() => runWorker(config, logger));
+      await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
+        runWorker(config, logger),
+      );
     });
 
   autoscaleOptions(serverOptions(program.command('workers')))
@@ -265,7 +271,9 @@ export function buildProgram(): Command {
       }
       const logger = createLogger(config, 'workers');
       const { runAutoscaledWorkers } = await load.autoscaledWorkers();
-      await new Lifecycle(logger).start(() => runAutoscaledWorkers(config, logger));
+      await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config, true) }).start(() =>
+        runAutoscaledWorkers(config, logger),
+      );
     });
 
   serverOptions(program.command('exporter'))
@@ -281,7 +289,9 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'exporter');
       const { runExporter } = await load.exporter();
-      await new Lifecycle(logger).start(() => runExporter(config, logger));
+      await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
+        runExporter(config, logger),
+      );
     });
 
   queueOptions(program.command('doctor'))
