@@ -1,103 +1,20 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { crc32, deflateRawSync } from 'node:zlib';
 import { Document, Packer, Paragraph } from 'docx';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExtractionError } from '../src/worker/extract/extraction-error.js';
 import { ExtractionSandbox } from '../src/worker/extract/extraction-sandbox.js';
+import {
+  deepHtml,
+  inflatingDocx,
+  inflatingPdf,
+  pdfWithLargeImage,
+  pdfWithPages,
+} from './helpers/hostile-files.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 const MiB = 1024 * 1024;
-
-interface ZipEntry {
-  name: string;
-  content: Buffer;
-  /** The uncompressed size the archive claims; the real one unless a test makes it lie. */
-  declaredSize?: number;
-}
-
-/** A minimal ZIP writer (deflated entries, no ZIP64): enough for mammoth and for lying headers. */
-function zip(entries: ZipEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name);
-    const data = deflateRawSync(entry.content, { level: 1 });
-    const crc = crc32(entry.content);
-    const size = entry.declaredSize ?? entry.content.length;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, data);
-    centrals.push(central, name);
-    offset += local.length + name.length + data.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
-}
-
-const W = 'http://schemas.openxmlformats.org/wordprocessingml/2006/main';
-const PARAGRAPH = '<w:p><w:r><w:t>lorem ipsum dolor sit amet </w:t></w:r></w:p>';
-
-/** A .docx whose document.xml is `megabytes` MB of paragraphs (compressed: a few hundred KB). */
-function inflatingDocx(megabytes: number, declaredSize?: number): Buffer {
-  const body = Buffer.alloc(
-    Math.floor((megabytes * MiB) / PARAGRAPH.length) * PARAGRAPH.length,
-    PARAGRAPH,
-  );
-  const document = Buffer.concat([
-    Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="${W}"><w:body>`),
-    body,
-    Buffer.from('</w:body></w:document>'),
-  ]);
-  return zip([
-    {
-      name: '[Content_Types].xml',
-      content: Buffer.from(
-        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
-      ),
-    },
-    {
-      name: '_rels/.rels',
-      content: Buffer.from(
-        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
-      ),
-    },
-    {
-      name: 'word/document.xml',
-      content: document,
-      ...(declaredSize !== undefined && { declaredSize }),
-    },
-  ]);
-}
-
-const deepHtml = (depth: number): Buffer =>
-  Buffer.from(`<html><body>${'<div>'.repeat(depth)}deep${'</div>'.repeat(depth)}</body></html>`);
 
 /**
  * Runs `work` while sampling the main event loop: the longest delay (ms) the loop saw, and how
@@ -122,6 +39,7 @@ function reasonOf(result: PromiseSettledResult<unknown>): Error {
 
 describe('ExtractionSandbox', () => {
   let sandbox: ExtractionSandbox;
+  let pdfSandbox: ExtractionSandbox;
 
   beforeAll(() => {
     sandbox = new ExtractionSandbox({
@@ -130,11 +48,19 @@ describe('ExtractionSandbox', () => {
       maxMemoryMb: 64,
       maxCharacters: 1_000_000,
       docxMaxUncompressedMb: 16,
+      maxChunks: 50,
+    });
+    // pdfjs alone needs more than 64 MB of heap.
+    pdfSandbox = new ExtractionSandbox({
+      timeoutSeconds: 10,
+      maxMemoryMb: 256,
+      pdfMaxInflatedMb: 16,
+      pdfMaxPages: 20,
     });
   });
 
   afterAll(async () => {
-    await sandbox.close();
+    await Promise.all([sandbox.close(), pdfSandbox.close()]);
   });
 
   it('should extract a normal file in a thread', async () => {
@@ -190,6 +116,57 @@ describe('ExtractionSandbox', () => {
     );
     expect(ms).toBeLessThan(1000);
     expect(maxLoopDelayMs).toBeLessThan(200);
+  });
+
+  it('should fail a PDF whose content stream inflates past PDF_MAX_INFLATED_MB before pdfjs reads it', async () => {
+    const bomb = await inflatingPdf(200);
+    expect(bomb.length).toBeLessThan(1 * MiB);
+    const { result, ms, maxLoopDelayMs } = await measured(() =>
+      pdfSandbox.extract(bomb, 'pdf', 'bomb.pdf'),
+    );
+    const error = reasonOf(result);
+    expect(error).toBeInstanceOf(ExtractionError);
+    expect(error.message).toBe(
+      '"bomb.pdf" has compressed streams that inflate to more than 16 MB (PDF_MAX_INFLATED_MB)',
+    );
+    // Counting stops at the limit: far within the 2 s time limit.
+    expect(ms).toBeLessThan(1500);
+    expect(maxLoopDelayMs).toBeLessThan(200);
+    // The same shape under the limit is read, text and all.
+    await expect(pdfSandbox.extract(await inflatingPdf(4), 'pdf', 'fine.pdf')).resolves.toBe(
+      'inflating',
+    );
+  });
+
+  it('should not count a PDF’s images against PDF_MAX_INFLATED_MB: text extraction never decodes them', async () => {
+    const photo = await pdfWithLargeImage(40);
+    await expect(pdfSandbox.extract(photo, 'pdf', 'photo.pdf')).resolves.toBe('photo caption');
+  });
+
+  it('should fail a PDF with more than PDF_MAX_PAGES pages before reading a page', async () => {
+    await expect(pdfSandbox.extract(pdfWithPages(21), 'pdf', 'long.pdf')).rejects.toThrow(
+      '"long.pdf" has 21 pages, more than 20 (PDF_MAX_PAGES)',
+    );
+    const text = await pdfSandbox.extract(pdfWithPages(20, 'leaf'), 'pdf', 'ok.pdf');
+    expect(text.split('\n\n')).toEqual(Array.from({ length: 20 }, () => 'leaf'));
+  });
+
+  it('should cut text into chunks in the thread, and fail a file with more than MAX_CHUNKS_PER_FILE chunks with the count', async () => {
+    const chunking = { size: 100, overlap: 0 };
+    const text = 'word '.repeat(20 * 50);
+    const { characters, chunks } = await sandbox.extractChunks(
+      Buffer.from(text),
+      'text',
+      'fits.txt',
+      chunking,
+    );
+    expect(characters).toBe(5000);
+    expect(chunks).toHaveLength(50);
+    expect(chunks.join(' ')).toBe(text.trim());
+    const over = Buffer.from('word '.repeat(20 * 51));
+    await expect(sandbox.extractChunks(over, 'text', 'over.txt', chunking)).rejects.toThrow(
+      '"over.txt" makes 51 chunks, more than 50 (MAX_CHUNKS_PER_FILE)',
+    );
   });
 
   it('should stop deep HTML at the time limit while the event loop stays responsive, then extract the next file', async () => {

@@ -221,13 +221,14 @@ describe('LocalAutoscaler with fake workers', () => {
     expect(autoscaler.state()).toMatchObject({ restarts: 0, decisions: { up: 1, down: 1 } });
   });
 
-  it('should SIGKILL a worker that does not stop within SHUTDOWN_TIMEOUT_SECONDS + 5 s on close()', async () => {
+  it('should SIGKILL a worker that does not stop within SHUTDOWN_TIMEOUT_SECONDS + 7 s on close()', async () => {
     autoscaler.start();
     const worker = workers.get('w-1')!;
     worker.ignoreSigterm = true;
     let closed = false;
     const closing = autoscaler.close().then(() => (closed = true));
-    await vi.advanceTimersByTimeAsync(14_999);
+    // SHUTDOWN_TIMEOUT_SECONDS (10 here) + 7 s: past the worker's own deadline (+ 5 s).
+    await vi.advanceTimersByTimeAsync(16_999);
     expect(worker.received).toEqual(['SIGTERM']);
     expect(closed).toBe(false);
     await vi.advanceTimersByTimeAsync(1);

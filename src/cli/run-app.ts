@@ -6,6 +6,7 @@ import { createApp } from '../app/express-adapter.js';
 import { IdempotencyStore } from '../app/idempotency.js';
 import { ReplicaAcker } from '../app/replica-acker.js';
 import { UploadSettler } from '../app/upload-settler.js';
+import { UploadSweeper } from '../app/upload-sweeper.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
 import { createFileQueue } from '../queue/file-queue.js';
 import { FileRecords } from '../queue/file-records.js';
@@ -127,6 +128,11 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     },
     `upload API listening: curl -F file=@README.md ${url}/api/v1/files`,
   );
+  // Leftovers of crashes (this process's or another replica's): at start, then periodically.
+  const sweeper = new UploadSweeper(context, {
+    graceMs: config.http.sweep.graceSeconds * 1000,
+    intervalMs: config.http.sweep.intervalSeconds * 1000,
+  }).start();
   let closing: Promise<void> | undefined;
   return {
     context,
@@ -136,6 +142,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     close: () =>
       (closing ??= closeAll(logger, [
         () => closeServer(server),
+        () => sweeper.close(),
         () => context.settler.close(),
         () => context.acker?.close() ?? Promise.resolve(),
         () => context.queue.close(),

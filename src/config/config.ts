@@ -163,6 +163,8 @@ const envSchema = z.object({
   MAX_QUEUE_BACKLOG: int(0, Number.MAX_SAFE_INTEGER).default(0),
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
   BODY_TIMEOUT_SECONDS: int(1, 3600).default(30),
+  SWEEP_INTERVAL_SECONDS: int(10, 86_400).default(600),
+  SWEEP_GRACE_SECONDS: int(1, 30 * 24 * 3600).default(3600),
   WORKER_CONCURRENCY: int(1, 1000).default(2),
   JOB_ATTEMPTS: int(1, 100).default(3),
   JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
@@ -177,6 +179,9 @@ const envSchema = z.object({
   EXTRACT_MAX_MEMORY_MB: int(16, 65_536).default(512),
   EXTRACT_MAX_CHARACTERS: int(1, 500_000_000).default(20_000_000),
   DOCX_MAX_UNCOMPRESSED_MB: int(1, 4096).default(200),
+  PDF_MAX_PAGES: int(1, 1_000_000).default(2000),
+  PDF_MAX_INFLATED_MB: int(1, 65_536).default(256),
+  MAX_CHUNKS_PER_FILE: int(1, 10_000_000).default(25_000),
   EMBEDDING_PROVIDER: oneOf(['hash', 'openai'] as const).default('hash'),
   EMBEDDING_DIM: int(8, 8192).default(256),
   EMBEDDING_URL: httpUrl.optional(),
@@ -305,6 +310,8 @@ export interface Config {
     bodyTimeoutSeconds: number;
     /** Origins allowed to call the API from a browser (CORS), e.g. the status page's. */
     corsOrigins: string[];
+    /** Sweep of leftovers (unfinished writes, blobs without records, records of ended jobs). */
+    sweep: { intervalSeconds: number; graceSeconds: number };
   };
   worker: {
     id: string;
@@ -379,8 +386,14 @@ export interface Config {
     maxMemoryMb: number;
     /** A file yielding more characters of text fails (it is never cut short). */
     maxCharacters: number;
-    /** A .docx whose ZIP declares more uncompressed bytes fails before it is inflated. */
+    /** A .docx whose ZIP declares (or really inflates to) more fails before mammoth reads it. */
     docxMaxUncompressedMb: number;
+    /** A PDF with more pages fails before any page is read. */
+    pdfMaxPages: number;
+    /** A PDF whose compressed streams (images aside) inflate to more fails before pdfjs reads it. */
+    pdfMaxInflatedMb: number;
+    /** A file cut into more chunks fails (nothing of it is stored). */
+    maxChunks: number;
   };
   embedding: EmbeddingConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -520,6 +533,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueueBacklog: e.MAX_QUEUE_BACKLOG,
       idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
       bodyTimeoutSeconds: e.BODY_TIMEOUT_SECONDS,
+      sweep: { intervalSeconds: e.SWEEP_INTERVAL_SECONDS, graceSeconds: e.SWEEP_GRACE_SECONDS },
       corsOrigins: (e.CORS_ORIGINS ?? '')
         .split(',')
         .map((origin) => origin.trim())
@@ -590,6 +604,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxMemoryMb: e.EXTRACT_MAX_MEMORY_MB,
       maxCharacters: e.EXTRACT_MAX_CHARACTERS,
       docxMaxUncompressedMb: e.DOCX_MAX_UNCOMPRESSED_MB,
+      pdfMaxPages: e.PDF_MAX_PAGES,
+      pdfMaxInflatedMb: e.PDF_MAX_INFLATED_MB,
+      maxChunks: e.MAX_CHUNKS_PER_FILE,
     },
     embedding: {
       provider: e.EMBEDDING_PROVIDER,

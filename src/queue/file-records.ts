@@ -77,6 +77,32 @@ end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 0`;
 
+/**
+ * Marks a record failed only while it still says queued or processing: a record that a worker has
+ * meanwhile completed (or that was deleted) is left as it is. KEYS: record. ARGV: error, finishedAt.
+ */
+const FAIL_IF_UNFINISHED = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' or status == 'processing' then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1], 'finishedAt', ARGV[2])
+  return 1
+end
+return 0`;
+
+/** What became of the job of a record that still says queued or processing. */
+export interface UnfinishedRecord {
+  id: string;
+  status: 'queued' | 'processing';
+  uploadedAt: number;
+  /**
+   * `failed`/`completed`: the job ended for good; `missing`: no job (removed, or lost with a
+   * Redis that restarted empty); `pending`: waiting, delayed or running.
+   */
+  job: 'failed' | 'completed' | 'missing' | 'pending';
+  /** The job's last error, when it failed. */
+  failedReason?: string;
+}
+
 /** How long the temporary keys of a result being written live, should the worker die. */
 const TEMPORARY_RESULT_TTL_MS = 10 * 60_000;
 
@@ -152,6 +178,7 @@ type RedisWithScripts = RedisClient & {
     ...args: string[]
   ): Promise<number>;
   qscaleSettleUpload(...args: (string | number)[]): Promise<'kept' | 'dropped'>;
+  qscaleFailIfUnfinished(record: string, error: string, finishedAt: number): Promise<number>;
 };
 
 function withScripts(redis: RedisClient): RedisWithScripts {
@@ -160,6 +187,7 @@ function withScripts(redis: RedisClient): RedisWithScripts {
     redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
     redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 5, lua: COMPLETE_OR_DISCARD });
     redis.defineCommand('qscaleSettleUpload', { lua: SETTLE_UPLOAD });
+    redis.defineCommand('qscaleFailIfUnfinished', { numberOfKeys: 1, lua: FAIL_IF_UNFINISHED });
   }
   return scripted;
 }
@@ -373,9 +401,55 @@ export class FileRecords {
     };
   }
 
-  /** Ids of all confirmed files, oldest first. */
-  async listIds(): Promise<string[]> {
-    return this.redis.zrange(this.keys.files(), 0, -1);
+  /** Ids of all confirmed files, oldest first; `start`/`stop` as in ZRANGE. */
+  async listIds(start = 0, stop = -1): Promise<string[]> {
+    return this.redis.zrange(this.keys.files(), start, stop);
+  }
+
+  /**
+   * Of these files, those whose record still says queued or processing, with what became of their
+   * jobs — one round trip.
+   */
+  async findUnfinished(ids: string[]): Promise<UnfinishedRecord[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      pipeline.hmget(this.keys.file(id), 'status', 'uploadedAt');
+      pipeline.zscore(this.keys.bull('failed'), id);
+      pipeline.zscore(this.keys.bull('completed'), id);
+      pipeline.hmget(this.keys.bull(id), 'timestamp', 'failedReason');
+    }
+    const results = await execOrThrow(pipeline);
+    const unfinished: UnfinishedRecord[] = [];
+    ids.forEach((id, index) => {
+      const [status, uploadedAt] = results[4 * index]![1] as (string | null)[];
+      if (status !== 'queued' && status !== 'processing') return;
+      const failed = results[4 * index + 1]![1] !== null;
+      const completed = results[4 * index + 2]![1] !== null;
+      const [created, failedReason] = results[4 * index + 3]![1] as (string | null)[];
+      unfinished.push({
+        id,
+        status,
+        uploadedAt: Number(uploadedAt),
+        job: failed ? 'failed' : completed ? 'completed' : created === null ? 'missing' : 'pending',
+        ...(failedReason && { failedReason }),
+      });
+    });
+    return unfinished;
+  }
+
+  /** Whether each of these files has a record (pending ones included), in one round trip. */
+  async existing(ids: string[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(this.keys.file(id));
+    const results = await execOrThrow(pipeline);
+    return results.map(([, count]) => count === 1);
+  }
+
+  /** Marks a record failed if it still says queued or processing. Returns whether it did. */
+  async failUnfinished(id: string, error: string, finishedAt: number): Promise<boolean> {
+    return (await this.redis.qscaleFailIfUnfinished(this.keys.file(id), error, finishedAt)) === 1;
   }
 
   /**

@@ -20,6 +20,13 @@ export interface BlobStorage {
   exists(id: string): Promise<boolean>;
   /** Removes a blob; removing one that is not there is not an error. */
   remove(id: string): Promise<void>;
+  /** Ids of the committed blobs last written before `before` (epoch ms), in no order. */
+  listBlobs(before: number): AsyncIterable<string>;
+  /**
+   * Removes writes that were never committed or aborted (their process died) and started before
+   * `before` (epoch ms). Returns how many went.
+   */
+  removeUnfinished(before: number): Promise<number>;
 }
 
 /** The blob is not in storage (deleted, or never committed). */

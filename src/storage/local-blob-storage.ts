@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobNotFoundError, type BlobStorage, type BlobWriter } from './blob-storage.js';
@@ -84,5 +84,40 @@ export class LocalBlobStorage implements BlobStorage {
 
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
+  }
+
+  async *listBlobs(before: number): AsyncIterable<string> {
+    for await (const name of olderEntries(this.blobDir, before)) {
+      if (SAFE_ID.test(name)) yield name;
+    }
+  }
+
+  async removeUnfinished(before: number): Promise<number> {
+    let removed = 0;
+    for await (const name of olderEntries(this.tmpDir, before)) {
+      if (!name.endsWith('.part')) continue;
+      await rm(join(this.tmpDir, name), { force: true });
+      removed++;
+    }
+    return removed;
+  }
+}
+
+/** Names of the files in `dir` last modified before `before` (epoch ms); none if `dir` is missing. */
+async function* olderEntries(dir: string, before: number): AsyncIterable<string> {
+  let entries;
+  try {
+    entries = await opendir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  for await (const entry of entries) {
+    if (!entry.isFile()) continue;
+    try {
+      if ((await stat(join(dir, entry.name))).mtimeMs < before) yield entry.name;
+    } catch {
+      // gone meanwhile
+    }
   }
 }

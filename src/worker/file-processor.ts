@@ -1,22 +1,22 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
 import { packVectors } from '../embedding/vector-math.js';
 import type { FileJobData, FileJobResult } from '../queue/file-job.js';
 import type { FileRecords } from '../queue/file-records.js';
 import { BlobNotFoundError, type BlobStorage } from '../storage/blob-storage.js';
-import { chunkText } from './chunker.js';
 import { ExtractionError } from './extract/extraction-error.js';
-import type { extractText } from './extract/extract-text.js';
+import type { ChunkedText } from './extract/extraction-limits.js';
 
 export interface FileProcessorDeps {
   records: FileRecords;
   storage: BlobStorage;
   embedder: Embedder;
-  /** Turns a file into text; in the worker, an ExtractionSandbox (threads with limits). */
-  extract: typeof extractText;
-  chunking: Config['chunking'];
+  /**
+   * Turns a file into text cut into chunks; in the worker, an ExtractionSandbox (threads with
+   * limits), so neither parsing nor cutting a long text holds up the event loop.
+   */
+  extract: (data: Buffer, type: FileJobData['type'], fileName: string) => Promise<ChunkedText>;
   embeddingBatchSize: number;
   logger: Logger;
 }
@@ -65,9 +65,8 @@ export function createFileProcessor(deps: FileProcessorDeps) {
     try {
       const data = await storage.read(fileId);
       await progress(10);
-      const text = await deps.extract(data, type, fileName);
+      const { characters, chunks } = await deps.extract(data, type, fileName);
       await progress(30);
-      const chunks = chunkText(text, deps.chunking);
       const vectors: Float32Array[] = [];
       for (let i = 0; i < chunks.length; i += deps.embeddingBatchSize) {
         vectors.push(...(await embedder.embed(chunks.slice(i, i + deps.embeddingBatchSize))));
@@ -77,7 +76,7 @@ export function createFileProcessor(deps: FileProcessorDeps) {
       }
       const dimensions = vectors[0]?.length ?? 0;
       const result = {
-        characters: text.length,
+        characters,
         chunks: chunks.length,
         embeddingModel: embedder.model,
         embeddingDimensions: dimensions,

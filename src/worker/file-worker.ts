@@ -60,8 +60,8 @@ export class FileWorker {
           records: deps.records,
           storage: deps.storage,
           embedder: deps.embedder,
-          extract: (data, type, fileName) => this.extraction.extract(data, type, fileName),
-          chunking: config.chunking,
+          extract: (data, type, fileName) =>
+            this.extraction.extractChunks(data, type, fileName, config.chunking),
           embeddingBatchSize: config.embedding.batchSize,
           logger,
         }),
@@ -80,15 +80,14 @@ export class FileWorker {
     this.worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
     this.worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled; it will be retried'));
     this.worker.on('failed', (job, error) => {
-      // A job that stalled too often fails without its processor running: record that too.
-      if (job && /stalled/i.test(error.message)) {
+      // A job that ended for good (finishedOn set; a retried one has none) — the processor records
+      // that itself, but not when its write was refused, nor for a job that stalled too often and
+      // failed without it: the record must not keep saying queued or processing. (If this write
+      // fails too, the API's sweep fixes the record later.)
+      if (job && (job.finishedOn || /stalled/i.test(error.message))) {
         deps.records
-          .update(job.data.fileId, {
-            status: 'failed',
-            error: error.message,
-            finishedAt: Date.now(),
-          })
-          .catch((err: unknown) => logger.error({ err }, 'could not record a stalled job'));
+          .failUnfinished(job.data.fileId, error.message, job.finishedOn ?? Date.now())
+          .catch((err: unknown) => logger.error({ err }, 'could not record a failed job'));
       }
     });
   }

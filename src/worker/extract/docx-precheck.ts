@@ -1,5 +1,5 @@
-import { createInflateRaw } from 'node:zlib';
 import { ExtractionError } from './extraction-error.js';
+import { inflatedSize } from './inflated-size.js';
 
 /** Limits a .docx (a ZIP archive) must meet before it is inflated. */
 export interface DocxLimits {
@@ -79,27 +79,9 @@ export async function checkDocxArchive(
   }
   let budget = limits.maxUncompressedBytes;
   for (const entry of deflated) {
-    budget -= await inflatedSize(entry, budget + 1);
+    budget -= await inflatedSize(entry, budget + 1, 'raw');
     if (budget < 0) throw tooLarge();
   }
-}
-
-/** Bytes `deflated` inflates to, counting no further than `stopAt`; corrupt data counts as 0. */
-function inflatedSize(deflated: Buffer, stopAt: number): Promise<number> {
-  return new Promise((resolve) => {
-    const inflate = createInflateRaw();
-    let size = 0;
-    inflate.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size >= stopAt) {
-        inflate.destroy();
-        resolve(size);
-      }
-    });
-    inflate.on('end', () => resolve(size));
-    inflate.on('error', () => resolve(0));
-    inflate.end(deflated);
-  });
 }
 
 function findCentralDirectory(data: Buffer): { entries: number; offset: number } | undefined {

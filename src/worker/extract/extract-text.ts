@@ -7,11 +7,25 @@ import { ExtractionError } from './extraction-error.js';
 
 type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
 
+/** Limits checked while a file is read (see also extraction-limits.ts). */
+export interface ExtractTextOptions {
+  /** A PDF with more pages fails before any page is read. */
+  pdfMaxPages?: number;
+  /** Reading a PDF stops, failing, as soon as its text grows past this many characters. */
+  maxCharacters?: number;
+}
+
 /**
  * Turns a file's bytes into plain text. Throws {@link ExtractionError} when the content cannot be
- * parsed as the given type; an empty result is not an error (the caller decides what that means).
+ * parsed as the given type or breaks a limit of `options`; an empty result is not an error (the
+ * caller decides what that means).
  */
-export async function extractText(data: Buffer, type: FileType, fileName: string): Promise<string> {
+export async function extractText(
+  data: Buffer,
+  type: FileType,
+  fileName: string,
+  options: ExtractTextOptions = {},
+): Promise<string> {
   switch (type) {
     case 'text':
     case 'markdown':
@@ -22,7 +36,7 @@ export async function extractText(data: Buffer, type: FileType, fileName: string
     case 'html':
       return extractHtml(data, fileName);
     case 'pdf':
-      return extractPdf(data, fileName);
+      return extractPdf(data, fileName, options);
     case 'docx':
       return extractDocx(data, fileName);
     default: {
@@ -178,7 +192,11 @@ const CMAP_URL = `${join(pdfjsRoot, 'cmaps')}/`;
 const PDF_HEADER = Buffer.from('%PDF-');
 const PDF_HEADER_WINDOW = 1024;
 
-async function extractPdf(data: Buffer, fileName: string): Promise<string> {
+async function extractPdf(
+  data: Buffer,
+  fileName: string,
+  options: ExtractTextOptions,
+): Promise<string> {
   const notReadable = (reason: string, cause?: unknown): ExtractionError =>
     new ExtractionError(`${quote(fileName)} is not a readable PDF: ${reason}`, causeOf(cause));
 
@@ -201,6 +219,14 @@ async function extractPdf(data: Buffer, fileName: string): Promise<string> {
   });
   try {
     const pdf = await loadingTask.promise;
+    const maxPages = options.pdfMaxPages ?? Infinity;
+    if (pdf.numPages > maxPages) {
+      throw new ExtractionError(
+        `${quote(fileName)} has ${pdf.numPages} pages, more than ${maxPages} (PDF_MAX_PAGES)`,
+      );
+    }
+    const maxCharacters = options.maxCharacters ?? Infinity;
+    let characters = 0;
     const pages: string[] = [];
     for (let pageNumber = 1; pageNumber <= pdf.numPages; pageNumber++) {
       const page = await pdf.getPage(pageNumber);
@@ -227,10 +253,17 @@ async function extractPdf(data: Buffer, fileName: string): Promise<string> {
         .trim();
       if (text !== '') {
         pages.push(text);
+        characters += text.length + 2;
+        if (characters > maxCharacters) {
+          throw new ExtractionError(
+            `${quote(fileName)} has more than ${maxCharacters} characters of text by page ${pageNumber} of ${pdf.numPages} (EXTRACT_MAX_CHARACTERS)`,
+          );
+        }
       }
     }
     return pages.join('\n\n');
   } catch (err) {
+    if (err instanceof ExtractionError) throw err;
     if (err instanceof Error && err.name === 'PasswordException') {
       throw notReadable('it is password-protected', err);
     }

@@ -1,17 +1,20 @@
 // The entry of an extraction thread (see ExtractionSandbox): one request at a time, by message.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FileType } from '../../queue/file-types.js';
-import type { ContentLimits } from './extraction-limits.js';
-import { extractWithinLimits } from './extraction-limits.js';
+import type { ChunkOptions } from '../chunker.js';
+import type { ChunkedText, ContentLimits } from './extraction-limits.js';
+import { chunkWithinLimits, extractWithinLimits } from './extraction-limits.js';
 
 export interface ExtractRequest {
   data: Uint8Array<ArrayBuffer>;
   type: FileType;
   fileName: string;
+  /** Given: the reply carries the text cut into chunks (ChunkedText) instead of the text. */
+  chunking?: ChunkOptions;
 }
 
 export type ExtractReply =
-  { ok: true; text: string } | { ok: false; name: string; message: string };
+  { ok: true; result: string | ChunkedText } | { ok: false; name: string; message: string };
 
 const port = parentPort;
 if (port === null) {
@@ -21,8 +24,11 @@ const limits = workerData as ContentLimits;
 
 port.on('message', (request: ExtractRequest) => {
   const data = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);
-  extractWithinLimits(data, request.type, request.fileName, limits).then(
-    (text) => port.postMessage({ ok: true, text } satisfies ExtractReply),
+  const work: Promise<string | ChunkedText> = request.chunking
+    ? chunkWithinLimits(data, request.type, request.fileName, limits, request.chunking)
+    : extractWithinLimits(data, request.type, request.fileName, limits);
+  work.then(
+    (result) => port.postMessage({ ok: true, result } satisfies ExtractReply),
     (err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));
       port.postMessage({

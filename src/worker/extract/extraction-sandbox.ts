@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import type { FileType } from '../../queue/file-types.js';
 import type { ExtractReply, ExtractRequest } from './extract-worker.js';
 import { ExtractionError } from './extraction-error.js';
-import type { ContentLimits } from './extraction-limits.js';
+import type { ChunkOptions } from '../chunker.js';
+import type { ChunkedText, ContentLimits } from './extraction-limits.js';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +26,12 @@ export interface ExtractionSandboxOptions {
   docxMaxUncompressedMb?: number;
   /** Most entries in a .docx archive. @defaultValue 10 000 */
   docxMaxEntries?: number;
+  /** Most chunks per file, for {@link ExtractionSandbox.extractChunks} (MAX_CHUNKS_PER_FILE). @defaultValue 25 000 */
+  maxChunks?: number;
+  /** Most pages per PDF (PDF_MAX_PAGES). @defaultValue 2000 */
+  pdfMaxPages?: number;
+  /** Most MB a PDF's compressed streams, images aside, may inflate to (PDF_MAX_INFLATED_MB). @defaultValue 256 */
+  pdfMaxInflatedMb?: number;
 }
 
 const DEFAULTS: Required<ExtractionSandboxOptions> = {
@@ -34,6 +41,9 @@ const DEFAULTS: Required<ExtractionSandboxOptions> = {
   maxCharacters: 20_000_000,
   docxMaxUncompressedMb: 200,
   docxMaxEntries: 10_000,
+  maxChunks: 25_000,
+  pdfMaxPages: 2000,
+  pdfMaxInflatedMb: 256,
 };
 
 /**
@@ -60,7 +70,11 @@ function threadEntry(): { source: URL | string; eval: boolean } {
 class ExtractionThread {
   readonly worker: Worker;
   dead = false;
-  private pending?: { resolve(text: string): void; reject(error: Error): void; fileName: string };
+  private pending?: {
+    resolve(result: string | ChunkedText): void;
+    reject(error: Error): void;
+    fileName: string;
+  };
   private readonly maxMemoryMb: number;
 
   constructor(entry: ReturnType<typeof threadEntry>, limits: ContentLimits, maxMemoryMb: number) {
@@ -78,7 +92,7 @@ class ExtractionThread {
       const pending = this.pending;
       this.pending = undefined;
       if (!pending) return;
-      if (reply.ok) pending.resolve(reply.text);
+      if (reply.ok) pending.resolve(reply.result);
       else if (reply.name === 'ExtractionError') pending.reject(new ExtractionError(reply.message));
       else pending.reject(new Error(reply.message));
     });
@@ -104,8 +118,8 @@ class ExtractionThread {
     return this.pending !== undefined;
   }
 
-  run(request: ExtractRequest, timeoutMs: number): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+  run(request: ExtractRequest, timeoutMs: number): Promise<string | ChunkedText> {
+    return new Promise<string | ChunkedText>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(
           new ExtractionError(
@@ -117,7 +131,7 @@ class ExtractionThread {
       const settle = () => clearTimeout(timer);
       this.pending = {
         fileName: request.fileName,
-        resolve: (text) => (settle(), resolve(text)),
+        resolve: (result) => (settle(), resolve(result)),
         reject: (error) => (settle(), reject(error)),
       };
       this.worker.postMessage(request, [request.data.buffer]);
@@ -167,6 +181,9 @@ export class ExtractionSandbox {
       maxCharacters: this.options.maxCharacters,
       docxMaxUncompressedBytes: this.options.docxMaxUncompressedMb * MiB,
       docxMaxEntries: this.options.docxMaxEntries,
+      maxChunks: this.options.maxChunks,
+      pdfMaxPages: this.options.pdfMaxPages,
+      pdfMaxInflatedBytes: this.options.pdfMaxInflatedMb * MiB,
     };
   }
 
@@ -175,12 +192,26 @@ export class ExtractionSandbox {
    * unusable afterwards); it is copied once only when it shares its memory with other Buffers.
    */
   async extract(data: Buffer, type: FileType, fileName: string): Promise<string> {
+    return (await this.run({ data: ownMemory(data), type, fileName })) as string;
+  }
+
+  /**
+   * {@link extract}, and the text cut into chunks in the thread too (a long text takes a while to
+   * cut); more than `maxChunks` chunks fails.
+   */
+  async extractChunks(
+    data: Buffer,
+    type: FileType,
+    fileName: string,
+    chunking: ChunkOptions,
+  ): Promise<ChunkedText> {
+    return (await this.run({ data: ownMemory(data), type, fileName, chunking })) as ChunkedText;
+  }
+
+  private async run(request: ExtractRequest): Promise<string | ChunkedText> {
     const thread = await this.acquire();
     try {
-      return await thread.run(
-        { data: ownMemory(data), type, fileName },
-        this.options.timeoutSeconds * 1000,
-      );
+      return await thread.run(request, this.options.timeoutSeconds * 1000);
     } finally {
       this.release(thread);
     }

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../config/logger.js';
+import type { FileRecords } from '../queue/file-records.js';
+import type { RedisClient } from '../queue/redis-connection.js';
+import type { BlobStorage } from '../storage/blob-storage.js';
+
+export interface UploadSweeperOptions {
+  /** Leftovers younger than this are left alone: an upload may still be on its way. */
+  graceMs: number;
+  /** Time between sweeps; the first runs at start. */
+  intervalMs: number;
+}
+
+/** What one sweep did. */
+export interface SweepReport {
+  /** Unfinished writes (`.part` files of uploads whose process died) removed. */
+  partialFiles: number;
+  /** Blobs that no record refers to removed. */
+  orphanBlobs: number;
+  /** Records that said queued or processing while their job had ended for good, now failed. */
+  failedRecords: number;
+}
+
+/** Records read per round trip. */
+const PAGE = 500;
+
+/**
+ * Removes what crashes leave behind, at start and every `intervalMs`: `.part` files of uploads
+ * whose process died, blobs without a record (an upload killed between its write and its record,
+ * or a record lost with a Redis that restarted empty), and records that still say queued or
+ * processing although their job has ended — failed (the record's own update was refused, by a full
+ * Redis for one), completed without a result, or gone — so a record and its job never disagree for
+ * longer than one interval. Anything younger than `graceMs` is left alone. With many API replicas,
+ * a lock in Redis lets one of them sweep per interval.
+ */
+export class UploadSweeper {
+  private readonly redis: RedisClient;
+  private readonly records: FileRecords;
+  private readonly storage: BlobStorage;
+  private readonly logger: Logger;
+  private readonly options: UploadSweeperOptions;
+  private readonly owner = randomUUID();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private closed = false;
+
+  constructor(
+    deps: { redis: RedisClient; records: FileRecords; storage: BlobStorage; logger: Logger },
+    options: UploadSweeperOptions,
+  ) {
+    this.redis = deps.redis;
+    this.records = deps.records;
+    this.storage = deps.storage;
+    this.logger = deps.logger;
+    this.options = options;
+  }
+
+  /** Sweeps now, then every interval; failures are logged and retried next time. */
+  start(): this {
+    const tick = () => {
+      if (this.closed) return;
+      this.running = this.sweepIfFirst()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed'))
+        .finally(() => {
+          this.running = undefined;
+          if (!this.closed) this.timer = setTimeout(tick, this.options.intervalMs).unref();
+        });
+    };
+    tick();
+    return this;
+  }
+
+  /** Stops sweeping; a sweep in progress is waited for. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Sweeps unless another replica swept in this interval; undefined when it did. */
+  async sweepIfFirst(): Promise<SweepReport | undefined> {
+    const lock = this.records.keys.bull('qscale:sweep-lock');
+    // The lock lapses a little before the next interval, so each interval someone sweeps.
+    const ttl = Math.max(1000, this.options.intervalMs - 1000);
+    if ((await this.redis.set(lock, this.owner, 'PX', ttl, 'NX')) !== 'OK') return undefined;
+    return this.sweep();
+  }
+
+  /** One sweep, now; what it removed and fixed is logged and returned. */
+  async sweep(now = Date.now()): Promise<SweepReport> {
+    const before = now - this.options.graceMs;
+    const partialFiles = await this.storage.removeUnfinished(before);
+    const orphanBlobs = await this.removeOrphanBlobs(before);
+    const failedRecords = await this.failEndedRecords(before, now);
+    const report = { partialFiles, orphanBlobs, failedRecords };
+    if (partialFiles + orphanBlobs + failedRecords > 0) {
+      this.logger.info(report, 'swept leftovers of interrupted uploads and jobs');
+    }
+    return report;
+  }
+
+  private async removeOrphanBlobs(before: number): Promise<number> {
+    let removed = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      const ids = batch;
+      batch = [];
+      const exist = await this.records.existing(ids);
+      for (const [index, id] of ids.entries()) {
+        if (exist[index] || this.closed) continue;
+        await this.storage.remove(id);
+        removed++;
+      }
+    };
+    for await (const id of this.storage.listBlobs(before)) {
+      batch.push(id);
+      if (batch.length >= PAGE) await flush();
+    }
+    await flush();
+    return removed;
+  }
+
+  private async failEndedRecords(before: number, now: number): Promise<number> {
+    let failed = 0;
+    for (let start = 0; !this.closed; start += PAGE) {
+      const ids = await this.records.listIds(start, start + PAGE - 1);
+      for (const record of await this.records.findUnfinished(ids)) {
+        let reason: string | undefined;
+        if (record.job === 'failed') {
+          reason = record.failedReason ?? 'its job failed';
+        } else if (record.job === 'completed') {
+          reason = 'its job ended without storing a result; upload the file again';
+        } else if (record.job === 'missing' && record.uploadedAt < before) {
+          reason = 'its job is gone (removed, or lost with Redis); upload the file again';
+        }
+        if (reason !== undefined && (await this.records.failUnfinished(record.id, reason, now))) {
+          this.logger.warn({ fileId: record.id, reason }, 'record failed: its job had ended');
+          failed++;
+        }
+      }
+      if (ids.length < PAGE) break;
+    }
+    return failed;
+  }
+}
