@@ -176,7 +176,7 @@ const envSchema = z.object({
   CHUNK_SIZE: int(100, 100_000).default(1000),
   CHUNK_OVERLAP: int(0, 50_000).default(200),
   EXTRACT_TIMEOUT_SECONDS: int(1, 3600).default(60),
-  EXTRACT_MAX_MEMORY_MB: int(16, 65_536).default(512),
+  EXTRACT_MAX_MEMORY_MB: int(16, 65_536).default(256),
   EXTRACT_MAX_CHARACTERS: int(1, 500_000_000).default(20_000_000),
   DOCX_MAX_UNCOMPRESSED_MB: int(1, 4096).default(200),
   PDF_MAX_PAGES: int(1, 1_000_000).default(2000),

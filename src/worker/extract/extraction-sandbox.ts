@@ -18,7 +18,7 @@ export interface ExtractionSandboxOptions {
   threads?: number;
   /** Wall-clock limit per file, in seconds (EXTRACT_TIMEOUT_SECONDS). @defaultValue 60 */
   timeoutSeconds?: number;
-  /** A thread's old-generation heap limit, in MB (EXTRACT_MAX_MEMORY_MB). @defaultValue 512 */
+  /** A thread's old-generation heap limit, in MB (EXTRACT_MAX_MEMORY_MB). @defaultValue 256 */
   maxMemoryMb?: number;
   /** Most characters of text per file (EXTRACT_MAX_CHARACTERS). @defaultValue 20 000 000 */
   maxCharacters?: number;
@@ -37,7 +37,7 @@ export interface ExtractionSandboxOptions {
 const DEFAULTS: Required<ExtractionSandboxOptions> = {
   threads: 1,
   timeoutSeconds: 60,
-  maxMemoryMb: 512,
+  maxMemoryMb: 256,
   maxCharacters: 20_000_000,
   docxMaxUncompressedMb: 200,
   docxMaxEntries: 10_000,
