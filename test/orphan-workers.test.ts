@@ -41,4 +41,22 @@ describe('qscale workers', () => {
     }
     expect(await running(child)).toBe(false);
   });
+
+  it('should drain its worker processes on a Ctrl-C: the signal reaches the parent only, which stops each child once', async () => {
+    parent = new CliProcess(
+      ['workers', '--min-workers', '1'],
+      { ...(await testEnv(redis)), LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_SECONDS: '5' },
+      { processGroup: true },
+    );
+    const taking = await parent.waitForLog((line) => line.msg === 'worker taking jobs', 30_000);
+    const child = Number(taking.pid);
+    parent.killGroup('SIGINT');
+    const { code } = await parent.exited;
+    expect(code).toBe(0);
+    const childLines = parent.lines.filter((line) => line.pid === child);
+    expect(childLines.map((line) => line.msg)).toContain('worker stopped');
+    expect(childLines.filter((line) => line.msg === 'shutting down')).toHaveLength(1);
+    expect(parent.lines.map((line) => line.msg)).not.toContain('second signal: exiting now');
+    expect(await running(child)).toBe(false);
+  });
 });

@@ -105,6 +105,10 @@ export function spawnWorkerProcess(config: Config, workerId: string): ChildProce
     },
     // The IPC channel only tells the child when this process is gone (see Lifecycle).
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // A process group of its own: a Ctrl-C in the terminal reaches this process only, which then
+    // stops the children with one SIGTERM each, so they drain their jobs (a second signal would
+    // make them exit at once). Its parent's death still reaches it through the IPC channel.
+    detached: true,
   });
 }
 

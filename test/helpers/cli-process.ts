@@ -8,6 +8,11 @@ const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
 export interface CliProcessOptions {
   /** Run the source through tsx (tests), or the build in dist/ (benchmarks). @defaultValue 'source' */
   entry?: 'source' | 'dist';
+  /**
+   * Run it in a process group of its own (as a shell runs a command in a terminal), so a test can
+   * signal the whole group the way Ctrl-C does, without reaching the test runner.
+   */
+  processGroup?: boolean;
 }
 
 /** One JSON log line of a qscale process. */
@@ -29,6 +34,7 @@ export class CliProcess {
     this.child = spawn(process.execPath, [...entry, ...args], {
       env: { ...process.env, LOG_LEVEL: 'info', ...env } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.processGroup === true,
     });
     let pending = '';
     this.child.stdout!.on('data', (data: Buffer) => {
@@ -72,6 +78,11 @@ export class CliProcess {
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Signals every process of its group (see `processGroup`), like a Ctrl-C in a terminal. */
+  killGroup(signal: NodeJS.Signals): void {
+    if (this.child.pid !== undefined) process.kill(-this.child.pid, signal);
   }
 
   /** SIGKILLs the process if it is still running and waits for it to go. */
