@@ -181,6 +181,15 @@ describe('extractText', () => {
         extractText(utf8('<html><script>x()</script></html>'), 'html', 'blank.htm'),
       ).resolves.toBe('');
     });
+
+    it('should read nesting up to 512 levels, and fail deeper nesting rather than drop its text', async () => {
+      const nested = (depth: number) =>
+        utf8(`<p>top</p>${'<div>'.repeat(depth)}deep${'</div>'.repeat(depth)}<p>end</p>`);
+      await expect(extractText(nested(500), 'html', 'ok.html')).resolves.toBe('top\n\ndeep\n\nend');
+      await expect(extractText(nested(600), 'html', 'deep.html')).rejects.toThrow(
+        '"deep.html" nests elements more than 512 levels deep: its text cannot be read whole',
+      );
+    });
   });
 
   describe('pdf', () => {

@@ -136,13 +136,22 @@ function leaf(path: string, text: string): string {
   return path === '' ? text : `${path}: ${text}`;
 }
 
+/** Most levels of nested elements an HTML file may have (html-to-text walks them recursively). */
+const HTML_MAX_DEPTH = 512;
+/**
+ * What html-to-text puts in place of content nested deeper than HTML_MAX_DEPTH; never in real
+ * text (it holds NUL characters), so its presence means the text would be incomplete.
+ */
+const HTML_TOO_DEEP = '\u0000qscale:too-deep\u0000';
+
 const HTML_OPTIONS: HtmlToTextOptions = {
   wordwrap: false,
   // html-to-text walks the tree recursively: without a cap, a few thousand nested elements
-  // overflow the stack. Browsers cap nesting at 512 too; deeper content becomes "...".
+  // overflow the stack. Its default is to put "..." in place of deeper content, which would lose
+  // text silently: the marker makes such a file fail instead (see extractHtml).
   // maxInputLength (default 16 MiB) cuts longer HTML off silently: read it whole instead (0: no
   // cap); the extraction sandbox's time, memory and character limits bound the work.
-  limits: { maxDepth: 512, maxInputLength: 0 },
+  limits: { maxDepth: HTML_MAX_DEPTH, maxInputLength: 0, ellipsis: HTML_TOO_DEEP },
   selectors: [
     { selector: 'a', options: { ignoreHref: true } },
     { selector: 'img', format: 'skip' },
@@ -164,13 +173,20 @@ const htmlToText = compile(HTML_OPTIONS);
 function extractHtml(data: Buffer, fileName: string): string {
   // Web pages are often saved in legacy encodings: decode leniently rather than reject them.
   const html = lenientUtf8.decode(data);
+  let text: string;
   try {
-    return htmlToText(html);
+    text = htmlToText(html);
   } catch (err) {
     throw new ExtractionError(`${quote(fileName)} is not readable HTML: ${reasonOf(err)}`, {
       cause: err,
     });
   }
+  if (text.includes(HTML_TOO_DEEP)) {
+    throw new ExtractionError(
+      `${quote(fileName)} nests elements more than ${HTML_MAX_DEPTH} levels deep: its text cannot be read whole`,
+    );
+  }
+  return text;
 }
 
 let pdfjsModule: Promise<PdfJs> | undefined;
