@@ -14,13 +14,19 @@ export interface ExtractRequest {
 }
 
 export type ExtractReply =
-  { ok: true; result: string | ChunkedText } | { ok: false; name: string; message: string };
+  | { ok: true; result: string | ChunkedText }
+  | { ok: false; name: string; message: string }
+  /** Sent once, when the thread has loaded its code: time limits start from here. */
+  | { ready: true };
 
 const port = parentPort;
 if (port === null) {
   throw new Error('extract-worker must run in a worker thread (see ExtractionSandbox)');
 }
 const limits = workerData as ContentLimits;
+
+// Ready: this module and its imports are loaded (pdfjs, large, is loaded by the first PDF).
+port.postMessage({ ready: true } satisfies ExtractReply);
 
 port.on('message', (request: ExtractRequest) => {
   const data = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);

@@ -66,6 +66,9 @@ function threadEntry(): { source: URL | string; eval: boolean } {
   };
 }
 
+/** How long a fresh thread may take to load its code. */
+const THREAD_START_MS = 60_000;
+
 /** One thread; it runs one file at a time and is thrown away when a limit is hit. */
 class ExtractionThread {
   readonly worker: Worker;
@@ -76,6 +79,11 @@ class ExtractionThread {
     fileName: string;
   };
   private readonly maxMemoryMb: number;
+  /** Resolves when the thread has loaded its code; a file's time limit starts after it. */
+  private readonly ready: Promise<void>;
+  private readonly exited: Promise<void>;
+  /** Why the thread was stopped while no file was in flight (the sandbox closing). */
+  private stopReason?: Error;
 
   constructor(entry: ReturnType<typeof threadEntry>, limits: ContentLimits, maxMemoryMb: number) {
     this.maxMemoryMb = maxMemoryMb;
@@ -88,7 +96,14 @@ class ExtractionThread {
     });
     // A thread never keeps the process alive: close() terminates busy ones.
     this.worker.unref();
+    let ready: () => void;
+    this.ready = new Promise((resolve) => (ready = resolve));
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (reply: ExtractReply) => {
+      if ('ready' in reply) {
+        ready();
+        return;
+      }
       const pending = this.pending;
       this.pending = undefined;
       if (!pending) return;
@@ -118,7 +133,28 @@ class ExtractionThread {
     return this.pending !== undefined;
   }
 
-  run(request: ExtractRequest, timeoutMs: number): Promise<string | ChunkedText> {
+  /**
+   * Extracts one file. The time limit starts once the thread is ready: loading the code into a
+   * fresh thread (slow on a busy machine) is not the file's time. Starting has a deadline of its
+   * own, and failing it fails this attempt only (a retry may find the machine less busy).
+   */
+  async run(request: ExtractRequest, timeoutMs: number): Promise<string | ChunkedText> {
+    let timer: NodeJS.Timeout | undefined;
+    const started = await Promise.race([
+      this.ready.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), THREAD_START_MS);
+      }),
+      this.exited.then(() => false as const),
+    ]);
+    clearTimeout(timer);
+    if (!started) {
+      void this.terminate();
+      throw (
+        this.stopReason ??
+        new Error(`the extraction thread did not start within ${THREAD_START_MS / 1000} s`)
+      );
+    }
     return new Promise<string | ChunkedText>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(
@@ -138,11 +174,12 @@ class ExtractionThread {
     });
   }
 
-  /** Rejects the file in flight, if any. */
+  /** Rejects the file in flight, if any (or the one waiting for the thread to start). */
   fail(error: Error): void {
     const pending = this.pending;
     this.pending = undefined;
-    pending?.reject(error);
+    if (pending) pending.reject(error);
+    else this.stopReason ??= error;
   }
 
   async terminate(): Promise<void> {
