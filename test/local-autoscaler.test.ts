@@ -338,10 +338,13 @@ describe('LocalAutoscaler', () => {
         const record = await stack.waitForStatus(id, 'completed', 30_000);
         expect(record.attempts).toBe(1);
       }
-      const processed = [...children.values()].flatMap((proc) =>
-        proc.lines.filter((line) => line.msg === 'file processed').map((line) => line.fileId),
-      );
-      expect(processed.sort()).toEqual([...ids].sort());
+      // A worker logs "file processed" just after the record says completed: wait for the lines.
+      const processedLines = () =>
+        [...children.values()].flatMap((proc) =>
+          proc.lines.filter((line) => line.msg === 'file processed').map((line) => line.fileId),
+        );
+      await until('every file logged', () => processedLines().length >= ids.length, 5_000);
+      expect(processedLines().sort()).toEqual([...ids].sort());
       const helpers = [...children.values()].filter((proc) =>
         proc.lines.some((line) => line.msg === 'file processed'),
       );

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
@@ -135,9 +136,16 @@ async function kubernetesFindings(
   });
 }
 
+/** The package's version (package.json sits two levels up, from src/cli and from dist/cli). */
+function packageVersion(): string {
+  const url = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('qscale')
     .description('Upload API, workers and autoscaling signals for a BullMQ file-processing queue')
+    .version(packageVersion())
     .showHelpAfterError();
 
   autoscaleOptions(serverOptions(program.command('start')))
