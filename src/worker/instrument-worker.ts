@@ -6,7 +6,7 @@ import { DEFAULT_BUCKETS } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
-import { WorkerTelemetry } from './worker-telemetry.js';
+import { jobOutcome, WorkerTelemetry } from './worker-telemetry.js';
 
 /** Options of {@link instrumentWorker}; every one has a default. */
 export interface InstrumentWorkerOptions {
@@ -96,17 +96,7 @@ export function instrumentWorker(
     const entry = job?.id === undefined ? undefined : running.get(job.id);
     if (!job || !entry) return; // not started here (a stalled job failed by the checker)
     running.delete(job.id!);
-    const readyAt = job.timestamp + (job.opts.delay ?? 0);
-    telemetry.jobEnded(
-      {
-        status,
-        processingSeconds: (Date.now() - entry.startedAt) / 1000,
-        ...(job.attemptsStarted <= 1 && {
-          waitSeconds: ((job.processedOn ?? entry.startedAt) - readyAt) / 1000,
-        }),
-      },
-      entry.token,
-    );
+    telemetry.jobEnded(jobOutcome(job, status, entry.startedAt, Date.now()), entry.token);
   };
   const onCompleted = (job: Job) => onEnded(job, 'completed');
   const onFailed = (job: Job | undefined) => onEnded(job, 'failed');

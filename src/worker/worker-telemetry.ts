@@ -66,6 +66,26 @@ export interface JobOutcome {
 }
 
 /**
+ * The outcome of a job that ran from `startedAt` to `endedAt` (epoch ms); its wait time (ready →
+ * start) on the first attempt only, since a retry's enqueue time is the first attempt's.
+ */
+export function jobOutcome(
+  job: Job,
+  status: JobOutcome['status'],
+  startedAt: number,
+  endedAt: number,
+): JobOutcome {
+  const readyAt = job.timestamp + (job.opts.delay ?? 0);
+  return {
+    status,
+    processingSeconds: (endedAt - startedAt) / 1000,
+    ...(job.attemptsStarted <= 1 && {
+      waitSeconds: ((job.processedOn ?? startedAt) - readyAt) / 1000,
+    }),
+  };
+}
+
+/**
  * What one worker tells the exporter through Redis: a heartbeat every `heartbeatSeconds` (its
  * record expires after three missed ones) with concurrency, busy slots, windowed utilization and
  * cumulative counters; and, per job, processing and wait times in cumulative histogram buckets.
@@ -202,17 +222,7 @@ export class WorkerTelemetry {
         status = 'completed';
         return result;
       } finally {
-        const readyAt = job.timestamp + (job.opts.delay ?? 0);
-        this.jobEnded(
-          {
-            status,
-            processingSeconds: (this.opts.now() - started) / 1000,
-            ...(job.attemptsStarted <= 1 && {
-              waitSeconds: ((job.processedOn ?? started) - readyAt) / 1000,
-            }),
-          },
-          token,
-        );
+        this.jobEnded(jobOutcome(job, status, started, this.opts.now()), token);
       }
     };
   }
