@@ -120,6 +120,33 @@ describe('library API: instrumentWorker', () => {
     }
   });
 
+  it('should let a worker close and its process exit while Redis does not answer', async () => {
+    const own = await startRedisServer();
+    const connection = new Redis(own.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    connection.on('error', () => undefined);
+    const worker = new Worker(uniqueQueueName('frozen'), async () => 'ok', {
+      connection,
+      autorun: false,
+    });
+    worker.on('error', () => undefined);
+    const telemetry = instrumentWorker(worker, {
+      logger: createLogger({ logLevel: 'silent' }, 'test'),
+    });
+    try {
+      await telemetry.ready;
+      own.freeze();
+      const started = Date.now();
+      await telemetry.close();
+      // Bounded: the leave waits 5 s for Redis, then the telemetry connection is dropped.
+      expect(Date.now() - started).toBeLessThan(7000);
+    } finally {
+      own.thaw();
+      await worker.close(true);
+      connection.disconnect();
+      await own.stop();
+    }
+  }, 20_000);
+
   it('should install from the packed tarball into an app outside the repo and work there', async () => {
     const app = await mkdtemp(join(tmpdir(), 'qscale-consumer-'));
     const name = uniqueQueueName('reports');

@@ -37,6 +37,8 @@ export interface WorkerInstrumentation {
 }
 
 const SAFE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** How long closing may wait for Redis to take the worker out of the live set. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * Adds qscale's worker telemetry to an existing BullMQ worker, without touching its processor:
@@ -110,8 +112,15 @@ export function instrumentWorker(
       worker.off('active', onActive);
       worker.off('completed', onCompleted);
       worker.off('failed', onFailed);
-      await telemetry.close();
-      await connection.quit().catch(() => connection.disconnect());
+      // With Redis unreachable the leave would wait for a reconnection: it gets CLOSE_TIMEOUT_MS,
+      // then the connection is dropped, so it never keeps the app's process alive.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        telemetry.close(),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      connection.disconnect();
     })());
   worker.once('closed', () => void close());
 
