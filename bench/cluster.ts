@@ -24,21 +24,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { loadConfig, type Config, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis, isCluster, type RedisClient } from '../src/queue/redis-connection.js';
-import {
-  BenchCluster,
-  BenchProcess,
-  BenchRedis,
-  nodeClient,
-  withCleanup,
-  type Stoppable,
-} from './bench-servers.js';
+import { CliProcess } from '../test/helpers/cli-process.js';
+import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+import { startRedisServer } from '../test/helpers/redis-server.js';
+import { withCleanup, type Stoppable } from './with-cleanup.js';
 import { envPositiveInt, sleep } from './bench-env.js';
 
 const FILES = envPositiveInt('BENCH_FILES', 1200);
@@ -74,10 +70,10 @@ async function topologies(track: Track): Promise<Topology[]> {
     string,
     string,
   ];
-  const redis = track(await BenchRedis.start());
-  const cluster = track(await BenchCluster.start(3));
-  const masters = await cluster.masters();
-  const tags = masters.map((master) => BenchCluster.hashTagOn(master, 'bull'));
+  const redis = track(await startRedisServer());
+  const cluster = track(await startRedisCluster({ masters: 3 }));
+  const onMasters = await cluster.hashTagsOnEveryMaster('bull');
+  const tags = onMasters.map(({ tag }) => tag);
   return [
     {
       label: 'one redis-server',
@@ -92,9 +88,9 @@ async function topologies(track: Track): Promise<Topology[]> {
       queues: names.slice(0, 3).map((name, i) => ({ name, prefix: tags[i]! })),
       extra: {
         name: names[3],
-        prefix: BenchCluster.hashTagOn(masters[0]!, 'extra', [tags[0]!]),
+        prefix: await cluster.hashTagOn(onMasters[0]!.master.port, 'extra'),
       },
-      masterPorts: masters.map((master) => master.port),
+      masterPorts: onMasters.map(({ master }) => master.port),
     },
   ];
 }
@@ -118,19 +114,23 @@ async function throughput(track: Track, topology: Topology) {
     topology.queues.map((q) => new QueueKeys(q.prefix, q.name)),
     { ttlMs: 0, timeoutMs: 10_000 },
   );
-  const processes: BenchProcess[] = [];
+  const processes: CliProcess[] = [];
   const start = (command: string, q: { name: string; prefix: string }, id: string) => {
-    const proc = new BenchProcess([command], {
-      ...(topology.env as Record<string, string>),
-      QUEUE_NAME: q.name,
-      QUEUE_PREFIX: q.prefix,
-      UPLOAD_DIR: uploadDir,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      WORKER_ID: id,
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      KEEP_COMPLETED_JOBS: String(FILES),
-    });
+    const proc = new CliProcess(
+      [command],
+      {
+        ...(topology.env as Record<string, string>),
+        QUEUE_NAME: q.name,
+        QUEUE_PREFIX: q.prefix,
+        UPLOAD_DIR: uploadDir,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        WORKER_ID: id,
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        KEEP_COMPLETED_JOBS: String(FILES),
+      },
+      { entry: 'dist' },
+    );
     processes.push(track(proc));
     return proc;
   };
@@ -183,7 +183,7 @@ async function throughput(track: Track, topology: Topology) {
 async function scriptCalls(ports: number[]): Promise<number[]> {
   return Promise.all(
     ports.map(async (port) => {
-      const client = nodeClient(port);
+      const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
       try {
         const info = await client.info('commandstats');
         let calls = 0;
