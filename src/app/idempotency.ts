@@ -48,7 +48,8 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
 export class IdempotencyStore {
   private readonly redis: RedisWithRelease;
   private readonly keys: QueueKeys;
-  private readonly ttlSeconds: number;
+  /** The TTL of stored answers, in seconds. */
+  readonly ttlSeconds: number;
 
   constructor(redis: RedisClient, keys: QueueKeys, ttlSeconds: number) {
     this.redis = redis as RedisWithRelease;
@@ -120,10 +121,5 @@ export class IdempotencyStore {
         },
       );
     await attempt();
-  }
-
-  /** The TTL of stored answers, in seconds. */
-  get answerTtlSeconds(): number {
-    return this.ttlSeconds;
   }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../config/logger.js';
 import type { FileRecords, UnsettledUpload } from '../queue/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
@@ -23,8 +24,6 @@ export interface UploadSettlerOptions {
 /** Tries in which a settlement waits for its decision to be durable before it accepts it. */
 const DURABILITY_TRIES = 10;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Brings uploads whose enqueue had no clear answer to a consistent end, in the background, once
  * Redis answers again: either the file exists completely (record, blob, job) or not at all. The
@@ -49,11 +48,6 @@ export class UploadSettler {
       isDurable: async () => true,
       ...options,
     };
-  }
-
-  /** Settlements still waiting for Redis. */
-  get size(): number {
-    return this.pending.size;
   }
 
   /** Starts settling an upload; returns at once. */

@@ -10,21 +10,23 @@ export interface Closable {
  * What a process may take, beyond SHUTDOWN_TIMEOUT_SECONDS, to close its connections and servers
  * once a signal came; past it, the process exits anyway.
  */
-export const SHUTDOWN_MARGIN_MS = 5_000;
-
-/** How long a stopping worker process gets before its parent (`workers`, `start --autoscale`) kills it. */
-export function workerKillAfterMs(config: Config): number {
-  return config.worker.shutdownTimeoutSeconds * 1000 + SHUTDOWN_MARGIN_MS + 2_000;
-}
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 /**
  * The shutdown deadline of a command: SHUTDOWN_TIMEOUT_SECONDS plus the margin; a parent of worker
  * processes also waits for them to be killed.
  */
 export function shutdownDeadlineMs(config: Config, parentOfWorkers = false): number {
-  return parentOfWorkers
-    ? workerKillAfterMs(config) + SHUTDOWN_MARGIN_MS
-    : config.worker.shutdownTimeoutSeconds * 1000 + SHUTDOWN_MARGIN_MS;
+  const own = config.worker.shutdownTimeoutSeconds * 1000 + SHUTDOWN_MARGIN_MS;
+  return parentOfWorkers ? workerKillAfterMs(config) + SHUTDOWN_MARGIN_MS : own;
+}
+
+/**
+ * How long a stopping worker process gets before its parent (`workers`, `start --autoscale`) kills
+ * it: 2 s beyond its own deadline, so it normally exits by itself.
+ */
+export function workerKillAfterMs(config: Config): number {
+  return shutdownDeadlineMs(config) + 2_000;
 }
 
 export interface LifecycleOptions {

@@ -68,10 +68,12 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
       );
       return;
     }
-    for (const id of ids) {
-      const job = await queue.getJob(id);
-      if (job && (await job.isDelayed())) await job.promote();
-    }
+    await Promise.all(
+      ids.map(async (id) => {
+        const job = await queue.getJob(id);
+        if (job && (await job.isDelayed())) await job.promote();
+      }),
+    );
   };
   return {
     config,

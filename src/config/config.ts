@@ -105,18 +105,24 @@ const httpUrl = urlWith(['http:', 'https:'], 'must be an http:// or https:// URL
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
+/** A queue address split: `bullmq:<prefix>/<name>` gives both; a plain name has no prefix. */
+export function splitQueueAddress(entry: string): { name: string; prefix?: string } {
+  const match = /^bullmq:([^/]*)\/(.*)$/.exec(entry);
+  return match ? { prefix: match[1]!, name: match[2]! } : { name: entry };
+}
+
 /**
  * One entry of QUEUES: a plain queue name (a BullMQ queue under QUEUE_PREFIX), or
  * `bullmq:<prefix>/<name>` for a BullMQ queue under another prefix. Returns what is wrong as a
  * string when the entry is not valid.
  */
-export function parseQueueAddress(
+function parseQueueAddress(
   entry: string,
   defaultPrefix: string,
 ): { name: string; prefix: string } | string {
-  const match = /^bullmq:([^/]*)\/(.*)$/.exec(entry);
-  const [prefix, name] = match ? [match[1]!, match[2]!] : [defaultPrefix, entry];
-  if (!match && entry.includes(':')) {
+  const address = splitQueueAddress(entry);
+  const { name, prefix = defaultPrefix } = address;
+  if (address.prefix === undefined && entry.includes(':')) {
     return 'is not a queue name or bullmq:<prefix>/<name>';
   }
   if (!queuePrefix.safeParse(prefix).success) {
@@ -132,7 +138,7 @@ export function parseQueueAddress(
  * The hash tag of a key prefix: the text between the first `{` and the next `}`, when not empty —
  * what Redis Cluster hashes instead of the whole key.
  */
-export function hashTagOf(prefix: string): string | undefined {
+function hashTagOf(prefix: string): string | undefined {
   const open = prefix.indexOf('{');
   if (open < 0) return undefined;
   const close = prefix.indexOf('}', open + 1);

@@ -8,6 +8,7 @@ import { exitCodeFor, worstStatus, type CheckStatus, type DoctorCheck } from './
 import { queueChecks } from './queue-checks.js';
 import { redisChecks } from './redis-checks.js';
 import { workerChecks } from './worker-checks.js';
+import { withTimeout } from '../queue/with-timeout.js';
 
 /** What the Kubernetes side found, when there is a cluster to ask. */
 export interface KubernetesFindings {
@@ -54,13 +55,9 @@ export async function runDoctor(
   const checks: DoctorCheck[] = [];
   try {
     // A frozen Redis accepts the connection but never answers its ready check: bound the wait.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      redis.connect().catch(() => undefined),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, opts.timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await withTimeout(redis.connect(), opts.timeoutMs, 'connecting to Redis').catch(
+      () => undefined,
+    );
     const redisResult = await redisChecks(redis, describeRedis(config.redis));
     checks.push(...redisResult.checks);
     const kubernetes = await (opts.kubernetes?.() ?? Promise.resolve(undefined)).catch(

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster, type RedisClient } from '../queue/redis-connection.js';
 import type { DoctorCheck } from './doctor-check.js';
+import { parseClusterNodes } from '../queue/cluster-nodes.js';
 
 /** Parses `INFO` output into a field map. */
 export function parseInfo(info: string): Record<string, string> {
@@ -43,15 +44,12 @@ async function readInfos(redis: RedisClient): Promise<NodeInfo[]> {
  */
 async function clusterCheck(redis: Cluster): Promise<DoctorCheck> {
   const info = parseInfo(String(await redis.cluster('INFO')));
-  const lines = String(await redis.cluster('NODES'))
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => line.split(' '));
-  const masters = lines.filter(([, , flags = '']) => flags.includes('master')).length;
-  const replicas = lines.length - masters;
-  const failing = lines
-    .filter(([, , flags = '']) => /(^|,)(fail\??)(,|$)/.test(flags))
-    .map(([, address = '']) => address.split('@')[0]!);
+  const nodes = parseClusterNodes(String(await redis.cluster('NODES')));
+  const masters = nodes.filter((node) => node.role === 'master').length;
+  const replicas = nodes.length - masters;
+  const failing = nodes
+    .filter((node) => node.state === 'fail' || node.state === 'pfail')
+    .map((node) => node.address);
   const slotsOk = Number(info.cluster_slots_ok ?? 0);
   const summary = `${masters} masters, ${replicas} replicas, ${slotsOk} of 16384 slots served`;
   if (info.cluster_state !== 'ok') {

@@ -140,14 +140,8 @@ export function registerExporterMetrics(
       'qscale_queue_desired_workers',
       "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode).",
       'gauge',
-      (q) => {
-        // The mean concurrency of every live worker, not only of those the sample lists.
-        const { live, concurrency } = workerTotals(q);
-        return desiredWorkers(q, source.rates(q), {
-          drainSeconds: options.drainSeconds,
-          ...(live > 0 && concurrency > 0 && { concurrency: concurrency / live }),
-        });
-      },
+      // Sized by the mean concurrency of every live worker (meanConcurrency), listed or not.
+      (q) => desiredWorkers(q, source.rates(q), { drainSeconds: options.drainSeconds }),
     ],
     [
       'qscale_queue_utilization_ratio',

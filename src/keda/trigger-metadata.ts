@@ -6,6 +6,7 @@ import {
   type ScalingOptions,
 } from '../scaling/scaling-decision.js';
 import { ScalerError } from './scaler-error.js';
+import { splitQueueAddress } from '../config/config.js';
 
 /** A ScaledObject trigger's `metadata`, validated. */
 export interface TriggerSpec extends ScalingOptions {
@@ -70,10 +71,10 @@ export function parseTriggerMetadata(
     );
   }
   // `queue` is a name, or an address `bullmq:<prefix>/<name>` as in QUEUES.
-  const address = /^bullmq:([^/]*)\/(.*)$/.exec(raw);
-  const queue = address ? address[2]! : raw;
+  const address = splitQueueAddress(raw);
+  const queue = address.name;
   const servedPrefix = served.prefixes?.[queue] ?? served.prefix;
-  const prefix = address ? address[1]! : m.prefix?.trim() || servedPrefix;
+  const prefix = address.prefix ?? (m.prefix?.trim() || servedPrefix);
   if (!served.queues.includes(queue) || prefix !== servedPrefix) {
     throw new ScalerError(
       status.NOT_FOUND,

@@ -207,6 +207,11 @@ function toFields(update: Record<string, string | number | undefined>): string[]
   return fields;
 }
 
+/** The fields of a new record, queued and not yet started. */
+function pendingFields(record: NewFileRecord, uploadedAt: number): string[] {
+  return toFields({ ...record, status: 'queued', progress: 0, uploadedAt, attempts: 0 });
+}
+
 function optionalNumber(value: string | undefined): number | undefined {
   return value === undefined || value === '' ? undefined : Number(value);
 }
@@ -260,10 +265,7 @@ export class FileRecords {
     const multi = this.redis.multi();
     for (const record of records) {
       const key = this.keys.file(record.id);
-      multi.hset(
-        key,
-        toFields({ ...record, status: 'queued', progress: 0, uploadedAt, attempts: 0 }),
-      );
+      multi.hset(key, pendingFields(record, uploadedAt));
       multi.pexpire(key, pendingTtlMs);
     }
     await execOrThrow(multi);
@@ -357,18 +359,7 @@ export class FileRecords {
     ];
     for (const record of upload.records) {
       keys.push(this.keys.file(record.id), this.keys.bull(record.id));
-      args.push(
-        record.id,
-        JSON.stringify(
-          toFields({
-            ...record,
-            status: 'queued',
-            progress: 0,
-            uploadedAt: upload.uploadedAt,
-            attempts: 0,
-          }),
-        ),
-      );
+      args.push(record.id, JSON.stringify(pendingFields(record, upload.uploadedAt)));
     }
     return this.redis.qscaleSettleUpload(keys.length, ...keys, ...args);
   }
@@ -412,30 +403,34 @@ export class FileRecords {
    */
   async findUnfinished(ids: string[]): Promise<UnfinishedRecord[]> {
     if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) {
-      pipeline.hmget(this.keys.file(id), 'status', 'uploadedAt');
-      pipeline.zscore(this.keys.bull('failed'), id);
-      pipeline.zscore(this.keys.bull('completed'), id);
-      pipeline.hmget(this.keys.bull(id), 'timestamp', 'failedReason');
+    // Statuses first: nearly every record is finished, and only the others need their job read.
+    const statuses = this.redis.pipeline();
+    for (const id of ids) statuses.hmget(this.keys.file(id), 'status', 'uploadedAt');
+    const candidates: { id: string; status: UnfinishedRecord['status']; uploadedAt: number }[] = [];
+    (await execOrThrow(statuses)).forEach(([, fields], index) => {
+      const [status, uploadedAt] = fields as (string | null)[];
+      if (status === 'queued' || status === 'processing') {
+        candidates.push({ id: ids[index]!, status, uploadedAt: Number(uploadedAt) });
+      }
+    });
+    if (candidates.length === 0) return [];
+    const jobs = this.redis.pipeline();
+    for (const { id } of candidates) {
+      jobs.zscore(this.keys.bull('failed'), id);
+      jobs.zscore(this.keys.bull('completed'), id);
+      jobs.hmget(this.keys.bull(id), 'timestamp', 'failedReason');
     }
-    const results = await execOrThrow(pipeline);
-    const unfinished: UnfinishedRecord[] = [];
-    ids.forEach((id, index) => {
-      const [status, uploadedAt] = results[4 * index]![1] as (string | null)[];
-      if (status !== 'queued' && status !== 'processing') return;
-      const failed = results[4 * index + 1]![1] !== null;
-      const completed = results[4 * index + 2]![1] !== null;
-      const [created, failedReason] = results[4 * index + 3]![1] as (string | null)[];
-      unfinished.push({
-        id,
-        status,
-        uploadedAt: Number(uploadedAt),
+    const results = await execOrThrow(jobs);
+    return candidates.map((candidate, index) => {
+      const failed = results[3 * index]![1] !== null;
+      const completed = results[3 * index + 1]![1] !== null;
+      const [created, failedReason] = results[3 * index + 2]![1] as (string | null)[];
+      return {
+        ...candidate,
         job: failed ? 'failed' : completed ? 'completed' : created === null ? 'missing' : 'pending',
         ...(failedReason && { failedReason }),
-      });
+      };
     });
-    return unfinished;
   }
 
   /** Whether each of these files has a record (pending ones included), in one round trip. */

@@ -74,7 +74,7 @@ export interface WorkerTotals {
 }
 
 /** The totals of a list of workers (for snapshots that carry no {@link WorkerTotals}). */
-export function sumWorkers(workers: readonly WorkerSnapshot[]): WorkerTotals {
+function sumWorkers(workers: readonly WorkerSnapshot[]): WorkerTotals {
   const totals: WorkerTotals = {
     live: workers.length,
     busyWorkers: 0,

@@ -99,8 +99,7 @@ export function redisOptionsFor(config: RedisConfig, options: CreateRedisOptions
     ...(options.connectionName && { connectionName: options.connectionName }),
     lazyConnect: options.lazyConnect ?? false,
     connectTimeout: options.connectTimeoutMs ?? 5000,
-    // Reconnect forever, backing off up to 2 s: Redis restarts must heal on their own.
-    retryStrategy: options.noReconnect ? () => null : (times) => Math.min(times * 100, 2000),
+    retryStrategy: backoffOf(options),
     reconnectOnError,
     enableOfflineQueue: true,
     maxRetriesPerRequest: request ? 1 : null,
@@ -113,9 +112,7 @@ export function redisOptionsFor(config: RedisConfig, options: CreateRedisOptions
       name: config.sentinelName,
       ...(config.sentinelPassword && { sentinelPassword: config.sentinelPassword }),
       // Sentinels are asked again at every reconnect; they too get a deadline.
-      sentinelRetryStrategy: options.noReconnect
-        ? () => null
-        : (times) => Math.min(times * 100, 2000),
+      sentinelRetryStrategy: backoffOf(options),
       sentinelCommandTimeout: config.timeoutMs,
       // Follow +switch-master at once instead of waiting for the old primary to fail.
       failoverDetector: true,
@@ -129,11 +126,13 @@ export function redisOptionsFor(config: RedisConfig, options: CreateRedisOptions
   };
 }
 
+/** Reconnect forever, backing off up to 2 s (Redis restarts must heal on their own); or never. */
+function backoffOf(options: CreateRedisOptions): (times: number) => number | null {
+  return options.noReconnect ? () => null : (times) => Math.min(times * 100, 2000);
+}
+
 /** ioredis Cluster options: per-node options from {@link redisOptionsFor}, plus slot handling. */
-export function clusterOptionsFor(
-  config: RedisConfig,
-  options: CreateRedisOptions,
-): ClusterOptions {
+function clusterOptionsFor(config: RedisConfig, options: CreateRedisOptions): ClusterOptions {
   const node = redisOptionsFor({ ...config, sentinels: [] }, options);
   const {
     host: _host,
@@ -155,7 +154,7 @@ export function clusterOptionsFor(
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: Math.max(1000, config.timeoutMs),
-    clusterRetryStrategy: options.noReconnect ? () => null : (times) => Math.min(times * 100, 2000),
+    clusterRetryStrategy: backoffOf(options),
     // TLS certificates name hosts, not the IPs CLUSTER SLOTS returns.
     ...(redisOptions.tls && { dnsLookup: (address, callback) => callback(null, address) }),
   };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import type { ApiRequest, ApiResponse } from '../api-types.js';
@@ -95,10 +96,11 @@ async function removeBlobOnceRecordIsGone(ctx: ApiContext, id: string): Promise<
   const deadline = Date.now() + 600_000;
   while (Date.now() < deadline) {
     try {
-      if (!(await ctx.records.get(id))) await ctx.storage.remove(id);
+      const [exists] = await ctx.records.existing([id]);
+      if (!exists) await ctx.storage.remove(id);
       return;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
   }
 }

@@ -296,7 +296,7 @@ export async function uploadFiles(ctx: ApiContext, req: ApiRequest): Promise<Api
         idempotency: {
           key: claim.key,
           token: claim.token,
-          ttlSeconds: ctx.idempotency.answerTtlSeconds,
+          ttlSeconds: ctx.idempotency.ttlSeconds,
         },
       }),
     };
