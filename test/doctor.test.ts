@@ -169,6 +169,46 @@ describe('qscale doctor', () => {
     expect(report.exitCode).toBe(2);
   });
 
+  it('should count the workers of a plain BullMQ app without qscale telemetry from BullMQ’s registry, and exit 0', async () => {
+    const name = `emails_${Math.random().toString(36).slice(2, 8)}`;
+    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    cleanups.push(() => connection.disconnect());
+    const queue = new Queue(name, { connection, prefix: 'myapp' });
+    cleanups.push(() => queue.obliterate({ force: true }).then(() => queue.close()));
+    await queue.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: 'send', data: { i } })));
+    // No qscale code in this worker: it holds one job and leaves the rest waiting.
+    let release = () => {};
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    const started = new Promise<void>((resolve) => {
+      const worker = new Worker(
+        name,
+        async () => {
+          resolve();
+          await holding;
+        },
+        { connection, prefix: 'myapp', name: 'mailer-1', concurrency: 1 },
+      );
+      cleanups.push(() => worker.close(true));
+    });
+    cleanups.push(() => release());
+    await started;
+
+    const config = loadConfig(
+      await testEnv(redis, { QUEUE_NAME: name, QUEUE_PREFIX: 'myapp', KUBECONFIG: '/nonexistent' }),
+    );
+    const report = await runDoctor(config);
+    expect(find(report.checks, 'live workers')).toMatchObject({
+      status: 'OK',
+      found: expect.stringContaining('1 workers connected as BullMQ lists them (mailer-1)'),
+    });
+    expect(find(report.checks, 'active jobs without a worker')).toMatchObject({
+      status: 'OK',
+      found: '1 active jobs, held by 1 BullMQ workers without qscale telemetry',
+    });
+    expect(report.checks.filter((c) => c.status !== 'OK')).toEqual([]);
+    expect(report.exitCode).toBe(0);
+  });
+
   it('should fail when jobs wait with zero workers and the ScaledObject is not active (fake Kubernetes API)', async () => {
     // The Kubernetes API server cannot run here: FakeKubeApi answers with recorded-shape objects.
     const api = await new FakeKubeApi().start();

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { connectedBullmqWorkers, type ConnectedWorkers } from '../queue/bullmq-workers.js';
 import { parseClusterNodes, type ClusterNode } from '../queue/cluster-nodes.js';
 import { withTimeout } from '../queue/with-timeout.js';
 import type { Config } from '../config/config.js';
@@ -31,7 +31,8 @@ export interface StatusReport {
     utilization: number;
     heartbeatAgeSeconds: number;
   }[];
-  workers?: { count: number; names: string[] } | { count: null; error: string };
+  /** BullMQ's own worker registry (CLIENT LIST): instrumented or not. */
+  workers?: ConnectedWorkers;
 }
 
 /** Everything `qscale status` reports: one connection, a few reads, never a write. */
@@ -83,24 +84,7 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
         heartbeatAgeSeconds: Math.max(0, (snapshot.sampledAt - worker.heartbeatAt) / 1000),
       })),
     };
-    const queue = new Queue(config.queue.name, {
-      connection: redis,
-      prefix: config.queue.prefix,
-      skipMetasUpdate: true,
-    });
-    try {
-      const workers = await queue.getWorkers();
-      report.workers = {
-        count: workers.length,
-        // BullMQ names worker connections `<prefix>:<base64 queue>:w:<worker name>`.
-        names: workers.map((worker) => String(worker.rawname ?? '').replace(/^.*?:w:/, '')),
-      };
-    } catch (error) {
-      report.workers = {
-        count: null,
-        error: `CLIENT LIST is not allowed: ${(error as Error).message}`,
-      };
-    }
+    report.workers = await connectedBullmqWorkers(redis, keys);
     return report;
   } finally {
     redis.disconnect();

@@ -23,10 +23,12 @@ export function autoscalingChecks(
   snapshot: QueueSnapshot,
   rates: QueueRates,
   kubernetes: { available: boolean; scaledObject?: ScaledObjectInfo },
+  /** Workers BullMQ lists that send no qscale heartbeat (see workerChecks' `connected`). */
+  untrackedWorkers = 0,
 ): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
   const so = kubernetes.scaledObject;
-  if (snapshot.backlog > 0 && workerTotals(snapshot).live === 0) {
+  if (snapshot.backlog > 0 && workerTotals(snapshot).live + untrackedWorkers === 0) {
     if (!kubernetes.available) {
       checks.push({
         area: 'autoscaling',

@@ -9,6 +9,8 @@ import { queueChecks } from './queue-checks.js';
 import { redisChecks } from './redis-checks.js';
 import { workerChecks } from './worker-checks.js';
 import { withTimeout } from '../queue/with-timeout.js';
+import { workerTotals } from '../queue/queue-snapshot.js';
+import { connectedBullmqWorkers } from '../queue/bullmq-workers.js';
 
 /** What the Kubernetes side found, when there is a cluster to ask. */
 export interface KubernetesFindings {
@@ -82,21 +84,30 @@ export async function runDoctor(
       const now = Date.now();
       checks.push(...(await queueChecks(redis, keys, snapshot, { ...opts, now })));
       const expectedWorkers = opts.expectedWorkers ?? kubernetes?.expectedWorkers;
+      // No heartbeat: the workers may run without qscale telemetry; ask BullMQ's registry.
+      const connected =
+        workerTotals(snapshot).live === 0 ? await connectedBullmqWorkers(redis, keys) : undefined;
       checks.push(
         ...(await workerChecks(redis, keys, snapshot, {
           stuckAfterSeconds: opts.stuckAfterSeconds,
           now,
           ...(expectedWorkers !== undefined && { expectedWorkers }),
+          ...(connected && { connected }),
         })),
       );
       checks.push(...(kubernetes?.checks ?? []));
       // One sample gives the all-time mean processing time; rates need the exporter's history.
       const rates = new RateTracker(60).rates(snapshot);
       checks.push(
-        ...autoscalingChecks(snapshot, rates, {
-          available: kubernetes !== undefined,
-          ...(kubernetes?.scaledObject && { scaledObject: kubernetes.scaledObject }),
-        }),
+        ...autoscalingChecks(
+          snapshot,
+          rates,
+          {
+            available: kubernetes !== undefined,
+            ...(kubernetes?.scaledObject && { scaledObject: kubernetes.scaledObject }),
+          },
+          connected?.count ?? 0,
+        ),
       );
     } else {
       checks.push(...(kubernetes?.checks ?? []));

@@ -1,3 +1,4 @@
+import type { ConnectedWorkers } from '../queue/bullmq-workers.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
@@ -12,6 +13,11 @@ export interface WorkerCheckOptions {
   /** A job running longer than max(this, 5 × p99 processing time) makes its worker "stuck". */
   stuckAfterSeconds: number;
   now: number;
+  /**
+   * The workers BullMQ lists for the queue (CLIENT LIST), asked when none sends qscale heartbeats:
+   * an app whose workers run without qscale telemetry still has workers.
+   */
+  connected?: ConnectedWorkers;
 }
 
 /**
@@ -34,7 +40,27 @@ export async function workerChecks(
     live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`).join(', ') +
     (unlisted > 0 ? ` and ${unlisted} more` : '');
   const expected = options.expectedWorkers;
-  if (totals.live === 0 && snapshot.backlog > 0) {
+  // Workers without qscale telemetry, as BullMQ's own registry lists them.
+  const untracked = totals.live === 0 ? (options.connected?.count ?? 0) : 0;
+  if (untracked > 0) {
+    const listed = options.connected && 'names' in options.connected ? options.connected.names : [];
+    const short = expected !== undefined && untracked < expected;
+    checks.push({
+      area: 'workers',
+      name: 'live workers',
+      status: short ? 'WARN' : 'OK',
+      found: `${untracked}${expected !== undefined ? ` of ${expected} expected` : ''} workers connected as BullMQ lists them (${listed.join(', ')}), none with qscale telemetry: worker counts here are BullMQ's (exact); busy slots, utilization and processing times are not measured`,
+      ...(short && {
+        fix: 'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>',
+      }),
+      details: {
+        live: 0,
+        bullmqWorkers: untracked,
+        source: 'bullmq',
+        ...(expected !== undefined && { expected }),
+      },
+    });
+  } else if (totals.live === 0 && snapshot.backlog > 0) {
     checks.push({
       area: 'workers',
       name: 'live workers',
@@ -86,14 +112,16 @@ export async function workerChecks(
   });
 
   const busySlots = totals.busy;
-  const orphaned = totals.live === 0 && snapshot.counts.active > 0;
+  const orphaned = totals.live === 0 && untracked === 0 && snapshot.counts.active > 0;
   checks.push({
     area: 'workers',
     name: 'active jobs without a worker',
     status: orphaned ? 'FAIL' : 'OK',
     found: orphaned
       ? `${snapshot.counts.active} jobs are active but no worker has a live heartbeat: their worker died`
-      : `${snapshot.counts.active} active jobs, ${busySlots} busy slots on live workers`,
+      : untracked > 0
+        ? `${snapshot.counts.active} active jobs, held by ${untracked} BullMQ workers without qscale telemetry`
+        : `${snapshot.counts.active} active jobs, ${busySlots} busy slots on live workers`,
     ...(orphaned && {
       fix: 'start a worker: BullMQ hands a dead worker’s jobs to a live one once their lock (JOB_LOCK_MS) has expired',
     }),
