@@ -154,7 +154,9 @@ describe('loadConfig', () => {
     expect(config.metrics.queuePrefixes).toEqual({ a: '{q}', b: '{x}', c: 'app' });
     expect(() => loadConfig({ QUEUES: 'a,bullmq:{x}/a' })).toThrow(/"a" is listed twice/);
     expect(() => loadConfig({ QUEUES: 'bullmq:/a' })).toThrow(/has prefix ""/);
-    expect(() => loadConfig({ QUEUES: 'rq:a' })).toThrow(/not a queue name or bullmq:/);
+    expect(() => loadConfig({ QUEUES: 'sidekiq:a' })).toThrow(
+      /not a queue name, bullmq:<prefix>\/<name> or rq:<name>/,
+    );
   });
 });
 

@@ -445,6 +445,8 @@ describe('Exporter', () => {
       'hgetall',
       'zscore',
       'hmget',
+      'xrevrange',
+      'xrange',
     ]);
     expect(small.filter((c) => !readOnly.has(c))).toEqual([]);
     expect(large.filter((c) => !readOnly.has(c))).toEqual([]);

@@ -365,10 +365,11 @@ describe('Redis Cluster', () => {
         masters.map((node) => node.address).sort(),
       );
       expect(nodes.every((node) => node.state === 'connected')).toBe(true);
-      expect(report.queue).toMatchObject({ name: config.queue.name, prefix: '{bull}', backlog: 0 });
-      expect(report.queue!.counts.completed).toBe(1);
-      expect(report.workers).toEqual({ count: 1, names: ['cluster-worker-1'] });
-      expect(report.heartbeats!.map((h) => h.id)).toEqual(['cluster-worker-1']);
+      const queue = report.queues![0]!;
+      expect(queue).toMatchObject({ name: config.queue.name, prefix: '{bull}', backlog: 0 });
+      expect(queue.counts.completed).toBe(1);
+      expect(queue.workers).toEqual({ count: 1, names: ['cluster-worker-1'] });
+      expect(queue.heartbeats.map((h) => h.id)).toEqual(['cluster-worker-1']);
       const text = formatStatus(report);
       for (const node of nodes) expect(text).toContain(node.address);
 
@@ -377,7 +378,7 @@ describe('Redis Cluster', () => {
       expect(cli.stdout).toContain(`cluster://${cluster.seeds}`);
       for (const node of nodes) expect(cli.stdout).toContain(node.address);
       expect(cli.stdout).toMatch(/replica +127\.0\.0\.1:\d+ +connected +replica of 127\.0\.0\.1/);
-      expect(cli.stdout).toContain(`Queue     ${config.queue.name} (prefix {bull})`);
+      expect(cli.stdout).toContain(`Queue     ${config.queue.name} (BullMQ, prefix {bull})`);
       expect(cli.stdout).toContain('Workers   1 connected: cluster-worker-1');
 
       const doctor = await runDoctor(config);

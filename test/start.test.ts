@@ -72,9 +72,11 @@ describe('qscale start', () => {
       metrics = await (await fetch(metricsUrl)).text();
     }
     expect(metrics).toMatch(
-      /qscale_jobs_processed_total\{queue="file_processing",status="completed"\} 1/,
+      /qscale_jobs_processed_total\{queue="file_processing",status="completed",prefix="bull",kind="bullmq"\} 1/,
     );
-    expect(metrics).toMatch(/qscale_workers\{queue="file_processing"\} 1/);
+    expect(metrics).toMatch(
+      /qscale_workers\{queue="file_processing",prefix="bull",kind="bullmq"\} 1/,
+    );
 
     // So does the KEDA external scaler, to a client built from our .proto.
     const kedaPort = Number(
@@ -98,7 +100,7 @@ describe('qscale start', () => {
       REDIS_DATA_DIR: join(dir, 'redis'),
     });
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout).queue.counts.completed).toBe(1);
+    expect(JSON.parse(status.stdout).queues[0].counts.completed).toBe(1);
 
     // A second start on the same data directory is refused and leaves the first one's files alone.
     const clash = await runCli(['start'], env());

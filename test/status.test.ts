@@ -34,11 +34,14 @@ describe('qscale status', () => {
     expect(json.code, json.stderr).toBe(0);
     const report = JSON.parse(json.stdout);
     expect(report.redis).toMatchObject({ up: true, version: expect.any(String) });
-    expect(report.queue.counts).toMatchObject({ wait: 2, completed: 1, active: 0, failed: 0 });
-    expect(report.queue.backlog).toBe(2);
-    expect(report.queue.oldestJobAgeSeconds).toBeGreaterThanOrEqual(0.2);
-    expect(report.workers.count).toBeGreaterThanOrEqual(1);
-    expect(report.workers.names.join(',')).toContain(stack.config.worker.id);
+    const [queue] = report.queues;
+    expect(report.queues).toHaveLength(1);
+    expect(queue).toMatchObject({ kind: 'bullmq', prefix: 'bull', telemetry: 'instrumented' });
+    expect(queue.counts).toMatchObject({ wait: 2, completed: 1, active: 0, failed: 0 });
+    expect(queue.backlog).toBe(2);
+    expect(queue.oldestJobAgeSeconds).toBeGreaterThanOrEqual(0.2);
+    expect(queue.workers.count).toBeGreaterThanOrEqual(1);
+    expect(queue.workers.names.join(',')).toContain(stack.config.worker.id);
 
     const text = await runCli(['status'], env);
     expect(text.code).toBe(0);

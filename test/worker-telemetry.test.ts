@@ -134,6 +134,7 @@ describe('worker totals', () => {
       client,
       keys,
       advance: (seconds: number) => (now += seconds * 1000),
+      now: () => now,
       worker(workerId: string, concurrency: number) {
         const telemetry = new WorkerTelemetry(client, keys, logger, {
           workerId,
@@ -387,7 +388,8 @@ describe('worker totals', () => {
         writes++;
         return write(...args);
       }) as typeof reader.stream.write;
-      const sampler = new QueueSampler(reader, f.keys, { ttlMs: 0, maxWorkers: 10 });
+      // On the workers' clock: they are live, so their telemetry is read (no CLIENT LIST).
+      const sampler = new QueueSampler(reader, f.keys, { ttlMs: 0, maxWorkers: 10, now: f.now });
       const commands = async () => {
         const before = await reader.info('commandstats');
         const sent = writes;

@@ -14,11 +14,18 @@ export function scalingSignalsFor(
   queues: readonly string[],
 ): { signals: ScalingSignals; keys: QueueKeys[] } {
   const keys = queues.map(
-    (queue) => new QueueKeys(config.metrics.queuePrefixes[queue] ?? config.queue.prefix, queue),
+    (queue) =>
+      new QueueKeys(
+        config.metrics.queuePrefixes[queue] ?? config.queue.prefix,
+        queue,
+        config.metrics.queueKinds[queue] ?? 'bullmq',
+      ),
   );
   const sampler = new QueueSampler(redis, keys, {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
+    buckets: config.metrics.buckets,
+    utilizationWindowMs: config.metrics.utilizationWindowSeconds * 1000,
     // The local autoscaler picks idle children to stop by their own records: list all of them.
     maxWorkers: config.autoscale.enabled
       ? Math.max(config.metrics.workerSeriesLimit, config.autoscale.maxWorkers)

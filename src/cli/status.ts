@@ -1,11 +1,38 @@
 import { connectedBullmqWorkers, type ConnectedWorkers } from '../queue/bullmq-workers.js';
 import { parseClusterNodes, type ClusterNode } from '../queue/cluster-nodes.js';
 import { withTimeout } from '../queue/with-timeout.js';
-import type { Config } from '../config/config.js';
-import { QueueKeys } from '../queue/queue-keys.js';
+import type { Config, QueueKind } from '../config/config.js';
+import { watchedQueueKeys } from '../queue/watched-queues.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
-import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot, type TelemetrySource } from '../queue/queue-snapshot.js';
 import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
+
+/** One watched queue in `qscale status`. */
+export interface QueueReport extends Pick<
+  QueueSnapshot,
+  'paused' | 'counts' | 'backlog' | 'delayedDue' | 'oldestJobAgeSeconds' | 'enqueuedTotal'
+> {
+  name: string;
+  prefix: string;
+  kind: QueueKind;
+  /** `instrumented`: qscale telemetry in the workers; `derived`: BullMQ's or RQ's own records. */
+  telemetry: TelemetrySource;
+  /**
+   * Workers with a live heartbeat (all of them, listed or not): qscale's telemetry heartbeat, or
+   * for RQ the workers' own (their hash has not expired).
+   */
+  liveHeartbeats: number;
+  /** Those workers: the 100 longest-running. */
+  heartbeats: {
+    id: string;
+    concurrency: number;
+    busy: number;
+    utilization: number;
+    heartbeatAgeSeconds: number;
+  }[];
+  /** BullMQ's own worker registry (CLIENT LIST), instrumented or not; RQ's registered workers. */
+  workers: ConnectedWorkers;
+}
 
 export interface StatusReport {
   redis: {
@@ -17,22 +44,8 @@ export interface StatusReport {
     /** Redis Cluster only: every node, its role, link state and slots (from `CLUSTER NODES`). */
     nodes?: ClusterNode[];
   };
-  queue?: { name: string; prefix: string } & Pick<
-    QueueSnapshot,
-    'paused' | 'counts' | 'backlog' | 'delayedDue' | 'oldestJobAgeSeconds' | 'enqueuedTotal'
-  >;
-  /** How many workers have a live telemetry heartbeat (all of them, listed or not). */
-  liveHeartbeats?: number;
-  /** Workers with a live telemetry heartbeat: the 100 longest-running. */
-  heartbeats?: {
-    id: string;
-    concurrency: number;
-    busy: number;
-    utilization: number;
-    heartbeatAgeSeconds: number;
-  }[];
-  /** BullMQ's own worker registry (CLIENT LIST): instrumented or not. */
-  workers?: ConnectedWorkers;
+  /** Every watched queue (QUEUES, else QUEUE_NAME), in order. */
+  queues?: QueueReport[];
 }
 
 /** Everything `qscale status` reports: one connection, a few reads, never a write. */
@@ -61,31 +74,45 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
     const nodes = isCluster(redis)
       ? parseClusterNodes(String(await redis.cluster('NODES')))
       : undefined;
-    const keys = new QueueKeys(config.queue.prefix, config.queue.name);
-    const snapshot = await new QueueSampler(redis, keys, { ttlMs: 0, timeoutMs }).sampleQueue();
-    const report: StatusReport = {
-      redis: { target, up: true, latencyMs, ...(version && { version }), ...(nodes && { nodes }) },
-      queue: {
-        name: config.queue.name,
-        prefix: config.queue.prefix,
+    const allKeys = watchedQueueKeys(config);
+    const sample = await new QueueSampler(redis, allKeys, {
+      ttlMs: 0,
+      timeoutMs,
+      buckets: config.metrics.buckets,
+    }).sample();
+    const queues: QueueReport[] = [];
+    for (const [index, keys] of allKeys.entries()) {
+      const snapshot = sample.queues[index]!;
+      const live = workerTotals(snapshot).live;
+      queues.push({
+        name: keys.queue,
+        prefix: keys.prefix,
+        kind: keys.kind,
+        telemetry: snapshot.telemetry ?? 'instrumented',
         paused: snapshot.paused,
         counts: snapshot.counts,
         backlog: snapshot.backlog,
         delayedDue: snapshot.delayedDue,
         oldestJobAgeSeconds: snapshot.oldestJobAgeSeconds,
         enqueuedTotal: snapshot.enqueuedTotal,
-      },
-      liveHeartbeats: workerTotals(snapshot).live,
-      heartbeats: snapshot.workers.map((worker) => ({
-        id: worker.id,
-        concurrency: worker.concurrency,
-        busy: worker.busy,
-        utilization: worker.utilization,
-        heartbeatAgeSeconds: Math.max(0, (snapshot.sampledAt - worker.heartbeatAt) / 1000),
-      })),
+        liveHeartbeats: live,
+        heartbeats: snapshot.workers.map((worker) => ({
+          id: worker.id,
+          concurrency: worker.concurrency,
+          busy: worker.busy,
+          utilization: worker.utilization,
+          heartbeatAgeSeconds: Math.max(0, (snapshot.sampledAt - worker.heartbeatAt) / 1000),
+        })),
+        workers:
+          keys.kind === 'rq'
+            ? { count: live, names: snapshot.workers.map((w) => w.id) }
+            : await connectedBullmqWorkers(redis, keys),
+      });
+    }
+    return {
+      redis: { target, up: true, latencyMs, ...(version && { version }), ...(nodes && { nodes }) },
+      queues,
     };
-    report.workers = await connectedBullmqWorkers(redis, keys);
-    return report;
   } finally {
     redis.disconnect();
   }
@@ -111,36 +138,39 @@ export function formatStatus(report: StatusReport): string {
       `  ${node.role.padEnd(7)} ${node.address.padEnd(21)} ${node.state.padEnd(9)} ${node.slots}`,
     );
   }
-  const q = report.queue;
-  if (q) {
+  for (const q of report.queues ?? []) {
     const c = q.counts;
-    lines.push(`Queue     ${q.name} (prefix ${q.prefix})${q.paused ? '  PAUSED' : ''}`);
+    const where = q.kind === 'rq' ? 'RQ' : `BullMQ, prefix ${q.prefix}`;
+    const telemetry = q.telemetry === 'derived' ? '  (no qscale telemetry: numbers derived)' : '';
+    lines.push(`Queue     ${q.name} (${where})${q.paused ? '  PAUSED' : ''}${telemetry}`);
     lines.push(
-      `Backlog   ${q.backlog}  (wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${q.delayedDue})`,
+      q.kind === 'rq'
+        ? `Backlog   ${q.backlog}  (len of rq:queue:${q.name})`
+        : `Backlog   ${q.backlog}  (wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${q.delayedDue})`,
     );
     lines.push(
-      `Jobs      active ${c.active}  delayed ${c.delayed}  waiting-children ${c['waiting-children']}  completed ${c.completed}  failed ${c.failed}`,
+      q.kind === 'rq'
+        ? `Jobs      started ${c.active}  scheduled ${c.delayed}  deferred ${c['waiting-children']}  finished ${c.completed}  failed ${c.failed}`
+        : `Jobs      active ${c.active}  delayed ${c.delayed}  waiting-children ${c['waiting-children']}  completed ${c.completed}  failed ${c.failed}`,
     );
     lines.push(`Oldest    ${q.backlog > 0 ? formatAge(q.oldestJobAgeSeconds) : '-'}`);
-  }
-  const w = report.workers;
-  if (w) {
+    const w = q.workers;
     lines.push(
       w.count === null
         ? `Workers   unknown (${w.error})`
-        : `Workers   ${w.count} connected${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
+        : `Workers   ${w.count} ${q.kind === 'rq' ? 'registered' : 'connected'}${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
     );
-  }
-  if (report.heartbeats) {
-    const live = report.liveHeartbeats ?? report.heartbeats.length;
-    lines.push(`Heartbeat ${live} live`);
-    for (const h of report.heartbeats) {
-      lines.push(
-        `  ${h.id}  busy ${h.busy}/${h.concurrency}  utilization ${(h.utilization * 100).toFixed(0)}%  heartbeat ${h.heartbeatAgeSeconds.toFixed(1)} s ago`,
-      );
-    }
-    if (live > report.heartbeats.length) {
-      lines.push(`  … and ${live - report.heartbeats.length} more`);
+    if (q.telemetry === 'instrumented' || q.kind === 'rq') {
+      const live = q.liveHeartbeats;
+      lines.push(`Heartbeat ${live} live`);
+      for (const h of q.heartbeats) {
+        lines.push(
+          `  ${h.id}  busy ${h.busy}/${h.concurrency}  utilization ${(h.utilization * 100).toFixed(0)}%  heartbeat ${h.heartbeatAgeSeconds.toFixed(1)} s ago`,
+        );
+      }
+      if (live > q.heartbeats.length) {
+        lines.push(`  … and ${live - q.heartbeats.length} more`);
+      }
     }
   }
   return lines.join('\n');

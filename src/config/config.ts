@@ -105,33 +105,49 @@ const httpUrl = urlWith(['http:', 'https:'], 'must be an http:// or https:// URL
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
-/** A queue address split: `bullmq:<prefix>/<name>` gives both; a plain name has no prefix. */
-export function splitQueueAddress(entry: string): { name: string; prefix?: string } {
-  const match = /^bullmq:([^/]*)\/(.*)$/.exec(entry);
-  return match ? { prefix: match[1]!, name: match[2]! } : { name: entry };
+/** Which job-queue library owns a queue's keys. */
+export type QueueKind = 'bullmq' | 'rq';
+
+/** Python RQ's fixed key prefix: its keys are `rq:queue:<name>`, `rq:wip:<name>`, … */
+export const RQ_PREFIX = 'rq';
+
+/**
+ * A queue address split: `bullmq:<prefix>/<name>` gives both, `rq:<name>` an RQ queue (prefix
+ * `rq`); a plain name is a BullMQ queue with no prefix of its own.
+ */
+export function splitQueueAddress(entry: string): {
+  name: string;
+  prefix?: string;
+  kind: QueueKind;
+} {
+  const bullmq = /^bullmq:([^/]*)\/(.*)$/.exec(entry);
+  if (bullmq) return { prefix: bullmq[1]!, name: bullmq[2]!, kind: 'bullmq' };
+  const rq = /^rq:(.*)$/.exec(entry);
+  if (rq) return { prefix: RQ_PREFIX, name: rq[1]!, kind: 'rq' };
+  return { name: entry, kind: 'bullmq' };
 }
 
 /**
- * One entry of QUEUES: a plain queue name (a BullMQ queue under QUEUE_PREFIX), or
- * `bullmq:<prefix>/<name>` for a BullMQ queue under another prefix. Returns what is wrong as a
- * string when the entry is not valid.
+ * One entry of QUEUES: a plain queue name (a BullMQ queue under QUEUE_PREFIX),
+ * `bullmq:<prefix>/<name>` for a BullMQ queue under another prefix, or `rq:<name>` for a Python
+ * RQ queue. Returns what is wrong as a string when the entry is not valid.
  */
 function parseQueueAddress(
   entry: string,
   defaultPrefix: string,
-): { name: string; prefix: string } | string {
+): { name: string; prefix: string; kind: QueueKind } | string {
   const address = splitQueueAddress(entry);
-  const { name, prefix = defaultPrefix } = address;
+  const { name, prefix = defaultPrefix, kind } = address;
   if (address.prefix === undefined && entry.includes(':')) {
-    return 'is not a queue name or bullmq:<prefix>/<name>';
+    return 'is not a queue name, bullmq:<prefix>/<name> or rq:<name>';
   }
   if (!queuePrefix.safeParse(prefix).success) {
     return `has prefix "${prefix}": it must be 1-50 characters of letters, digits, "_", "." or "-", optionally in a hash tag such as {bull}`;
   }
   if (!queueName.safeParse(name).success) {
-    return 'must be 1-100 characters of letters, digits, "_", "." or "-" (or bullmq:<prefix>/<name>)';
+    return 'must be 1-100 characters of letters, digits, "_", "." or "-" (or bullmq:<prefix>/<name>, rq:<name>)';
   }
-  return { name, prefix };
+  return { name, prefix, kind };
 }
 
 /**
@@ -336,6 +352,8 @@ export interface Config {
     queues: string[];
     /** Each of `queues`' key prefix (QUEUE_PREFIX unless QUEUES gave `bullmq:<prefix>/<name>`). */
     queuePrefixes: Record<string, string>;
+    /** Each of `queues`' kind: `rq` for QUEUES' `rq:<name>`, else `bullmq`. */
+    queueKinds: Record<string, QueueKind>;
     /** Absent when METRICS_PORT is not set: 9464 is preferred, any free port is taken if busy. */
     port?: number;
     auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
@@ -463,6 +481,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const queues: string[] = [];
   const queuePrefixes: Record<string, string> = {};
+  const queueKinds: Record<string, QueueKind> = {};
   const entries = e.QUEUES
     ? e.QUEUES.split(',')
         .map((entry) => entry.trim())
@@ -482,6 +501,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
     queues.push(address.name);
     queuePrefixes[address.name] = address.prefix;
+    queueKinds[address.name] = address.kind;
   }
   if (entries.length === 0) {
     problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: must list one or more distinct queue names`);
@@ -498,6 +518,12 @@ export function loadConfig(env: Env = process.env): Config {
       );
     }
     for (const [name, prefix] of Object.entries(queuePrefixes)) {
+      if (queueKinds[name] === 'rq') {
+        problems.push(
+          `QUEUES=${JSON.stringify(e.QUEUES)}: "rq:${name}" is a Python RQ queue, and RQ does not run on Redis Cluster; watch it with a sidecar on the RQ app's own Redis`,
+        );
+        continue;
+      }
       if (prefix !== e.QUEUE_PREFIX && !hashTagOf(prefix)) {
         problems.push(
           `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${name}" has prefix "${prefix}" without a hash tag; on Redis Cluster write it as bullmq:{${prefix}}/${name}`,
@@ -559,6 +585,7 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: {
       queues,
       queuePrefixes,
+      queueKinds,
       ...(e.METRICS_PORT !== undefined && { port: e.METRICS_PORT }),
       ...(auth &&
         (authKind === 'bearer'

@@ -1,3 +1,4 @@
+import { splitQueueAddress } from '../config/config.js';
 import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import { meanConcurrency } from '../scaling/scaling-decision.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
@@ -23,12 +24,11 @@ export function autoscalingChecks(
   snapshot: QueueSnapshot,
   rates: QueueRates,
   kubernetes: { available: boolean; scaledObject?: ScaledObjectInfo },
-  /** Workers BullMQ lists that send no qscale heartbeat (see workerChecks' `connected`). */
-  untrackedWorkers = 0,
 ): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
   const so = kubernetes.scaledObject;
-  if (snapshot.backlog > 0 && workerTotals(snapshot).live + untrackedWorkers === 0) {
+  const workersUnknown = snapshot.derived !== undefined && !snapshot.derived.workersKnown;
+  if (snapshot.backlog > 0 && !workersUnknown && workerTotals(snapshot).live === 0) {
     if (!kubernetes.available) {
       checks.push({
         area: 'autoscaling',
@@ -59,7 +59,9 @@ export function autoscalingChecks(
 
   const trigger = so?.triggers.find(
     (t) =>
-      (t.type === 'external' || t.type === 'external-push') && t.metadata.queue === snapshot.queue,
+      (t.type === 'external' || t.type === 'external-push') &&
+      t.metadata.queue !== undefined &&
+      splitQueueAddress(t.metadata.queue).name === snapshot.queue,
   );
   const mode = trigger?.metadata.mode ?? 'backlog';
   if (trigger && mode === 'backlog') {

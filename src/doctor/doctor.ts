@@ -1,5 +1,4 @@
 import type { Config } from '../config/config.js';
-import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis, describeRedis } from '../queue/redis-connection.js';
 import { RateTracker } from '../scaling/queue-rates.js';
@@ -9,8 +8,7 @@ import { queueChecks } from './queue-checks.js';
 import { redisChecks } from './redis-checks.js';
 import { workerChecks } from './worker-checks.js';
 import { withTimeout } from '../queue/with-timeout.js';
-import { workerTotals } from '../queue/queue-snapshot.js';
-import { connectedBullmqWorkers } from '../queue/bullmq-workers.js';
+import { watchedQueueKeys } from '../queue/watched-queues.js';
 
 /** What the Kubernetes side found, when there is a cluster to ask. */
 export interface KubernetesFindings {
@@ -76,39 +74,40 @@ export async function runDoctor(
       }),
     );
     if (redisResult.reachable) {
-      const keys = new QueueKeys(config.queue.prefix, config.queue.name);
-      const snapshot = await new QueueSampler(redis, keys, {
+      const allKeys = watchedQueueKeys(config);
+      const sample = await new QueueSampler(redis, allKeys, {
         ttlMs: 0,
         timeoutMs: opts.timeoutMs,
-      }).sampleQueue();
+        buckets: config.metrics.buckets,
+      }).sample();
       const now = Date.now();
-      checks.push(...(await queueChecks(redis, keys, snapshot, { ...opts, now })));
       const expectedWorkers = opts.expectedWorkers ?? kubernetes?.expectedWorkers;
-      // No heartbeat: the workers may run without qscale telemetry; ask BullMQ's registry.
-      const connected =
-        workerTotals(snapshot).live === 0 ? await connectedBullmqWorkers(redis, keys) : undefined;
-      checks.push(
-        ...(await workerChecks(redis, keys, snapshot, {
-          stuckAfterSeconds: opts.stuckAfterSeconds,
-          now,
-          ...(expectedWorkers !== undefined && { expectedWorkers }),
-          ...(connected && { connected }),
-        })),
-      );
-      checks.push(...(kubernetes?.checks ?? []));
-      // One sample gives the all-time mean processing time; rates need the exporter's history.
-      const rates = new RateTracker(60).rates(snapshot);
-      checks.push(
-        ...autoscalingChecks(
-          snapshot,
-          rates,
-          {
-            available: kubernetes !== undefined,
-            ...(kubernetes?.scaledObject && { scaledObject: kubernetes.scaledObject }),
-          },
-          connected?.count ?? 0,
-        ),
-      );
+      for (const [index, keys] of allKeys.entries()) {
+        const snapshot = sample.queues[index]!;
+        const queueChecksFound: DoctorCheck[] = [];
+        queueChecksFound.push(...(await queueChecks(redis, keys, snapshot, { ...opts, now })));
+        queueChecksFound.push(
+          ...(await workerChecks(redis, keys, snapshot, {
+            stuckAfterSeconds: opts.stuckAfterSeconds,
+            now,
+            ...(expectedWorkers !== undefined && { expectedWorkers }),
+          })),
+        );
+        // One sample gives the all-time mean processing time; rates need the exporter's history.
+        const rates = new RateTracker(60).rates(snapshot);
+        const autoscaling = autoscalingChecks(snapshot, rates, {
+          available: kubernetes !== undefined,
+          ...(kubernetes?.scaledObject && { scaledObject: kubernetes.scaledObject }),
+        });
+        // Several queues: each check says which one it is about.
+        const named = (list: DoctorCheck[]) =>
+          allKeys.length > 1
+            ? list.map((check) => ({ ...check, name: `${check.name} [${keys.queue}]` }))
+            : list;
+        checks.push(...named(queueChecksFound));
+        if (index === 0) checks.push(...(kubernetes?.checks ?? []));
+        checks.push(...named(autoscaling));
+      }
     } else {
       checks.push(...(kubernetes?.checks ?? []));
     }

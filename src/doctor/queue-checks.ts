@@ -2,6 +2,7 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { DoctorCheck } from './doctor-check.js';
+import { readRecentFailures } from '../queue/recent-failures.js';
 
 const HOUR_MS = 3_600_000;
 /** Failed jobs of the last hour whose error message is read (the newest ones). */
@@ -25,19 +26,33 @@ export async function queueChecks(
 ): Promise<DoctorCheck[]> {
   const c = snapshot.counts;
   const checks: DoctorCheck[] = [
-    {
-      area: 'queue',
-      name: 'jobs',
-      status: snapshot.paused ? 'WARN' : 'OK',
-      found:
-        `${snapshot.queue}${snapshot.paused ? ' is PAUSED;' : ':'} backlog ${snapshot.backlog} ` +
-        `(wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${snapshot.delayedDue}), ` +
-        `active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
-      ...(snapshot.paused && {
-        fix: 'the queue is paused: no worker takes jobs until it is resumed (BullMQ queue.resume())',
-      }),
-      details: { counts: c, backlog: snapshot.backlog, paused: snapshot.paused },
-    },
+    snapshot.kind === 'rq'
+      ? {
+          area: 'queue',
+          name: 'jobs',
+          status: snapshot.paused ? 'WARN' : 'OK',
+          found:
+            `${snapshot.queue} (RQ)${snapshot.paused ? ': workers are SUSPENDED;' : ':'} backlog ${snapshot.backlog} ` +
+            `(len of rq:queue:${snapshot.queue}), started ${c.active}, scheduled ${c.delayed}, ` +
+            `deferred ${c['waiting-children']}, finished ${c.completed}, failed ${c.failed}`,
+          ...(snapshot.paused && {
+            fix: 'RQ workers are suspended (rq suspend): they take no job until `rq resume`',
+          }),
+          details: { counts: c, backlog: snapshot.backlog, suspended: snapshot.paused },
+        }
+      : {
+          area: 'queue',
+          name: 'jobs',
+          status: snapshot.paused ? 'WARN' : 'OK',
+          found:
+            `${snapshot.queue}${snapshot.paused ? ' is PAUSED;' : ':'} backlog ${snapshot.backlog} ` +
+            `(wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${snapshot.delayedDue}), ` +
+            `active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
+          ...(snapshot.paused && {
+            fix: 'the queue is paused: no worker takes jobs until it is resumed (BullMQ queue.resume())',
+          }),
+          details: { counts: c, backlog: snapshot.backlog, paused: snapshot.paused },
+        },
   ];
 
   const age = snapshot.oldestJobAgeSeconds;
@@ -55,15 +70,68 @@ export async function queueChecks(
     details: { oldestJobAgeSeconds: age },
   });
 
+  checks.push(
+    snapshot.kind === 'rq'
+      ? await rqFailures(redis, keys, options.now)
+      : await bullmqFailures(redis, keys, options.now),
+  );
+  return checks;
+}
+
+function failuresCheck(
+  failedLastHour: number,
+  top: [string, number][],
+  fix: string,
+  approximate = false,
+): DoctorCheck {
+  return {
+    area: 'queue',
+    name: 'failures (last hour)',
+    status: failedLastHour > 0 ? 'WARN' : 'OK',
+    found:
+      failedLastHour > 0
+        ? `${approximate ? 'at least ' : ''}${failedLastHour} jobs failed in the last hour; most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
+        : 'no job failed in the last hour',
+    ...(failedLastHour > 0 && { fix }),
+    details: { failedLastHour, topErrors: top.map(([message, count]) => ({ message, count })) },
+  };
+}
+
+/**
+ * RQ scores its failed registry by expiry (failure time + failure_ttl), not by failure time: the
+ * newest FAILED_SAMPLE entries are read and counted by their `ended_at`.
+ */
+async function rqFailures(redis: RedisClient, keys: QueueKeys, now: number): Promise<DoctorCheck> {
+  const failures = await readRecentFailures(redis, keys, FAILED_SAMPLE);
+  const recent = failures.filter((f) => f.failedAt >= now - HOUR_MS);
+  const reasons = new Map<string, number>();
+  for (const f of recent) {
+    const message = (f.error ?? 'no message').slice(0, 200);
+    reasons.set(message, (reasons.get(message) ?? 0) + 1);
+  }
+  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  return failuresCheck(
+    recent.length,
+    top,
+    `read the errors above: rq info, and the job's traceback (rq requeue --queue ${keys.queue} <id> to try again)`,
+    recent.length === FAILED_SAMPLE,
+  );
+}
+
+async function bullmqFailures(
+  redis: RedisClient,
+  keys: QueueKeys,
+  now: number,
+): Promise<DoctorCheck> {
   const ids = await redis.zrevrangebyscore(
     keys.bull('failed'),
     '+inf',
-    options.now - HOUR_MS,
+    now - HOUR_MS,
     'LIMIT',
     0,
     FAILED_SAMPLE,
   );
-  const failedLastHour = await redis.zcount(keys.bull('failed'), options.now - HOUR_MS, '+inf');
+  const failedLastHour = await redis.zcount(keys.bull('failed'), now - HOUR_MS, '+inf');
   const reasons = new Map<string, number>();
   if (ids.length > 0) {
     const pipeline = redis.pipeline();
@@ -74,18 +142,9 @@ export async function queueChecks(
     }
   }
   const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
-  checks.push({
-    area: 'queue',
-    name: 'failures (last hour)',
-    status: failedLastHour > 0 ? 'WARN' : 'OK',
-    found:
-      failedLastHour > 0
-        ? `${failedLastHour} jobs failed in the last hour; most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
-        : 'no job failed in the last hour',
-    ...(failedLastHour > 0 && {
-      fix: 'read the errors above; a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS',
-    }),
-    details: { failedLastHour, topErrors: top.map(([message, count]) => ({ message, count })) },
-  });
-  return checks;
+  return failuresCheck(
+    failedLastHour,
+    top,
+    'read the errors above; a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS',
+  );
 }

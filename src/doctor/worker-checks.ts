@@ -1,4 +1,3 @@
-import type { ConnectedWorkers } from '../queue/bullmq-workers.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
@@ -13,18 +12,35 @@ export interface WorkerCheckOptions {
   /** A job running longer than max(this, 5 × p99 processing time) makes its worker "stuck". */
   stuckAfterSeconds: number;
   now: number;
-  /**
-   * The workers BullMQ lists for the queue (CLIENT LIST), asked when none sends qscale heartbeats:
-   * an app whose workers run without qscale telemetry still has workers.
-   */
-  connected?: ConnectedWorkers;
+}
+
+const MISSING_FIX =
+  'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>';
+
+/** How the live workers of a queue were counted, for the `found` lines. */
+function whoCounts(snapshot: QueueSnapshot): { noun: string; source: string } {
+  if (snapshot.kind === 'rq') {
+    return {
+      noun: 'RQ workers registered for the queue',
+      source: 'rq',
+    };
+  }
+  if (snapshot.telemetry === 'derived') {
+    return {
+      noun: 'BullMQ workers connected (CLIENT LIST), without qscale telemetry: busy slots, utilization and processing times are derived',
+      source: 'bullmq',
+    };
+  }
+  return { noun: 'workers with a live qscale heartbeat', source: 'qscale' };
 }
 
 /**
- * The workers: live heartbeats vs expected, workers stuck on one job far longer than the p99
+ * The workers: live workers vs expected, workers stuck on one job far longer than the p99
  * processing time, active jobs that no live worker holds (a worker died), and stalled-job
  * recoveries in the last hour (from BullMQ's events stream). Counts cover every live worker;
- * names and stuck jobs, the workers the sample lists (the longest-running ones).
+ * names and stuck jobs, the workers the sample lists (the longest-running ones). Live workers come
+ * from qscale's heartbeats, or for workers without telemetry from BullMQ's worker list or RQ's
+ * worker registry (the sample's derived numbers).
  */
 export async function workerChecks(
   redis: RedisClient,
@@ -35,47 +51,44 @@ export async function workerChecks(
   const checks: DoctorCheck[] = [];
   const live = snapshot.workers;
   const totals = workerTotals(snapshot);
-  const unlisted = totals.live - live.length;
+  const { noun, source } = whoCounts(snapshot);
+  const derivedNames = snapshot.derived?.workerNames ?? [];
+  const unlisted = totals.live - live.length - derivedNames.length;
   const names =
-    live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`).join(', ') +
+    [...live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`), ...derivedNames].join(', ') +
     (unlisted > 0 ? ` and ${unlisted} more` : '');
   const expected = options.expectedWorkers;
-  // Workers without qscale telemetry, as BullMQ's own registry lists them.
-  const untracked = totals.live === 0 ? (options.connected?.count ?? 0) : 0;
-  if (untracked > 0) {
-    const listed = options.connected && 'names' in options.connected ? options.connected.names : [];
-    const short = expected !== undefined && untracked < expected;
+  const startFix =
+    snapshot.kind === 'rq'
+      ? `start RQ workers (rq worker ${snapshot.queue}; in Kubernetes: kubectl -n <ns> get pods of the worker Deployment, and the autoscaler below)`
+      : 'start workers (qscale worker; in Kubernetes: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker, and the autoscaler below)';
+  if (snapshot.derived && !snapshot.derived.workersKnown) {
     checks.push({
       area: 'workers',
       name: 'live workers',
-      status: short ? 'WARN' : 'OK',
-      found: `${untracked}${expected !== undefined ? ` of ${expected} expected` : ''} workers connected as BullMQ lists them (${listed.join(', ')}), none with qscale telemetry: worker counts here are BullMQ's (exact); busy slots, utilization and processing times are not measured`,
-      ...(short && {
-        fix: 'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>',
-      }),
-      details: {
-        live: 0,
-        bullmqWorkers: untracked,
-        source: 'bullmq',
-        ...(expected !== undefined && { expected }),
-      },
+      status: 'WARN',
+      found:
+        'the workers send no qscale telemetry and Redis refuses CLIENT LIST, so live workers cannot be counted',
+      fix: "allow CLIENT LIST for the sidecar's Redis user (ACL +client|list), or add qscale telemetry to the workers: instrumentWorker(worker)",
+      details: { live: null, source },
     });
   } else if (totals.live === 0 && snapshot.backlog > 0) {
     checks.push({
       area: 'workers',
       name: 'live workers',
       status: 'FAIL',
-      found: `no worker has a live heartbeat, and ${snapshot.backlog} jobs are waiting`,
-      fix: 'start workers (qscale worker; in Kubernetes: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker, and the autoscaler below)',
+      found: `no live worker (${noun}: 0), and ${snapshot.backlog} jobs are waiting`,
+      fix: startFix,
+      details: { live: 0, source },
     });
   } else if (expected !== undefined && totals.live < expected) {
     checks.push({
       area: 'workers',
       name: 'live workers',
       status: 'WARN',
-      found: `${totals.live} of ${expected} expected workers have a live heartbeat${names ? `: ${names}` : ''}`,
-      fix: 'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>',
-      details: { live: totals.live, expected },
+      found: `${totals.live} of ${expected} expected (${noun})${names ? `: ${names}` : ''}`,
+      fix: MISSING_FIX,
+      details: { live: totals.live, expected, source },
     });
   } else {
     checks.push({
@@ -83,8 +96,10 @@ export async function workerChecks(
       name: 'live workers',
       status: 'OK',
       found:
-        totals.live > 0 ? `${totals.live} live: ${names}` : 'no live worker (and nothing waiting)',
-      details: { live: totals.live, ...(expected !== undefined && { expected }) },
+        totals.live > 0
+          ? `${totals.live} live (${noun}): ${names}`
+          : 'no live worker (and nothing waiting)',
+      details: { live: totals.live, source, ...(expected !== undefined && { expected }) },
     });
   }
 
@@ -97,12 +112,14 @@ export async function workerChecks(
     .filter((w) => w.oldestJobStartedAt > 0)
     .map((w) => ({ id: w.id, runningSeconds: (options.now - w.oldestJobStartedAt) / 1000 }))
     .filter((w) => w.runningSeconds > limitSeconds);
+  const unmeasured = snapshot.telemetry === 'derived' && snapshot.kind !== 'rq';
   checks.push({
     area: 'workers',
     name: 'stuck workers',
     status: stuck.length > 0 ? 'WARN' : 'OK',
-    found:
-      stuck.length > 0
+    found: unmeasured
+      ? 'not measured: BullMQ workers without qscale telemetry do not say which job each one runs'
+      : stuck.length > 0
         ? `${stuck.map((w) => `${w.id} has run one job for ${w.runningSeconds.toFixed(0)} s`).join('; ')} (limit ${limitSeconds.toFixed(0)} s: 5 × p99 ${p99 ?? '?'} s, at least ${options.stuckAfterSeconds} s)`
         : `no job has run longer than ${limitSeconds.toFixed(0)} s (5 × p99 processing time ${p99 === undefined ? 'unknown' : `≤ ${p99} s`}, at least ${options.stuckAfterSeconds} s)`,
     ...(stuck.length > 0 && {
@@ -111,22 +128,27 @@ export async function workerChecks(
     details: { limitSeconds, p99Seconds: p99 ?? null, stuck },
   });
 
-  const busySlots = totals.busy;
-  const orphaned = totals.live === 0 && untracked === 0 && snapshot.counts.active > 0;
+  const workersUnknown = snapshot.derived !== undefined && !snapshot.derived.workersKnown;
+  const orphaned = !workersUnknown && totals.live === 0 && snapshot.counts.active > 0;
+  const activeNoun = snapshot.kind === 'rq' ? 'started jobs (started registry)' : 'active jobs';
   checks.push({
     area: 'workers',
     name: 'active jobs without a worker',
     status: orphaned ? 'FAIL' : 'OK',
     found: orphaned
-      ? `${snapshot.counts.active} jobs are active but no worker has a live heartbeat: their worker died`
-      : untracked > 0
-        ? `${snapshot.counts.active} active jobs, held by ${untracked} BullMQ workers without qscale telemetry`
-        : `${snapshot.counts.active} active jobs, ${busySlots} busy slots on live workers`,
+      ? `${snapshot.counts.active} ${activeNoun} but no live worker: their worker died`
+      : workersUnknown
+        ? `${snapshot.counts.active} ${activeNoun}; live workers cannot be counted`
+        : `${snapshot.counts.active} ${activeNoun}, ${totals.busy} busy slots on ${totals.live} live workers`,
     ...(orphaned && {
-      fix: 'start a worker: BullMQ hands a dead worker’s jobs to a live one once their lock (JOB_LOCK_MS) has expired',
+      fix:
+        snapshot.kind === 'rq'
+          ? "start a worker: RQ's StartedJobRegistry cleanup moves an abandoned job to the failed registry once its timeout has passed (requeue it with rq requeue)"
+          : 'start a worker: BullMQ hands a dead worker’s jobs to a live one once their lock (JOB_LOCK_MS) has expired',
     }),
   });
 
+  if (snapshot.kind === 'rq') return checks;
   // Stalled-job recoveries: BullMQ writes a `stalled` event when it takes a job back from a worker
   // that stopped renewing its lock. The events stream keeps the latest ~10 000 events.
   const events = await redis.xrevrange(

@@ -27,6 +27,22 @@ export interface ExporterMetricsOptions {
   drainSeconds: number;
 }
 
+/** The labels that name a queue: its name, key prefix and kind (BullMQ or RQ). */
+function queueLabels(q: QueueSnapshot): { queue: string; prefix: string; kind: string } {
+  return { queue: q.queue, ...whereLabels(q) };
+}
+
+/** The queue's key prefix and kind, written after the series' own labels. */
+function whereLabels(q: QueueSnapshot): { prefix: string; kind: string } {
+  return { prefix: q.prefix ?? 'bull', kind: q.kind ?? 'bullmq' };
+}
+
+const QUEUE_LABELS = ['queue', 'prefix', 'kind'] as const;
+
+/** Appended to the help of the series that differ for queues whose workers lack telemetry. */
+const DERIVED =
+  ' For a queue whose workers run without qscale telemetry (qscale_queue_telemetry_info{source="derived"}) this is derived from what BullMQ or RQ records by itself, counted from when the sidecar started.';
+
 /** Appended to the help of every per-worker series: what happens beyond the cap. */
 const BEYOND_THE_CAP =
   ' Only the WORKER_SERIES_LIMIT longest-running live workers of a queue have this series; the others count in the queue-level qscale_workers, qscale_queue_utilization_ratio and qscale_jobs_processed_total only.';
@@ -60,57 +76,83 @@ export function registerExporterMetrics(
   const queues = (): QueueSnapshot[] => source.sample?.queues ?? [];
   registerCollectedMetric(registry, {
     name: 'qscale_queue_jobs',
-    help: 'Jobs in the queue by BullMQ state.',
+    help: "Jobs in the queue by BullMQ state (RQ: wait = the queue's list, active = started registry, delayed = scheduled, waiting-children = deferred, completed = finished, failed = failed registry).",
     type: 'gauge',
-    labelNames: ['queue', 'state'] as const,
+    labelNames: ['queue', 'state', 'prefix', 'kind'] as const,
     collect: () =>
       queues().flatMap((q) =>
-        JOB_STATES.map((state) => ({ labels: { queue: q.queue, state }, value: q.counts[state] })),
+        JOB_STATES.map((state) => ({
+          labels: { queue: q.queue, state, ...whereLabels(q) },
+          value: q.counts[state],
+        })),
       ),
   });
   registerCollectedMetric(registry, {
+    name: 'qscale_queue_telemetry_info',
+    help: 'Where a queue\'s worker numbers come from: source="instrumented" (qscale telemetry in the workers: exact, per attempt) or source="derived" (read from BullMQ\'s events stream and worker list, or RQ\'s registries and worker hashes; final outcomes only, since the sidecar started); workers_known="false" when live workers cannot be counted (CLIENT LIST refused).',
+    type: 'gauge',
+    labelNames: ['queue', 'prefix', 'kind', 'source', 'workers_known'] as const,
+    collect: () =>
+      queues().map((q) => ({
+        labels: {
+          ...queueLabels(q),
+          source: q.telemetry ?? 'instrumented',
+          workers_known: String(q.derived?.workersKnown ?? true),
+        },
+        value: 1,
+      })),
+  });
+  registerCollectedMetric(registry, {
     name: 'qscale_job_processing_seconds',
-    help: 'Job processing time, start to finish, per attempt, by outcome.',
+    help: 'Job processing time, start to finish, per attempt, by outcome.' + DERIVED,
     type: 'histogram',
-    labelNames: ['queue', 'status', 'le'] as const,
+    labelNames: ['queue', 'status', 'prefix', 'kind', 'le'] as const,
     collect: () =>
       queues().flatMap((q) => [
         ...histogramValues(
           'qscale_job_processing_seconds',
           q.processing.completed,
-          { queue: q.queue, status: 'completed' },
+          { queue: q.queue, status: 'completed', ...whereLabels(q) },
           options.buckets,
         ),
         ...histogramValues(
           'qscale_job_processing_seconds',
           q.processing.failed,
-          { queue: q.queue, status: 'failed' },
+          { queue: q.queue, status: 'failed', ...whereLabels(q) },
           options.buckets,
         ),
       ]),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_job_wait_seconds',
-    help: 'Time from enqueue (or the end of a delay) to the first start of a job.',
+    help: 'Time from enqueue (or the end of a delay) to the first start of a job.' + DERIVED,
     type: 'histogram',
-    labelNames: ['queue', 'le'] as const,
+    labelNames: [...QUEUE_LABELS, 'le'] as const,
     collect: () =>
       queues().flatMap((q) =>
-        histogramValues('qscale_job_wait_seconds', q.wait, { queue: q.queue }, options.buckets),
+        histogramValues('qscale_job_wait_seconds', q.wait, queueLabels(q), options.buckets),
       ),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_jobs_processed_total',
-    help: 'Job attempts finished, by outcome (a retried job counts once per attempt).',
+    help:
+      'Job attempts finished, by outcome (a retried job counts once per attempt; derived: final outcomes only).' +
+      DERIVED,
     type: 'counter',
-    labelNames: ['queue', 'status'] as const,
+    labelNames: ['queue', 'status', 'prefix', 'kind'] as const,
     collect: () =>
       queues().flatMap((q) => [
-        { labels: { queue: q.queue, status: 'completed' }, value: q.processing.completed.count },
-        { labels: { queue: q.queue, status: 'failed' }, value: q.processing.failed.count },
+        {
+          labels: { queue: q.queue, status: 'completed', ...whereLabels(q) },
+          value: q.processing.completed.count,
+        },
+        {
+          labels: { queue: q.queue, status: 'failed', ...whereLabels(q) },
+          value: q.processing.failed.count,
+        },
       ]),
   });
-  const queueSeries: [string, string, CollectedType, (q: QueueSnapshot) => number][] = [
+  const queueSeries: [string, string, CollectedType, (q: QueueSnapshot) => number | undefined][] = [
     [
       'qscale_queue_length',
       'Backlog: jobs waiting for a worker (wait + paused + prioritized + delayed jobs already due).',
@@ -126,28 +168,28 @@ export function registerExporterMetrics(
     ['qscale_queue_paused', '1 when the queue is paused.', 'gauge', (q) => (q.paused ? 1 : 0)],
     [
       'qscale_jobs_enqueued_total',
-      "Jobs added to the queue by any producer (BullMQ's id counter).",
+      "Jobs added to the queue by any producer (BullMQ's id counter; RQ keeps none: counted by the sidecar from the queue's changes since it started).",
       'counter',
       (q) => q.enqueuedTotal,
     ],
     [
       'qscale_workers',
-      'Workers with a live heartbeat (all of them, also those beyond WORKER_SERIES_LIMIT that have no per-worker series).',
+      'Workers with a live heartbeat (all of them, also those beyond WORKER_SERIES_LIMIT that have no per-worker series). Derived: BullMQ workers connected to the queue (CLIENT LIST), or RQ workers registered for it whose hash has not expired; absent when they cannot be counted.',
       'gauge',
-      (q) => workerTotals(q).live,
+      (q) => (q.derived && !q.derived.workersKnown ? undefined : workerTotals(q).live),
     ],
     [
       'qscale_queue_desired_workers',
-      "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode).",
+      "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode). Derived for workers without telemetry: BullMQ's concurrency is estimated from the most active jobs per worker seen while jobs waited.",
       'gauge',
       // Sized by the mean concurrency of every live worker (meanConcurrency), listed or not.
       (q) => desiredWorkers(q, source.rates(q), { drainSeconds: options.drainSeconds }),
     ],
     [
       'qscale_queue_utilization_ratio',
-      'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window (all of them, also those beyond WORKER_SERIES_LIMIT).',
+      'Busy slot-seconds / capacity slot-seconds of all live workers over the utilization window (all of them, also those beyond WORKER_SERIES_LIMIT). Derived: BullMQ active jobs / (workers × estimated concurrency) at the sample; RQ busy seconds from total_working_time over the window.',
       'gauge',
-      (q) => workerTotals(q).utilization,
+      (q) => (q.derived && !q.derived.workersKnown ? undefined : workerTotals(q).utilization),
     ],
   ];
   for (const [name, help, type, value] of queueSeries) {
@@ -155,48 +197,58 @@ export function registerExporterMetrics(
       name,
       help,
       type,
-      labelNames: ['queue'] as const,
-      collect: () => queues().map((q) => ({ labels: { queue: q.queue }, value: value(q) })),
+      labelNames: QUEUE_LABELS,
+      collect: () =>
+        queues().flatMap((q) => {
+          const v = value(q);
+          return v === undefined ? [] : [{ labels: queueLabels(q), value: v }];
+        }),
     });
   }
 
-  const workerSeries: [string, string, CollectedType, (w: WorkerSnapshot) => number][] = [
-    ['qscale_worker_concurrency', 'Jobs a worker runs at once.', 'gauge', (w) => w.concurrency],
+  const workerSeries: [string, string, CollectedType, (w: WorkerSnapshot) => number | undefined][] =
     [
-      'qscale_worker_busy_slots',
-      'Slots of a worker busy with a job (at its last heartbeat or job end).',
-      'gauge',
-      (w) => w.busy,
-    ],
-    [
-      'qscale_worker_utilization_ratio',
-      'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
-      'gauge',
-      (w) => w.utilization,
-    ],
-    [
-      'qscale_worker_busy_seconds_total',
-      'Busy slot-seconds of a worker since it started.',
-      'counter',
-      (w) => w.busySeconds,
-    ],
-    [
-      'qscale_worker_cpu_seconds_total',
-      'CPU time (user + system) of a worker process since it started.',
-      'counter',
-      (w) => w.cpuSeconds,
-    ],
-  ];
+      ['qscale_worker_concurrency', 'Jobs a worker runs at once.', 'gauge', (w) => w.concurrency],
+      [
+        'qscale_worker_busy_slots',
+        'Slots of a worker busy with a job (at its last heartbeat or job end).',
+        'gauge',
+        (w) => w.busy,
+      ],
+      [
+        'qscale_worker_utilization_ratio',
+        'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
+        'gauge',
+        (w) => w.utilization,
+      ],
+      [
+        'qscale_worker_busy_seconds_total',
+        'Busy slot-seconds of a worker since it started.',
+        'counter',
+        (w) => w.busySeconds,
+      ],
+      [
+        'qscale_worker_cpu_seconds_total',
+        'CPU time (user + system) of a worker process since it started (not reported by RQ workers).',
+        'counter',
+        (w) => w.cpuSeconds,
+      ],
+    ];
   for (const [name, help, type, value] of workerSeries) {
     registerCollectedMetric(registry, {
       name,
       help: help + BEYOND_THE_CAP,
       type,
-      labelNames: ['queue', 'worker'] as const,
+      labelNames: ['queue', 'worker', 'prefix', 'kind'] as const,
       collect: () =>
         options.perWorker
           ? queues().flatMap((q) =>
-              q.workers.map((w) => ({ labels: { queue: q.queue, worker: w.id }, value: value(w) })),
+              q.workers.flatMap((w) => {
+                const v = value(w);
+                return v === undefined
+                  ? []
+                  : [{ labels: { queue: q.queue, worker: w.id, ...whereLabels(q) }, value: v }];
+              }),
             )
           : [],
     });
@@ -206,13 +258,19 @@ export function registerExporterMetrics(
     name: 'qscale_worker_jobs_total',
     help: 'Job attempts a worker finished, by outcome.' + BEYOND_THE_CAP,
     type: 'counter',
-    labelNames: ['queue', 'worker', 'status'] as const,
+    labelNames: ['queue', 'worker', 'status', 'prefix', 'kind'] as const,
     collect: () =>
       options.perWorker
         ? queues().flatMap((q) =>
             q.workers.flatMap((w) => [
-              { labels: { queue: q.queue, worker: w.id, status: 'completed' }, value: w.completed },
-              { labels: { queue: q.queue, worker: w.id, status: 'failed' }, value: w.failed },
+              {
+                labels: { queue: q.queue, worker: w.id, status: 'completed', ...whereLabels(q) },
+                value: w.completed,
+              },
+              {
+                labels: { queue: q.queue, worker: w.id, status: 'failed', ...whereLabels(q) },
+                value: w.failed,
+              },
             ]),
           )
         : [],

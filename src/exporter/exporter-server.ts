@@ -99,6 +99,7 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     ...(options.redis && { redis: options.redis }),
     ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),
     ...(options.queuePrefixes !== undefined && { queuePrefixes: options.queuePrefixes }),
+    queueKinds: options.metrics.queueKinds,
     ...(uploadUrl !== undefined && { uploadUrl }),
     ...(options.statusExtras && { extras: options.statusExtras }),
   });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../queue/redis-connection.js';
+import type { QueueKind } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import { QueueKeys } from '../queue/queue-keys.js';
@@ -27,6 +28,20 @@ export interface WorkerStatus {
 /** One queue in `GET /api/status`. Rates and times are null until they can be measured. */
 export interface QueueStatus {
   name: string;
+  /** The queue's key prefix (`rq` for RQ). */
+  prefix: string;
+  kind: QueueKind;
+  /**
+   * Where the worker numbers come from: `instrumented` (qscale telemetry: exact) or `derived`
+   * (BullMQ's or RQ's own records; `from` says which, `workersKnown` false when live workers
+   * cannot be counted, `concurrencyEstimated` when BullMQ's concurrency is estimated).
+   */
+  telemetry: {
+    source: 'instrumented' | 'derived';
+    from: string | null;
+    workersKnown: boolean;
+    concurrencyEstimated: boolean;
+  };
   paused: boolean;
   counts: JobCounts;
   /** Jobs no worker has started (see `qscale_queue_length`). */
@@ -34,7 +49,17 @@ export interface QueueStatus {
   oldestJobAgeSeconds: number;
   throughput: { finishedPerSecond: number | null; enqueuedPerSecond: number | null };
   processingSeconds: { p95: number | null; mean: number | null };
-  workers: { live: number; desired: number; busy: number; list: WorkerStatus[] };
+  /**
+   * `live` is null when workers cannot be counted; `names` lists BullMQ workers without telemetry
+   * (from CLIENT LIST), which have no per-worker records in `list`.
+   */
+  workers: {
+    live: number | null;
+    desired: number;
+    busy: number;
+    list: WorkerStatus[];
+    names: string[];
+  };
   /** The latest failed jobs, newest first; null when they could not be read. */
   recentFailures: RecentFailure[] | null;
 }
@@ -62,6 +87,8 @@ export interface StatusApiOptions {
   queuePrefix?: string;
   /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`); `queuePrefix` for the rest. */
   queuePrefixes?: Readonly<Record<string, string>>;
+  /** Per-queue kinds (QUEUES' `rq:<name>`); `bullmq` for the rest. */
+  queueKinds?: Readonly<Record<string, QueueKind>>;
   /** The upload API's `…/api/v1/files`. */
   uploadUrl?: string;
   /** Merged into the body (core fields win), e.g. `() => ({ autoscaler: … })`. */
@@ -97,8 +124,17 @@ export function queueStatus(
   recentFailures: RecentFailure[] | null,
 ): QueueStatus {
   const processing = mergeHistograms(snapshot.processing.completed, snapshot.processing.failed);
+  const derived = snapshot.telemetry === 'derived' ? snapshot.derived : undefined;
   return {
     name: snapshot.queue,
+    prefix: snapshot.prefix ?? 'bull',
+    kind: snapshot.kind ?? 'bullmq',
+    telemetry: {
+      source: snapshot.telemetry ?? 'instrumented',
+      from: derived?.from ?? null,
+      workersKnown: derived?.workersKnown ?? true,
+      concurrencyEstimated: derived?.concurrencyEstimated ?? false,
+    },
     paused: snapshot.paused,
     counts: snapshot.counts,
     backlog: snapshot.backlog,
@@ -112,7 +148,7 @@ export function queueStatus(
       mean: finite(rates.meanProcessingSeconds),
     },
     workers: {
-      live: workerTotals(snapshot).live,
+      live: derived && !derived.workersKnown ? null : workerTotals(snapshot).live,
       desired: desiredWorkers(snapshot, rates, { drainSeconds }),
       busy: busyWorkers(snapshot),
       list: snapshot.workers.map(({ id, busy, concurrency, utilization }) => ({
@@ -121,6 +157,7 @@ export function queueStatus(
         concurrency,
         utilization,
       })),
+      names: derived?.workerNames ?? [],
     },
     recentFailures,
   };
@@ -194,6 +231,7 @@ export class StatusApi {
     const keys = new QueueKeys(
       this.options.queuePrefixes?.[queue] ?? this.options.queuePrefix ?? 'bull',
       queue,
+      this.options.queueKinds?.[queue] ?? 'bullmq',
     );
     const reading = readRecentFailures(redis, keys, 10).catch((error: unknown) => {
       logger.warn({ err: error, queue }, 'could not read the recent failures');

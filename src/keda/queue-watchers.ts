@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Watches one queue for `StreamIsActive`: a blocking read of BullMQ's events stream wakes it as
  * soon as a job is added (or anything else happens), and at the latest every `blockMs` (delayed
- * jobs becoming due add no event). Each wake takes a fresh sample and hands it to every listener.
+ * jobs becoming due add no event). An RQ queue has no events stream: it is sampled every `blockMs`. Each wake takes a fresh sample and hands it to every listener.
  */
 class QueueWatcher {
   readonly listeners = new Set<SnapshotListener>();
@@ -51,6 +51,7 @@ class QueueWatcher {
   }
 
   private async loop(): Promise<void> {
+    if (this.keys.kind === 'rq') return this.poll();
     const events = this.keys.bull('events');
     let lastId: string | undefined;
     let lastEvaluation = 0;
@@ -80,6 +81,19 @@ class QueueWatcher {
         this.logger.debug({ err: error, queue: this.keys.queue }, 'queue watcher read failed');
         await sleep(1000);
       }
+    }
+  }
+
+  /** RQ publishes no event when a job is added: a fresh sample every `blockMs`. */
+  private async poll(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.evaluate();
+      } catch (error) {
+        if (this.stopped) break;
+        this.logger.debug({ err: error, queue: this.keys.queue }, 'queue watcher read failed');
+      }
+      await sleep(Math.max(this.opts.blockMs, this.opts.minIntervalMs));
     }
   }
 

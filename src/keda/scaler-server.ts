@@ -54,6 +54,7 @@ export async function startScalerServer(
       queues: config.metrics.queues,
       prefix: config.queue.prefix,
       prefixes: config.metrics.queuePrefixes,
+      kinds: config.metrics.queueKinds,
     },
     drainSeconds: config.scaler.drainSeconds,
     logger,

@@ -6,7 +6,7 @@ import {
   type ScalingOptions,
 } from '../scaling/scaling-decision.js';
 import { ScalerError } from './scaler-error.js';
-import { splitQueueAddress } from '../config/config.js';
+import { splitQueueAddress, type QueueKind } from '../config/config.js';
 
 /** A ScaledObject trigger's `metadata`, validated. */
 export interface TriggerSpec extends ScalingOptions {
@@ -23,11 +23,17 @@ export interface ServedQueues {
   prefix: string;
   /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`). */
   prefixes?: Readonly<Record<string, string>>;
+  /** Per-queue kinds (QUEUES' `rq:<name>`); `bullmq` for the rest. */
+  kinds?: Readonly<Record<string, QueueKind>>;
 }
 
 function describeServed(served: ServedQueues): string {
   return served.queues
-    .map((queue) => `bullmq:${served.prefixes?.[queue] ?? served.prefix}/${queue}`)
+    .map((queue) =>
+      served.kinds?.[queue] === 'rq'
+        ? `rq:${queue}`
+        : `bullmq:${served.prefixes?.[queue] ?? served.prefix}/${queue}`,
+    )
     .join(', ');
 }
 
@@ -70,12 +76,18 @@ export function parseTriggerMetadata(
       `trigger metadata "queue" is required: one of ${served.queues.join(', ')}`,
     );
   }
-  // `queue` is a name, or an address `bullmq:<prefix>/<name>` as in QUEUES.
+  // `queue` is a name, or an address `bullmq:<prefix>/<name>` or `rq:<name>` as in QUEUES.
   const address = splitQueueAddress(raw);
   const queue = address.name;
   const servedPrefix = served.prefixes?.[queue] ?? served.prefix;
+  const servedKind = served.kinds?.[queue] ?? 'bullmq';
   const prefix = address.prefix ?? (m.prefix?.trim() || servedPrefix);
-  if (!served.queues.includes(queue) || prefix !== servedPrefix) {
+  const kindGiven = /^(rq|bullmq):/.test(raw);
+  if (
+    !served.queues.includes(queue) ||
+    prefix !== servedPrefix ||
+    (kindGiven && address.kind !== servedKind)
+  ) {
     throw new ScalerError(
       status.NOT_FOUND,
       `queue ${JSON.stringify(queue)} with prefix ${JSON.stringify(prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,

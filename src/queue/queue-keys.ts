@@ -1,3 +1,5 @@
+import type { QueueKind } from '../config/config.js';
+
 /** The histograms workers keep per queue. */
 export type TelemetryHistogram = 'processing:completed' | 'processing:failed' | 'wait';
 
@@ -10,12 +12,27 @@ export type TelemetryHistogram = 'processing:completed' | 'processing:failed' | 
 export class QueueKeys {
   readonly prefix: string;
   readonly queue: string;
+  /** `rq` for a Python RQ queue: only {@link rq} keys apply to it. */
+  readonly kind: QueueKind;
   private readonly base: string;
 
-  constructor(prefix: string, queue: string) {
+  constructor(prefix: string, queue: string, kind: QueueKind = 'bullmq') {
     this.prefix = prefix;
     this.queue = queue;
+    this.kind = kind;
     this.base = `${prefix}:${queue}`;
+  }
+
+  /**
+   * A key of a Python RQ queue (RQ ≥ 1.13): `queue` (the list of waiting job ids), `wip` (started
+   * registry), `finished`, `failed`, `deferred`, `scheduled`, `canceled` (registries scored by
+   * expiry or due time), `workers` (the set of worker keys listening on this queue).
+   */
+  rq(
+    type:
+      'queue' | 'wip' | 'finished' | 'failed' | 'deferred' | 'scheduled' | 'canceled' | 'workers',
+  ): string {
+    return `${this.prefix}:${type}:${this.queue}`;
   }
 
   /** A BullMQ key of this queue: `wait`, `active`, `meta`, `events`, … */

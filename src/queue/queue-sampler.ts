@@ -1,7 +1,11 @@
+import { DEFAULT_BUCKETS } from '../config/config.js';
+import { connectedBullmqWorkers, type ConnectedWorkers } from './bullmq-workers.js';
+import { BullmqDerivedState, RqDerivedState, type BullmqEvent } from './derived-telemetry.js';
 import { isCluster, slotOf, type RedisClient } from './redis-connection.js';
 import { parseHistogram } from './histogram-fields.js';
 import type { QueueKeys } from './queue-keys.js';
 import type { QueueSnapshot, Sample, WorkerSnapshot, WorkerTotals } from './queue-snapshot.js';
+import { parseRqSample, rqSampleKeys, SAMPLE_RQ_QUEUE, type RqSampleReply } from './rq-sample.js';
 
 /**
  * Reads one queue in one script run, with read-only commands whose number depends neither on how
@@ -22,8 +26,13 @@ import type { QueueSnapshot, Sample, WorkerSnapshot, WorkerTotals } from './queu
  *
  * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta, id,
  *       workers, histogram processing:completed, processing:failed, wait, worker totals, worker
- *       contributions, workers by start
- * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers, stale limit
+ *       contributions, workers by start, events
+ * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers, stale limit,
+ *       events cursor, max events
+ *
+ * For workers without qscale telemetry the script also reads BullMQ's events stream from the
+ * caller's cursor on (at most ARGV[7] entries, with each finished job's times): see
+ * {@link BullmqDerivedState}. An empty cursor in the reply means nothing new was read.
  */
 const SAMPLE_QUEUE = `
 local now = tonumber(ARGV[3])
@@ -82,6 +91,34 @@ if live > 0 then
     end
   end
 end
+-- Workers without qscale telemetry: the events since the caller's cursor (ARGV[6], inclusive;
+-- '' on the first read), at most ARGV[7] of them; with ARGV[7] = 0 (or on the first read) only
+-- the newest id, so that the cursor keeps up without reading anything.
+local cursor = ARGV[6]
+local events = {}
+local maxEvents = tonumber(ARGV[7])
+if cursor == '' or maxEvents == 0 then
+  local newest = redis.call('XREVRANGE', KEYS[18], '+', '-', 'COUNT', 1)[1]
+  cursor = newest and newest[1] or '0-0'
+else
+  local entries = redis.call('XRANGE', KEYS[18], cursor, '+', 'COUNT', maxEvents)
+  if #entries == 0 then cursor = '' end
+  for _, entry in ipairs(entries) do
+    cursor = entry[1]
+    local fields = entry[2]
+    local event, jobId
+    for i = 1, #fields - 1, 2 do
+      if fields[i] == 'event' then event = fields[i + 1]
+      elseif fields[i] == 'jobId' then jobId = fields[i + 1] end
+    end
+    if jobId and (event == 'completed' or event == 'failed') then
+      local h = redis.call('HMGET', jobPrefix .. jobId, 'processedOn', 'finishedOn', 'timestamp', 'delay', 'ats')
+      events[#events + 1] = {entry[1], event, jobId, h[1] or '', h[2] or '', h[3] or '', h[4] or '', h[5] or ''}
+    elseif jobId and event == 'active' then
+      events[#events + 1] = {entry[1], event, jobId}
+    end
+  end
+end
 return {
   {wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest, isPaused},
   enqueued,
@@ -90,6 +127,7 @@ return {
   redis.call('HGETALL', KEYS[13]),
   redis.call('HGETALL', KEYS[14]),
   {live, redis.call('HGETALL', KEYS[15]), stale},
+  {cursor, events},
 }
 `;
 
@@ -104,11 +142,18 @@ type SampleReply = [
   string[],
   string[],
   [number, string[], string[]],
+  [string, BullmqEvent[]],
 ];
 
 type SamplingRedis = RedisClient & {
   qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
+  qscaleSampleRqQueue(...args: (string | number)[]): Promise<RqSampleReply>;
 };
+
+/** Events-stream entries one sample reads at most per queue, for workers without telemetry. */
+const MAX_EVENTS = 2000;
+/** Finished (and failed) RQ registry entries one sample reads at most per queue. */
+const MAX_RQ_FINISHED = 1000;
 
 const SAFE_WORKER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -127,6 +172,15 @@ export interface QueueSamplerOptions {
   maxWorkers?: number;
   /** Clock, for tests. @defaultValue Date.now */
   now?: () => number;
+  /** Bucket bounds (seconds) of the histograms derived for workers without telemetry. */
+  buckets?: readonly number[];
+  /** Window of the utilization derived for RQ workers, in ms. @defaultValue 60000 */
+  utilizationWindowMs?: number;
+  /**
+   * How long BullMQ's worker list (CLIENT LIST, O(connections)) is reused for queues whose workers
+   * have no qscale telemetry, in ms. @defaultValue 5000
+   */
+  workerListTtlMs?: number;
 }
 
 /** The Redis read of a sample took longer than the timeout. */
@@ -213,6 +267,14 @@ export class QueueSampler {
   private readonly redis: SamplingRedis;
   private readonly queues: QueueKeys[];
   private readonly opts: Required<QueueSamplerOptions>;
+  private readonly bullmqDerived = new Map<string, BullmqDerivedState>();
+  private readonly rqDerived = new Map<string, RqDerivedState>();
+  /** Whether each BullMQ queue's last sample found qscale telemetry. */
+  private readonly instrumented = new Map<string, boolean>();
+  private readonly workerLists = new Map<
+    string,
+    { at: number; reading: Promise<ConnectedWorkers> }
+  >();
   private cached?: { at: number; sample: Sample };
   private reading?: Promise<Sample>;
 
@@ -221,19 +283,44 @@ export class QueueSampler {
     queues: QueueKeys | QueueKeys[],
     options: QueueSamplerOptions = {},
   ) {
-    const opts = { ttlMs: 1000, timeoutMs: 1000, maxWorkers: 100, now: Date.now, ...options };
-    for (const name of ['ttlMs', 'timeoutMs', 'maxWorkers'] as const) {
+    const opts = {
+      ttlMs: 1000,
+      timeoutMs: 1000,
+      maxWorkers: 100,
+      now: Date.now,
+      buckets: DEFAULT_BUCKETS,
+      utilizationWindowMs: 60_000,
+      workerListTtlMs: 5000,
+      ...options,
+    };
+    for (const name of [
+      'ttlMs',
+      'timeoutMs',
+      'maxWorkers',
+      'utilizationWindowMs',
+      'workerListTtlMs',
+    ] as const) {
       if (!Number.isFinite(opts[name]) || opts[name] < 0) {
         throw new RangeError(`QueueSampler ${name} must be a number ≥ 0, got ${opts[name]}`);
       }
     }
     this.redis = redis as SamplingRedis;
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
-      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 17, lua: SAMPLE_QUEUE });
+      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 18, lua: SAMPLE_QUEUE });
+    }
+    if (typeof this.redis.qscaleSampleRqQueue !== 'function') {
+      redis.defineCommand('qscaleSampleRqQueue', { numberOfKeys: 9, lua: SAMPLE_RQ_QUEUE });
     }
     this.queues = Array.isArray(queues) ? queues : [queues];
     if (this.queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
     this.opts = opts;
+    for (const k of this.queues) {
+      if (k.kind === 'rq') {
+        this.rqDerived.set(k.queue, new RqDerivedState(opts.buckets, opts.utilizationWindowMs));
+      } else {
+        this.bullmqDerived.set(k.queue, new BullmqDerivedState(opts.buckets));
+      }
+    }
   }
 
   /** Names of the sampled queues, in order. */
@@ -310,9 +397,23 @@ export class QueueSampler {
   private async readGroup(group: QueueKeys[], now: number): Promise<QueueSnapshot[]> {
     const pipeline = this.redis.pipeline() as unknown as {
       qscaleSampleQueue(...args: (string | number)[]): unknown;
+      qscaleSampleRqQueue(...args: (string | number)[]): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
     for (const k of group) {
+      const rq = this.rqDerived.get(k.queue);
+      if (rq) {
+        pipeline.qscaleSampleRqQueue(
+          ...rqSampleKeys(k),
+          rq.finished.start(),
+          rq.failed.start(),
+          MAX_RQ_FINISHED + rq.finished.extra,
+          MAX_RQ_FINISHED + rq.failed.extra,
+          this.opts.maxWorkers,
+        );
+        continue;
+      }
+      const derived = this.bullmqDerived.get(k.queue)!;
       pipeline.qscaleSampleQueue(
         k.bull('wait'),
         k.bull('paused'),
@@ -331,19 +432,38 @@ export class QueueSampler {
         k.workerTotals(),
         k.workerContributions(),
         k.workersByStart(),
+        k.bull('events'),
         k.bull(''),
         k.workerPrefix(),
         now,
         this.opts.maxWorkers,
         STALE_LIMIT,
+        derived.nextStart(),
+        this.instrumented.get(k.queue) === false ? MAX_EVENTS : 0,
       );
     }
     const results = (await pipeline.exec()) ?? [];
-    return group.map((k, i) => {
-      const [error, reply] = results[i] ?? [new Error('no reply')];
-      if (error) throw error;
-      return this.toSnapshot(k.queue, now, reply as SampleReply);
-    });
+    return Promise.all(
+      group.map((k, i) => {
+        const [error, reply] = results[i] ?? [new Error('no reply')];
+        if (error) throw error;
+        return k.kind === 'rq'
+          ? this.toRqSnapshot(k, now, reply as RqSampleReply)
+          : this.toSnapshot(k, now, reply as SampleReply);
+      }),
+    );
+  }
+
+  /**
+   * BullMQ's workers of a queue (CLIENT LIST), reused for `workerListTtlMs`: only asked for queues
+   * whose workers have no qscale telemetry.
+   */
+  private connectedWorkers(keys: QueueKeys, now: number): Promise<ConnectedWorkers> {
+    const cached = this.workerLists.get(keys.queue);
+    if (cached && now - cached.at < this.opts.workerListTtlMs) return cached.reading;
+    const reading = connectedBullmqWorkers(this.redis, keys);
+    this.workerLists.set(keys.queue, { at: now, reading });
+    return reading;
   }
 
   private async read(): Promise<Sample> {
@@ -362,8 +482,14 @@ export class QueueSampler {
     return sample;
   }
 
-  private toSnapshot(queue: string, now: number, reply: SampleReply): QueueSnapshot {
-    const [counts, enqueued, workerList, completedHist, failedHist, waitHist, fleet] = reply;
+  private async toSnapshot(
+    keys: QueueKeys,
+    now: number,
+    reply: SampleReply,
+  ): Promise<QueueSnapshot> {
+    const queue = keys.queue;
+    const [counts, enqueued, workerList, completedHist, failedHist, waitHist, fleet, stream] =
+      reply;
     const [wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest] =
       counts.map(Number) as number[];
     const workers: WorkerSnapshot[] = [];
@@ -371,8 +497,24 @@ export class QueueSampler {
       const worker = toWorker(workerList[i] as string, workerList[i + 1] as string[]);
       if (worker) workers.push(worker);
     }
-    return {
+    const totals = toTotals(fleet);
+    const processing = {
+      completed: parseHistogram(completedHist),
+      failed: parseHistogram(failedHist),
+    };
+    const waitHistogram = parseHistogram(waitHist);
+    const derived = this.bullmqDerived.get(queue)!;
+    derived.ingest(stream[0] || derived.cursor || '0-0', stream[1]);
+    // qscale telemetry: a live heartbeat, or histograms that instrumented workers wrote.
+    const instrumented =
+      totals.live > 0 ||
+      processing.completed.count + processing.failed.count + waitHistogram.count > 0;
+    this.instrumented.set(queue, instrumented);
+    const backlog = wait! + paused! + prioritized! + due!;
+    const base = {
       queue,
+      prefix: keys.prefix,
+      kind: 'bullmq' as const,
       sampledAt: now,
       counts: {
         wait: wait!,
@@ -385,14 +527,100 @@ export class QueueSampler {
         failed: failed!,
       },
       delayedDue: due!,
-      backlog: wait! + paused! + prioritized! + due!,
+      backlog,
       oldestJobAgeSeconds: oldest! >= 0 ? Math.max(0, (now - oldest!) / 1000) : 0,
       paused: counts[10] === 1,
       enqueuedTotal: Number(enqueued) || 0,
-      workers,
-      workerTotals: toTotals(fleet),
-      processing: { completed: parseHistogram(completedHist), failed: parseHistogram(failedHist) },
-      wait: parseHistogram(waitHist),
+    };
+    if (instrumented) {
+      return {
+        ...base,
+        telemetry: 'instrumented',
+        workers,
+        workerTotals: totals,
+        processing,
+        wait: waitHistogram,
+      };
+    }
+    const connected = await this.connectedWorkers(keys, now);
+    const live = connected.count ?? 0;
+    const histograms = derived.snapshot();
+    return {
+      ...base,
+      telemetry: 'derived',
+      derived: {
+        from: "BullMQ's events stream (completed/failed) and finished jobs' times; workers from BullMQ's worker list (CLIENT LIST); busy slots from the active list",
+        workersKnown: connected.count !== null,
+        workerNames: connected.count === null ? [] : connected.names.slice(0, 100),
+        concurrencyEstimated: true,
+      },
+      workers: [],
+      workerTotals: derived.totals(now, live, active!, backlog),
+      ...histograms,
+    };
+  }
+
+  private toRqSnapshot(keys: QueueKeys, now: number, reply: RqSampleReply): QueueSnapshot {
+    const queue = keys.queue;
+    const state = this.rqDerived.get(queue)!;
+    const rq = parseRqSample(reply);
+    for (const [cursor, [newest, entries]] of [
+      [state.finished, reply[2]],
+      [state.failed, reply[3]],
+    ] as const) {
+      if (cursor.score === undefined) cursor.begin(newest, entries);
+    }
+    const finishedNow = state.ingest(reply[2][1], reply[3][1]);
+    const enqueuedTotal = state.countArrivals(rq.length + rq.started, finishedNow);
+    const workers = state.workers(queue, now, rq.workers);
+    // Workers beyond maxWorkers were not read: counted as live and idle.
+    const unread = Math.max(0, rq.registered - rq.read);
+    const live = workers.length + unread;
+    const busy = workers.reduce((sum, w) => sum + w.busy, 0);
+    const utilized = workers.reduce((sum, w) => sum + w.utilization, 0);
+    const histograms = state.snapshot();
+    return {
+      queue,
+      prefix: keys.prefix,
+      kind: 'rq',
+      sampledAt: now,
+      counts: {
+        wait: rq.length,
+        paused: 0,
+        prioritized: 0,
+        active: rq.started,
+        delayed: rq.scheduled,
+        'waiting-children': rq.deferred,
+        completed: rq.finished,
+        failed: rq.failed,
+      },
+      delayedDue: 0,
+      // What `len(Queue(name))` answers: the jobs in the queue's list.
+      backlog: rq.length,
+      oldestJobAgeSeconds:
+        rq.length > 0 && rq.headEnqueuedAt !== undefined
+          ? Math.max(0, (now - rq.headEnqueuedAt) / 1000)
+          : 0,
+      paused: rq.suspended,
+      enqueuedTotal,
+      telemetry: 'derived',
+      derived: {
+        from: "RQ's finished/failed registries and the jobs' enqueued_at/started_at/ended_at; workers from rq:workers:<queue> and each worker's hash (state, current_job, total_working_time)",
+        workersKnown: true,
+        workerNames: [],
+        concurrencyEstimated: false,
+      },
+      workers: workers.slice(0, this.opts.maxWorkers),
+      workerTotals: {
+        live,
+        busyWorkers: busy,
+        busy,
+        concurrency: live,
+        utilization: live > 0 ? Math.min(1, utilized / live) : 0,
+        completed: histograms.processing.completed.count,
+        failed: histograms.processing.failed.count,
+      },
+      ...histograms,
     };
   }
 }

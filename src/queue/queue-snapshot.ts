@@ -21,6 +21,8 @@ export const JOB_STATES = [
   'failed',
 ] as const satisfies readonly (keyof JobCounts)[];
 
+import type { QueueKind } from '../config/config.js';
+
 /** A cumulative histogram as workers keep it in Redis. */
 export interface HistogramSnapshot {
   count: number;
@@ -42,7 +44,8 @@ export interface WorkerSnapshot {
   utilization: number;
   completed: number;
   failed: number;
-  cpuSeconds: number;
+  /** Undefined when the worker does not report it (RQ workers). */
+  cpuSeconds?: number;
   startedAt: number;
   heartbeatAt: number;
   /** When its longest-running current job started (epoch ms), 0 when idle. */
@@ -108,9 +111,50 @@ export function workerTotals(
   return snapshot.workerTotals ?? sumWorkers(snapshot.workers);
 }
 
+/**
+ * Where a queue's worker numbers come from:
+ * - `instrumented`: qscale telemetry in the workers (qscale's own workers or `instrumentWorker`):
+ *   processing and wait histograms per attempt, heartbeats, busy slots, utilization — exact;
+ * - `derived`: read-only from what BullMQ or RQ records by itself, for workers without qscale code
+ *   (see {@link DerivedTelemetry}).
+ */
+export type TelemetrySource = 'instrumented' | 'derived';
+
+/** How a queue's derived numbers were obtained, for the metric help, the page and `doctor`. */
+export interface DerivedTelemetry {
+  /**
+   * - BullMQ: jobs processed and their processing/wait time from the `completed`/`failed` events
+   *   of the queue's events stream (final outcomes: a retried attempt is not counted) and the
+   *   finished jobs' `processedOn`/`finishedOn`/`timestamp`; live workers from BullMQ's worker
+   *   registry (CLIENT LIST); busy slots from the active list; concurrency estimated.
+   * - RQ: jobs processed and their times from the finished/failed registries and the jobs'
+   *   `enqueued_at`/`started_at`/`ended_at`; live workers, busy state and utilization from each
+   *   worker's hash (`state`, `current_job`, `total_working_time`).
+   */
+  from: string;
+  /** False when live workers could not be counted (CLIENT LIST refused): worker numbers unknown. */
+  workersKnown: boolean;
+  /** BullMQ: names of the connected workers (from CLIENT LIST), at most 100. */
+  workerNames: string[];
+  /**
+   * Jobs one worker runs at once as far as it can be told: RQ workers run 1; for BullMQ the most
+   * active jobs per connected worker seen while jobs waited, over the last 10 minutes (a lower
+   * bound of the real concurrency until the workers have been saturated once).
+   */
+  concurrencyEstimated: boolean;
+}
+
 /** What a {@link QueueSampler} read of one queue at one moment. */
 export interface QueueSnapshot {
   queue: string;
+  /** The queue's key prefix (`rq` for RQ queues). @defaultValue 'bull' when absent */
+  prefix?: string;
+  /** @defaultValue 'bullmq' when absent */
+  kind?: QueueKind;
+  /** @defaultValue 'instrumented' when absent */
+  telemetry?: TelemetrySource;
+  /** Set when `telemetry` is `derived`. */
+  derived?: DerivedTelemetry;
   /** Epoch ms at which the sample was taken. */
   sampledAt: number;
   counts: JobCounts;

@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import type { RedisClient } from './redis-connection.js';
 import type { QueueKeys } from './queue-keys.js';
 
@@ -5,14 +6,76 @@ import type { QueueKeys } from './queue-keys.js';
 export interface RecentFailure {
   /** The job id (for file jobs: the file id). */
   id: string;
-  /** The BullMQ job name. */
+  /** The BullMQ job name; for RQ, the job's description (`module.function(args)`). */
   name: string | null;
   /** `data.fileName` of a file job; null for other jobs or when the job hash is gone. */
   fileName: string | null;
   /** BullMQ's `failedReason`: the error message of the last attempt. */
   error: string | null;
-  /** When it failed (epoch ms): the score of the `failed` sorted set. */
+  /** When it failed (epoch ms): the score of the `failed` sorted set (RQ: the job's `ended_at`). */
   failedAt: number;
+}
+
+/** The last non-empty line of a Python traceback: `ValueError: boom`. */
+function lastLine(text: string | null): string | null {
+  if (text === null) return null;
+  const lines = text.trimEnd().split('\n');
+  return lines[lines.length - 1]?.trim() || null;
+}
+
+/** RQ's zlib-compressed `exc_info` (or, stored as a result, base64 of it) as text. */
+function inflateText(data: Buffer | string | null | undefined, base64 = false): string | null {
+  if (!data || data.length === 0) return null;
+  try {
+    const bytes = base64 ? Buffer.from(String(data), 'base64') : Buffer.from(data);
+    return inflateSync(bytes, { maxOutputLength: 1 << 20 }).toString('utf8');
+  } catch {
+    return base64 ? null : Buffer.from(data).toString('utf8');
+  }
+}
+
+/**
+ * The latest `limit` failed jobs of a Python RQ queue, newest first (the failed registry is scored
+ * by expiry: failure time + failure_ttl), with the last line of their traceback from the job hash's
+ * `exc_info` or, on Redis ≥ 5, the job's latest result (`rq:results:<id>`). Read-only, two round
+ * trips, bounded by `limit`.
+ */
+async function readRecentRqFailures(
+  redis: RedisClient,
+  keys: QueueKeys,
+  limit: number,
+): Promise<RecentFailure[]> {
+  const ids = await redis.zrevrange(keys.rq('failed'), 0, limit - 1);
+  if (ids.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of ids) {
+    pipeline.hmget(`${keys.prefix}:job:${id}`, 'description', 'ended_at');
+    pipeline.hgetBuffer(`${keys.prefix}:job:${id}`, 'exc_info');
+    pipeline.xrevrange(`${keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1);
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((id, index) => {
+    const [fieldsReply, excReply, resultReply] = [0, 1, 2].map((k) => {
+      const [error, reply] = replies[index * 3 + k] ?? [null, null];
+      if (error) throw error;
+      return reply;
+    });
+    const [description = null, endedAt = null] = (fieldsReply ?? []) as (string | null)[];
+    let text = inflateText(excReply as Buffer | null);
+    if (text === null) {
+      const entry = (resultReply as [string, string[]][] | null)?.[0]?.[1] ?? [];
+      const at = entry.indexOf('exc_string');
+      if (at >= 0) text = inflateText(entry[at + 1], true);
+    }
+    const failedAt = endedAt ? Date.parse(endedAt.replace(/(\.\d{3})\d*Z?$/, '$1Z')) : NaN;
+    return {
+      id,
+      name: description,
+      fileName: null,
+      error: shorten(lastLine(text)),
+      failedAt: Number.isFinite(failedAt) ? failedAt : 0,
+    };
+  });
 }
 
 /** Error messages longer than this are cut: the page lists them, it does not archive them. */
@@ -46,6 +109,7 @@ export async function readRecentFailures(
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new RangeError(`readRecentFailures limit must be an integer 1-1000, got ${limit}`);
   }
+  if (keys.kind === 'rq') return readRecentRqFailures(redis, keys, limit);
   const flat = await redis.zrevrange(keys.bull('failed'), 0, limit - 1, 'WITHSCORES');
   const failed: { id: string; failedAt: number }[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {

@@ -234,7 +234,29 @@ function renderNumbers(queue) {
   // With the local autoscaler, "desired" is its decision; otherwise the workers-mode estimate.
   const autoscaled = latest?.autoscaler && typeof latest.autoscaler.desired === 'number';
   const desired = autoscaled ? latest.autoscaler.desired : queue.workers.desired;
-  $('workers').textContent = `${queue.workers.live} / ${desired}`;
+  $('workers').textContent = `${queue.workers.live ?? '?'} / ${desired}`;
+  renderTelemetry(queue);
+}
+
+/** Says which numbers are exact and which are derived, for workers without qscale telemetry. */
+function renderTelemetry(queue) {
+  const line = $('telemetry');
+  const t = queue.telemetry;
+  const kind = queue.kind === 'rq' ? 'RQ' : 'BullMQ';
+  if (!t || t.source !== 'derived') {
+    line.hidden = true;
+    line.textContent = '';
+    return;
+  }
+  const parts = [
+    `${kind} queue "${queue.name}" (prefix ${queue.prefix}): its workers run without qscale telemetry.`,
+    'Counts, backlog and oldest job are exact; jobs done, processing time and workers are derived',
+    `from ${t.from}, since the sidecar started.`,
+  ];
+  if (t.concurrencyEstimated) parts.push('Concurrency per worker is estimated.');
+  if (!t.workersKnown) parts.push('Live workers cannot be counted (CLIENT LIST refused).');
+  line.textContent = parts.join(' ');
+  line.hidden = false;
 }
 
 function renderStates(counts) {
@@ -282,7 +304,15 @@ function renderWorkers(workers) {
       return row;
     }),
   );
-  $('workers-empty').hidden = workers.list.length > 0;
+  // Workers without telemetry have names only (BullMQ's worker list), no per-worker numbers.
+  for (const name of workers.names ?? []) {
+    const row = el('tr');
+    const id = el('td', 'worker-id', name);
+    id.title = name;
+    row.append(id, el('td', 'busy', '–'), el('td', '', 'no telemetry'));
+    rows.append(row);
+  }
+  $('workers-empty').hidden = workers.list.length + (workers.names ?? []).length > 0;
 }
 
 function renderFailures(failures) {

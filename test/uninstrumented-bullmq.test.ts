@@ -1,0 +1,197 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import { runDoctor } from '../src/doctor/doctor.js';
+import { loadAlertRules } from './helpers/monitoring-files.js';
+import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
+import { startPrometheus, type TestPrometheus } from './helpers/prometheus-server.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { ScalerClient } from './helpers/scaler-client.js';
+import { testEnv } from './helpers/stack.js';
+import { uniqueQueueName } from './helpers/test-queue.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Another team's app: a plain BullMQ producer and worker written here, with no qscale import, on a
+ * queue under its own prefix. The sidecar watches it with `QUEUES=bullmq:myapp/<name>` and must
+ * derive from BullMQ's own records what the test knows the app did.
+ */
+describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
+  const prefix = 'myapp';
+  const name = uniqueQueueName('emails');
+  const address = `bullmq:${prefix}/${name}`;
+  /** Every job takes this long, so the processing time is known. */
+  const JOB_MS = 300;
+  const CONCURRENCY = 3;
+  let redis: TestRedisServer;
+  let connection: Redis;
+  let queue: Queue;
+  let worker: Worker;
+  let exporter: RunningExporter;
+  let scaler: ScalerClient;
+  let prometheus: TestPrometheus;
+  let dir: string;
+  let env: Env;
+  /** Jobs with `hold: true` wait for this gate. */
+  let release: () => void = () => undefined;
+  let gate = Promise.resolve();
+
+  const scrape = async (): Promise<PromSample[]> =>
+    parsePromText(await (await fetch(`${exporter.url}/metrics`)).text());
+  const value = (samples: PromSample[], metric: string, labels: Record<string, string> = {}) =>
+    find(samples, metric, { queue: name, ...labels }).reduce((sum, s) => sum + s.value, 0);
+
+  async function until(check: (samples: PromSample[]) => boolean): Promise<PromSample[]> {
+    const deadline = Date.now() + 15_000;
+    let samples = await scrape();
+    while (!check(samples) && Date.now() < deadline) {
+      await sleep(100);
+      samples = await scrape();
+    }
+    return samples;
+  }
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    env = await testEnv(redis, {
+      QUEUE_NAME: name,
+      QUEUES: address,
+      HOST: '127.0.0.1',
+      SAMPLE_TTL_MS: '0',
+      METRICS_PORT: '0',
+      KEDA_PORT: '0',
+    });
+    const config = loadConfig(env);
+    exporter = await runExporter(config, createLogger(config, 'test'));
+    scaler = new ScalerClient(`127.0.0.1:${exporter.scaler.port}`);
+    connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    queue = new Queue(name, { connection, prefix });
+    worker = new Worker(
+      name,
+      async (job) => {
+        const data = job.data as { fail?: boolean; hold?: boolean };
+        if (data.hold) await gate;
+        await sleep(JOB_MS);
+        if (data.fail) throw new Error('mailbox full');
+      },
+      { connection, prefix, concurrency: CONCURRENCY, name: 'mailer-1' },
+    );
+    // The sidecar's first read starts its cursor: nothing before it is counted.
+    await scrape();
+    dir = await mkdtemp(join(tmpdir(), 'qscale-plain-bullmq-'));
+    prometheus = await startPrometheus([`127.0.0.1:${exporter.port}`], dir);
+  }, 60_000);
+
+  afterAll(async () => {
+    release();
+    await worker?.close();
+    await queue?.obliterate({ force: true }).catch(() => undefined);
+    await queue?.close();
+    connection?.disconnect();
+    scaler?.close();
+    await prometheus?.stop();
+    await exporter?.close();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    if (env?.UPLOAD_DIR) await rm(env.UPLOAD_DIR, { recursive: true, force: true });
+  });
+
+  it('should derive jobs processed, processing time and live workers from what BullMQ records', async () => {
+    await queue.addBulk([
+      ...Array.from({ length: 11 }, (_, i) => ({ name: 'send', data: { i } })),
+      // Removed when finished: their times come from the active and finished events alone.
+      { name: 'send', data: { i: 11 }, opts: { removeOnComplete: true } },
+      { name: 'send', data: { fail: true }, opts: { attempts: 1, removeOnFail: true } },
+    ]);
+    const samples = await until(
+      (s) =>
+        value(s, 'qscale_jobs_processed_total') === 13 && value(s, 'qscale_queue_length') === 0,
+    );
+    expect(
+      find(samples, 'qscale_queue_telemetry_info', { queue: name }).map((s) => s.labels),
+    ).toEqual([{ queue: name, prefix, kind: 'bullmq', source: 'derived', workers_known: 'true' }]);
+    expect(value(samples, 'qscale_jobs_processed_total', { status: 'completed' })).toBe(12);
+    expect(value(samples, 'qscale_jobs_processed_total', { status: 'failed' })).toBe(1);
+    expect(value(samples, 'qscale_job_processing_seconds_count')).toBe(13);
+    const mean = value(samples, 'qscale_job_processing_seconds_sum') / 13;
+    expect(mean).toBeGreaterThanOrEqual(JOB_MS / 1000);
+    expect(mean).toBeLessThan(JOB_MS / 1000 + 0.5);
+    // The wait of the 11 jobs whose record is kept (the removed ones' records are gone).
+    expect(value(samples, 'qscale_job_wait_seconds_count')).toBe(11);
+    expect(value(samples, 'qscale_job_wait_seconds_sum')).toBeLessThan(11 * 5);
+    expect(value(samples, 'qscale_workers')).toBe(1);
+    expect(find(samples, 'qscale_workers', { queue: name })[0]!.labels).toMatchObject({
+      prefix,
+      kind: 'bullmq',
+    });
+  });
+
+  it('should answer the workers mode from the derived processing time and the estimated concurrency', async () => {
+    gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // 3 held jobs fill the worker's 3 slots; 22 wait behind them.
+    await queue.addBulk(
+      Array.from({ length: 25 }, (_, i) => ({ name: 'send', data: { i, hold: true } })),
+    );
+    const samples = await until(
+      (s) =>
+        value(s, 'qscale_queue_length') === 22 &&
+        value(s, 'qscale_queue_jobs', { state: 'active' }) === 3,
+    );
+    const mean =
+      value(samples, 'qscale_job_processing_seconds_sum') /
+      value(samples, 'qscale_job_processing_seconds_count');
+    const metadata = { queue: address, mode: 'workers', drainSeconds: '1' };
+    const metrics = await scaler.getMetrics(metadata);
+    const desired = Number(metrics.metricValues[0]!.metricValue);
+    // Draining 22 jobs of `mean` seconds within 1 s on workers of 3 slots needs at least this many
+    // workers (the arrival rate only adds to it); without the derived numbers it answered 1.
+    const fromBacklog = Math.ceil((22 * mean) / 1 / CONCURRENCY);
+    expect(fromBacklog).toBeGreaterThanOrEqual(3);
+    expect(desired).toBeGreaterThanOrEqual(fromBacklog);
+    expect(desired).toBeLessThan(fromBacklog * 3);
+    expect((await scaler.isActive(metadata)).result).toBe(true);
+    expect(value(samples, 'qscale_queue_utilization_ratio')).toBe(1);
+
+    // The critical alert must not fire on a healthy app that has a backlog and a working worker.
+    await prometheus.waitForSeries(`qscale_queue_length{queue="${name}"} == 22`, 1);
+    const rule = loadAlertRules().find((r) => r.alert === 'QscaleBacklogWithoutWorkers')!;
+    const response = await prometheus.query(rule.expr);
+    expect(response.status).toBe('success');
+    expect(response.data?.result).toEqual([]);
+    // Its operands do return data: the alert is quiet because a worker is counted.
+    const workers = await prometheus.query(`max by (queue) (qscale_workers{queue="${name}"})`);
+    expect((workers.data?.result as { value: [number, string] }[])[0]!.value[1]).toBe('1');
+
+    release();
+    await until((s) => value(s, 'qscale_jobs_processed_total') === 13 + 25);
+  });
+
+  it('should fire no alert once the app is idle again, and doctor exits 0', async () => {
+    await prometheus.waitForSeries(
+      `qscale_jobs_processed_total{queue="${name}",status="completed"} == 37`,
+      1,
+    );
+    await prometheus.waitForSeries(`qscale_queue_utilization_ratio{queue="${name}"} == 0`, 1);
+    const firing: string[] = [];
+    for (const rule of loadAlertRules()) {
+      const response = await prometheus.query(rule.expr);
+      expect(response.status, `${rule.alert}: ${response.error}`).toBe('success');
+      if ((response.data?.result as unknown[]).length > 0) firing.push(rule.alert);
+    }
+    expect(firing).toEqual([]);
+
+    const report = await runDoctor(loadConfig(env));
+    expect(report.checks.filter((c) => c.status !== 'OK')).toEqual([]);
+    expect(report.exitCode).toBe(0);
+    expect(report.checks.find((c) => c.name === 'live workers')?.found).toContain('mailer-1');
+  });
+});
