@@ -14,6 +14,7 @@ import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { CliProcess } from './helpers/cli-process.js';
 import { parsePromText, valueOf, find, type PromSample } from './helpers/prom-text.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
 import { testEnv } from './helpers/stack.js';
@@ -401,19 +402,8 @@ describe('Exporter', () => {
 
     // MONITOR shows every command the server runs, those inside scripts included: the way to see
     // what a scrape costs. This Redis is the test's own.
-    const commandsOfOneScrape = async () => {
-      const client = redis.client();
-      cleanups.push(async () => client.disconnect());
-      const monitor = await client.monitor();
-      const seen: string[] = [];
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args[0]!.toLowerCase()));
-      await sleep(50);
-      await scrape(exporter);
-      await sleep(100);
-      monitor.removeAllListeners('monitor');
-      monitor.disconnect();
-      return [...seen];
-    };
+    const commandsOfOneScrape = async () =>
+      (await commandsDuring(redis.client(), () => scrape(exporter))).map(([command]) => command!);
     await queue.addBulk(Array.from({ length: 10 }, () => ({ name: 'j', data: {} })));
     const small = await commandsOfOneScrape();
     await queue.addBulk(Array.from({ length: 2000 }, () => ({ name: 'j', data: {} })));
@@ -430,24 +420,8 @@ describe('Exporter', () => {
     ).heartbeat();
     const withExpired = await commandsOfOneScrape();
 
-    const readOnly = new Set([
-      'evalsha',
-      'eval',
-      'llen',
-      'zcard',
-      'zcount',
-      'lindex',
-      'hget',
-      'zrange',
-      'hexists',
-      'get',
-      'zrangebyscore',
-      'hgetall',
-      'zscore',
-      'hmget',
-      'xrevrange',
-      'xrange',
-    ]);
+    // The scripts' own commands, all read-only (CLIENT is not needed: the worker is instrumented).
+    const readOnly = new Set([...READ_ONLY_COMMANDS].filter((c) => c !== 'client'));
     expect(small.filter((c) => !readOnly.has(c))).toEqual([]);
     expect(large.filter((c) => !readOnly.has(c))).toEqual([]);
     expect(withExpired.filter((c) => !readOnly.has(c))).toEqual([]);

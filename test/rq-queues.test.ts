@@ -6,6 +6,7 @@ import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { runCli } from './helpers/cli-process.js';
 import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { rqEnqueue, rqLen, RqWorker } from './helpers/rq.js';
 import { ScalerClient } from './helpers/scaler-client.js';
@@ -200,6 +201,39 @@ describe('the sidecar for Python RQ queues', () => {
     expect(byName('failures (last hour)')).toMatchObject({ status: 'WARN' });
     expect(byName('failures (last hour)').found).toContain('"ValueError: bad input');
     expect(doctor.exitCode).toBe(2);
+  });
+
+  it('should read RQ’s keys with read-only commands, as many for 3 waiting jobs as for 3000', async () => {
+    const worker = new RqWorker(redis.port, [name], 'rq-w2');
+    workers.push(worker);
+    await until((s) => value(s, 'qscale_workers') === 1);
+    await worker.stop();
+    // Everything the worker finished is read now: the two measured scrapes find nothing new.
+    await until(
+      (s) =>
+        value(s, 'qscale_workers') === 0 &&
+        value(s, 'qscale_queue_jobs', { state: 'active' }) === 0,
+    );
+    await scrape();
+    const commands = async () =>
+      (await commandsDuring(redis.client(), () => scrape())).map(([command]) => command!);
+    await rqEnqueue(
+      redis.port,
+      name,
+      Array.from({ length: 3 }, () => ({ fn: 'work', args: [0] })),
+    );
+    const small = await commands();
+    await rqEnqueue(
+      redis.port,
+      name,
+      Array.from({ length: 3000 }, () => ({ fn: 'work' as const, args: [0] })),
+    );
+    const large = await commands();
+    expect(small.filter((c) => !READ_ONLY_COMMANDS.has(c))).toEqual([]);
+    expect(large.filter((c) => !READ_ONLY_COMMANDS.has(c))).toEqual([]);
+    expect(large.length).toBe(small.length);
+    expect(small.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
+    expect(value(await scrape(), 'qscale_queue_length')).toBe(await rqLen(redis.port, name));
   });
 
   it('should answer NOT_FOUND for an RQ queue it does not watch, and for the same name as BullMQ', async () => {

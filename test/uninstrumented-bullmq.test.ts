@@ -11,6 +11,7 @@ import { runDoctor } from '../src/doctor/doctor.js';
 import { loadAlertRules } from './helpers/monitoring-files.js';
 import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus-server.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { ScalerClient } from './helpers/scaler-client.js';
 import { testEnv } from './helpers/stack.js';
@@ -193,5 +194,24 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
     expect(report.checks.filter((c) => c.status !== 'OK')).toEqual([]);
     expect(report.exitCode).toBe(0);
     expect(report.checks.find((c) => c.name === 'live workers')?.found).toContain('mailer-1');
+  });
+
+  it('should read the app’s Redis with read-only commands only', async () => {
+    // The app's worker stops, so that every command MONITOR shows is the sidecar's (the app's
+    // scripts' inner commands carry no client address).
+    await worker.close();
+    const stats = redis.client();
+    const clientListCalls = async () =>
+      Number(/cmdstat_client\|list:calls=(\d+)/.exec(await stats.info('commandstats'))?.[1] ?? 0);
+    const before = await clientListCalls();
+    const seen = await commandsDuring(redis.client(), async () => {
+      // Past the worker list's 5 s reuse: this scrape asks CLIENT LIST again.
+      await sleep(5100);
+      await scrape();
+    });
+    expect(seen.filter(([command]) => !READ_ONLY_COMMANDS.has(command!))).toEqual([]);
+    // MONITOR does not show administrative commands: CLIENT LIST is counted in commandstats.
+    expect(await clientListCalls()).toBe(before + 1);
+    stats.disconnect();
   });
 });
