@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BullmqDerivedState,
+  compareStreamIds,
   nextStreamId,
   parseRqTime,
   RqDerivedState,
@@ -26,18 +27,25 @@ describe('derived telemetry (workers without qscale code)', () => {
 
   it('should time BullMQ jobs from their record, or from their events when the record is gone', () => {
     const state = new BullmqDerivedState(BOUNDS);
-    state.ingest('1000-3', [
-      ['1000-0', 'active', 'a'],
-      ['1000-1', 'active', 'b'],
-      // Kept: 0.5 s from processedOn to finishedOn; first attempt, started 2 s after it was added.
-      ['1500-0', 'completed', 'a', '1000', '1500', '-1000', '', '1'],
-      // Removed on completion: 4 s between its active and completed events.
-      ['5000-0', 'failed', 'b', '', '', '', '', ''],
-      // Started before the sidecar's first read and removed: no known duration, not counted.
-      ['5000-1', 'completed', 'c', '', '', '', '', ''],
-      // A retried job's last attempt: its processing counts, its wait does not.
-      ['6000-0', 'completed', 'd', '5900', '6000', '0', '', '2'],
-    ]);
+    state.ingest({ cursor: '999-0', events: [], read: -1, added: '10', last: '999-0' });
+    state.ingest({
+      cursor: '1000-3',
+      read: 6,
+      added: '16',
+      last: '1000-3',
+      events: [
+        ['1000-0', 'active', 'a'],
+        ['1000-1', 'active', 'b'],
+        // Kept: 0.5 s from processedOn to finishedOn; first attempt, started 2 s after it was added.
+        ['1500-0', 'completed', 'a', '1000', '1500', '-1000', '', '1'],
+        // Removed on completion: 4 s between its active and completed events.
+        ['5000-0', 'failed', 'b', '', '', '', '', ''],
+        // Started before the sidecar's first read and removed: no known duration, not counted.
+        ['5000-1', 'completed', 'c', '', '', '', '', ''],
+        // A retried job's last attempt: its processing counts, its wait does not.
+        ['6000-0', 'completed', 'd', '5900', '6000', '0', '', '2'],
+      ],
+    });
     const { processing, wait } = state.snapshot();
     expect(processing.completed.count).toBe(2);
     expect(processing.completed.sum).toBeCloseTo(0.6);
@@ -45,6 +53,28 @@ describe('derived telemetry (workers without qscale code)', () => {
     expect(processing.failed.buckets.get(10)).toBe(1);
     expect(wait).toMatchObject({ count: 1, sum: 2 });
     expect(state.nextStart()).toBe('1000-4');
+  });
+
+  it('should count the events trimmed from the stream before they were read, and only those', () => {
+    const state = new BullmqDerivedState(BOUNDS);
+    const read = (cursor: string, n: number, added: number, last: string) =>
+      state.ingest({ cursor, events: [], read: n, added: String(added), last });
+    read('99-0', -1, 100, '99-0'); // the first read: the base
+    read('500-0', 40, 140, '500-0'); // 40 added, 40 read
+    expect(state.gaps).toBe(0);
+    read('900-0', 2000, 2500, '1200-0'); // behind: not checked yet
+    read('1200-0', 360, 2500, '1200-0'); // caught up: 2 400 added, 2 400 read
+    expect(state.gaps).toBe(0);
+    read('2000-0', 100, 2650, '2000-0'); // 150 added, 100 read: 50 were trimmed unread
+    expect(state.gaps).toBe(50);
+    read('', 0, 2650, '2000-0'); // nothing new
+    expect(state.gaps).toBe(50);
+    // Before Redis 7 (no entries-added) nothing can be told.
+    state.ingest({ cursor: '3000-0', events: [], read: 1, added: '', last: '3000-0' });
+    expect(state.gaps).toBe(50);
+    expect(compareStreamIds('10-2', '9-5')).toBe(1);
+    expect(compareStreamIds('10-2', '10-10')).toBe(-1);
+    expect(compareStreamIds('10-2', '10-2')).toBe(0);
   });
 
   it('should estimate BullMQ concurrency from the most active jobs per worker seen while jobs waited', () => {

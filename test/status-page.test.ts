@@ -3,7 +3,9 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Queue, Worker } from 'bullmq';
 import getPort from 'get-port';
+import { Redis } from 'ioredis';
 import type { RedisClient } from '../src/queue/redis-connection.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
@@ -15,11 +17,12 @@ import { createLogger } from '../src/config/logger.js';
 import { createExporterServer } from '../src/exporter/exporter-server.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import type { StatusBody } from '../src/exporter/status-api.js';
-import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis } from '../src/queue/redis-connection.js';
+import { watchedQueueKeys } from '../src/queue/watched-queues.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { rqEnqueue } from './helpers/rq.js';
 import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
@@ -48,8 +51,7 @@ async function startExporter(
   const logger = createLogger(config, 'test');
   const redis = createRedis(config.redis, { role: 'request' });
   redis.on('error', () => undefined);
-  const keys = config.metrics.queues.map((queue) => new QueueKeys(config.queue.prefix, queue));
-  const sampler = new QueueSampler(redis, keys, {
+  const sampler = new QueueSampler(redis, watchedQueueKeys(config), {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
   });
@@ -63,6 +65,7 @@ async function startExporter(
       logger,
       redis,
       queuePrefix: config.queue.prefix,
+      queuePrefixes: config.metrics.queuePrefixes,
       ...options,
     });
   } catch (error) {
@@ -288,6 +291,57 @@ describe('Status page', () => {
       await closeServer(apiServer);
     }
   }, 90_000);
+
+  it('should say which numbers are derived for an RQ queue and a plain BullMQ app, in a real browser', async () => {
+    const rqName = `rq_${randomUUID().slice(0, 8)}`;
+    const plainName = `plain_${randomUUID().slice(0, 8)}`;
+    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    const plainQueue = new Queue(plainName, { connection, prefix: 'myapp' });
+    const plainWorker = new Worker(plainName, async () => undefined, {
+      connection,
+      prefix: 'myapp',
+      name: 'mailer-9',
+    });
+    const exporter = await startExporter(
+      await testEnv(redis, {
+        QUEUE_NAME: rqName,
+        QUEUES: `rq:${rqName},bullmq:myapp/${plainName}`,
+        SAMPLE_TTL_MS: '200',
+      }),
+    );
+    try {
+      await rqEnqueue(redis.port, rqName, [
+        { fn: 'work', args: [0] },
+        { fn: 'work', args: [0] },
+        { fn: 'work', args: [0] },
+      ]);
+      await plainQueue.add('send', {});
+      const view = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
+      await waitForText(view, '#backlog', '3');
+      const rqLine = await textOf(view.page, '#telemetry');
+      expect(rqLine).toContain(`RQ queue "${rqName}" (prefix rq)`);
+      expect(rqLine).toContain('jobs done, processing time and workers are derived');
+      await waitForText(view, '#workers', '0 / 1');
+
+      await view.page.selectOption('#queue-select', plainName);
+      await waitForText(view, '#backlog', '0');
+      await view.page
+        .locator('#worker-rows td.worker-id', { hasText: 'mailer-9' })
+        .waitFor({ timeout: 10_000 });
+      const plainLine = await textOf(view.page, '#telemetry');
+      expect(plainLine).toContain(`BullMQ queue "${plainName}" (prefix myapp)`);
+      expect(plainLine).toContain('Concurrency per worker is estimated.');
+      await view.page.screenshot({ path: `${ARTIFACTS}status-page-derived.png`, fullPage: true });
+      expect(view.errors).toEqual([]);
+      await view.close();
+    } finally {
+      await exporter.close();
+      await plainWorker.close();
+      await plainQueue.obliterate({ force: true });
+      await plainQueue.close();
+      connection.disconnect();
+    }
+  }, 60_000);
 
   it('should say Redis is down (200, no queue data) and keep the upload box hidden without an API', async () => {
     const deadPort = await getPort({ host: '127.0.0.1' });

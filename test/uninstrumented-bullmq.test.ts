@@ -8,6 +8,8 @@ import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
+import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { loadAlertRules } from './helpers/monitoring-files.js';
 import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus-server.js';
@@ -194,6 +196,44 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
     expect(report.checks.filter((c) => c.status !== 'OK')).toEqual([]);
     expect(report.exitCode).toBe(0);
     expect(report.checks.find((c) => c.name === 'live workers')?.found).toContain('mailer-1');
+  });
+
+  it('should catch up with an events stream far ahead, and count a trimmed one as missed', async () => {
+    const run = async (queueName: string, jobs: number, maxLen?: number) => {
+      const q = new Queue(queueName, {
+        connection,
+        prefix,
+        ...(maxLen !== undefined && { streams: { events: { maxLen } } }),
+      });
+      const sampler = new QueueSampler(connection, new QueueKeys(prefix, queueName), {
+        ttlMs: 0,
+      });
+      await sampler.sample(); // the cursor starts here
+      const w = new Worker(queueName, async () => undefined, {
+        connection,
+        prefix,
+        concurrency: 50,
+      });
+      let done = 0;
+      w.on('completed', () => done++);
+      await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'n', data: { i } })));
+      while (done < jobs) await sleep(50);
+      const snapshot = await sampler.sampleQueue();
+      await w.close();
+      await q.obliterate({ force: true });
+      await q.close();
+      return snapshot;
+    };
+    // 1 500 jobs between two reads: ~6 000 events, beyond one read's 2 000.
+    const far = await run(uniqueQueueName('far'), 1500);
+    expect(far.processing.completed.count).toBe(1500);
+    expect(far.derived?.eventsMissed).toBe(0);
+    // A stream kept to ~100 events: most of 300 jobs' events are gone before the read.
+    const trimmed = await run(uniqueQueueName('trimmed'), 300, 100);
+    const counted = trimmed.processing.completed.count;
+    expect(counted).toBeLessThan(300);
+    // About 4 events per job (added, waiting, active, completed) were lost with each uncounted job.
+    expect(trimmed.derived!.eventsMissed).toBeGreaterThanOrEqual(3 * (300 - counted));
   });
 
   it('should read the app’s Redis with read-only commands only', async () => {

@@ -276,6 +276,18 @@ export function registerExporterMetrics(
         : [],
   });
   registerCollectedMetric(registry, {
+    name: 'qscale_derived_events_missed_total',
+    help: "Reads of a BullMQ queue whose workers lack qscale telemetry that found its events stream trimmed past the sidecar's cursor: finished jobs were missed and the derived counters undercount (read more often, or raise BullMQ's streams.events.maxLen). Only for derived BullMQ queues.",
+    type: 'counter',
+    labelNames: QUEUE_LABELS,
+    collect: () =>
+      queues().flatMap((q) =>
+        q.derived && q.kind !== 'rq'
+          ? [{ labels: queueLabels(q), value: q.derived.eventsMissed }]
+          : [],
+      ),
+  });
+  registerCollectedMetric(registry, {
     name: 'qscale_redis_up',
     help: '1 when the last scrape read Redis within REDIS_TIMEOUT_MS, else 0.',
     type: 'gauge',

@@ -41,6 +41,8 @@ export interface QueueStatus {
     from: string | null;
     workersKnown: boolean;
     concurrencyEstimated: boolean;
+    /** BullMQ: reads that found the events stream trimmed past the sidecar's cursor. */
+    eventsMissed: number;
   };
   paused: boolean;
   counts: JobCounts;
@@ -134,6 +136,7 @@ export function queueStatus(
       from: derived?.from ?? null,
       workersKnown: derived?.workersKnown ?? true,
       concurrencyEstimated: derived?.concurrencyEstimated ?? false,
+      eventsMissed: derived?.eventsMissed ?? 0,
     },
     paused: snapshot.paused,
     counts: snapshot.counts,

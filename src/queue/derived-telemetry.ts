@@ -32,6 +32,16 @@ export function nextStreamId(id: string): string {
 
 const streamMs = (id: string): number => Number(id.split('-')[0]);
 
+/** Orders two stream ids (`<ms>-<seq>`): negative, 0 or positive. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const ms = BigInt(am ?? '0') - BigInt(bm ?? '0');
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as ?? '0') - BigInt(bs ?? '0');
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
 const num = (value: string | undefined): number | undefined => {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
@@ -56,6 +66,19 @@ const ACTIVE_STARTS_LIMIT = 50_000;
  */
 export type BullmqEvent = string[];
 
+/** One read of a queue's events stream, as the sampler's `readEvents` script answers it. */
+export interface EventsRead {
+  /** The last id read; '' when nothing new was read. */
+  cursor: string;
+  events: readonly BullmqEvent[];
+  /** Entries read; -1 when the cursor was set to the stream's end without reading. */
+  read: number;
+  /** XINFO STREAM `entries-added` ('' before Redis 7). */
+  added: string;
+  /** XINFO STREAM `last-generated-id`. */
+  last: string;
+}
+
 /**
  * The state a sidecar keeps to derive a BullMQ queue's worker numbers when its workers run without
  * qscale telemetry: a cursor in the queue's events stream, the histograms and counters of the jobs
@@ -79,9 +102,39 @@ export class BullmqDerivedState {
     return this.cursor === undefined ? '' : nextStreamId(this.cursor);
   }
 
-  /** Takes the events read since the cursor, and the new cursor. */
-  ingest(cursor: string, events: readonly BullmqEvent[]): void {
-    this.cursor = cursor;
+  /**
+   * Events trimmed from the stream before the sidecar read them (finished jobs it never counted):
+   * entries the stream says were added (XINFO's `entries-added`, Redis ≥ 7) less those read,
+   * checked whenever a read reaches the end of the stream.
+   */
+  gaps = 0;
+  /** `entries-added` when the cursor was last known to be at the stream's end. */
+  private addedAtBase?: bigint;
+  /** Entries read since then. */
+  private readSinceBase = 0n;
+
+  /** Takes one read of the events stream (see the sampler's `readEvents`). */
+  ingest(read: EventsRead): void {
+    const { cursor, events } = read;
+    const added = read.added === '' ? undefined : BigInt(read.added);
+    if (read.read < 0 || this.cursor === undefined) {
+      // The cursor was (re)set to the stream's end: a new base to count from.
+      this.addedAtBase = added;
+      this.readSinceBase = 0n;
+    } else {
+      this.readSinceBase += BigInt(read.read);
+      if (
+        added !== undefined &&
+        this.addedAtBase !== undefined &&
+        (cursor || this.cursor) === read.last
+      ) {
+        const missed = added - this.addedAtBase - this.readSinceBase;
+        if (missed > 0n) this.gaps += Number(missed);
+        this.addedAtBase = added;
+        this.readSinceBase = 0n;
+      }
+    }
+    this.cursor = cursor || this.cursor || read.last;
     for (const event of events) {
       const [id, type, jobId] = event;
       if (!id || !jobId) continue;

@@ -8,6 +8,56 @@ import type { QueueSnapshot, Sample, WorkerSnapshot, WorkerTotals } from './queu
 import { parseRqSample, rqSampleKeys, SAMPLE_RQ_QUEUE, type RqSampleReply } from './rq-sample.js';
 
 /**
+ * Lua: `readEvents(key, jobPrefix, start, max)` reads BullMQ's events stream for workers without
+ * qscale telemetry: from `start` (inclusive) at most `max` entries, keeping the `active` events and
+ * the `completed`/`failed` ones with their job's `processedOn`, `finishedOn`, `timestamp`, `delay`
+ * and `ats` (started attempts). With `start` '' (the first read) or `max` 0 it reads nothing and
+ * answers the newest id, so that a cursor keeps up for free. Returns `{cursor, events, entries
+ * read (-1: none, the cursor was reset), entries ever added, last id}` (XINFO STREAM's
+ * `entries-added`, Redis ≥ 7, '' before; `last-generated-id`); the cursor is '' when nothing new
+ * was read.
+ */
+const READ_EVENTS = `
+local function streamInfo(key)
+  local ok, info = pcall(redis.call, 'XINFO', 'STREAM', key)
+  -- No stream yet: nothing was ever added.
+  if not ok then return '0', '0-0' end
+  local added, last = '', '0-0'
+  for i = 1, #info - 1, 2 do
+    if info[i] == 'entries-added' then added = tostring(info[i + 1])
+    elseif info[i] == 'last-generated-id' then last = info[i + 1] end
+  end
+  return added, last
+end
+local function readEvents(key, jobPrefix, start, maxEvents)
+  if start == '' or maxEvents == 0 then
+    local added, last = streamInfo(key)
+    return {last, {}, -1, added, last}
+  end
+  local entries = redis.call('XRANGE', key, start, '+', 'COUNT', maxEvents)
+  local cursor = ''
+  local events = {}
+  for _, entry in ipairs(entries) do
+    cursor = entry[1]
+    local fields = entry[2]
+    local event, jobId
+    for i = 1, #fields - 1, 2 do
+      if fields[i] == 'event' then event = fields[i + 1]
+      elseif fields[i] == 'jobId' then jobId = fields[i + 1] end
+    end
+    if jobId and (event == 'completed' or event == 'failed') then
+      local h = redis.call('HMGET', jobPrefix .. jobId, 'processedOn', 'finishedOn', 'timestamp', 'delay', 'ats')
+      events[#events + 1] = {entry[1], event, jobId, h[1] or '', h[2] or '', h[3] or '', h[4] or '', h[5] or ''}
+    elseif jobId and event == 'active' then
+      events[#events + 1] = {entry[1], event, jobId}
+    end
+  end
+  local added, last = streamInfo(key)
+  return {cursor, events, #entries, added, last}
+end
+`;
+
+/**
  * Reads one queue in one script run, with read-only commands whose number depends neither on how
  * many jobs there are nor on how many workers: LLEN/ZCARD/ZCOUNT per state, the head of each
  * backlog list and its job's `timestamp`, BullMQ's id counter, the three histograms, and of the
@@ -34,7 +84,7 @@ import { parseRqSample, rqSampleKeys, SAMPLE_RQ_QUEUE, type RqSampleReply } from
  * caller's cursor on (at most ARGV[7] entries, with each finished job's times): see
  * {@link BullmqDerivedState}. An empty cursor in the reply means nothing new was read.
  */
-const SAMPLE_QUEUE = `
+const SAMPLE_QUEUE = `${READ_EVENTS}
 local now = tonumber(ARGV[3])
 local jobPrefix = ARGV[1]
 local oldest = -1
@@ -91,34 +141,6 @@ if live > 0 then
     end
   end
 end
--- Workers without qscale telemetry: the events since the caller's cursor (ARGV[6], inclusive;
--- '' on the first read), at most ARGV[7] of them; with ARGV[7] = 0 (or on the first read) only
--- the newest id, so that the cursor keeps up without reading anything.
-local cursor = ARGV[6]
-local events = {}
-local maxEvents = tonumber(ARGV[7])
-if cursor == '' or maxEvents == 0 then
-  local newest = redis.call('XREVRANGE', KEYS[18], '+', '-', 'COUNT', 1)[1]
-  cursor = newest and newest[1] or '0-0'
-else
-  local entries = redis.call('XRANGE', KEYS[18], cursor, '+', 'COUNT', maxEvents)
-  if #entries == 0 then cursor = '' end
-  for _, entry in ipairs(entries) do
-    cursor = entry[1]
-    local fields = entry[2]
-    local event, jobId
-    for i = 1, #fields - 1, 2 do
-      if fields[i] == 'event' then event = fields[i + 1]
-      elseif fields[i] == 'jobId' then jobId = fields[i + 1] end
-    end
-    if jobId and (event == 'completed' or event == 'failed') then
-      local h = redis.call('HMGET', jobPrefix .. jobId, 'processedOn', 'finishedOn', 'timestamp', 'delay', 'ats')
-      events[#events + 1] = {entry[1], event, jobId, h[1] or '', h[2] or '', h[3] or '', h[4] or '', h[5] or ''}
-    elseif jobId and event == 'active' then
-      events[#events + 1] = {entry[1], event, jobId}
-    end
-  end
-end
 return {
   {wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest, isPaused},
   enqueued,
@@ -127,8 +149,13 @@ return {
   redis.call('HGETALL', KEYS[13]),
   redis.call('HGETALL', KEYS[14]),
   {live, redis.call('HGETALL', KEYS[15]), stale},
-  {cursor, events},
+  readEvents(KEYS[18], jobPrefix, ARGV[6], tonumber(ARGV[7])),
 }
+`;
+
+/** Reads more of a queue's events stream when one sample's share did not reach its end. */
+const CATCH_UP_EVENTS = `${READ_EVENTS}
+return readEvents(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
 `;
 
 /** Expired ids not reaped yet whose contributions one sample subtracts from the totals. */
@@ -142,13 +169,20 @@ type SampleReply = [
   string[],
   string[],
   [number, string[], string[]],
-  [string, BullmqEvent[]],
+  EventsReply,
 ];
+
+/** `readEvents`' reply: cursor, events, entries read (-1: reset), entries ever added, last id. */
+type EventsReply = [string, BullmqEvent[], number, string, string];
 
 type SamplingRedis = RedisClient & {
   qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
   qscaleSampleRqQueue(...args: (string | number)[]): Promise<RqSampleReply>;
+  qscaleCatchUpEvents(...args: (string | number)[]): Promise<EventsReply>;
 };
+
+/** Extra reads of a queue's events stream per sample when it is behind, at most. */
+const CATCH_UP_ROUNDS = 4;
 
 /** Events-stream entries one sample reads at most per queue, for workers without telemetry. */
 const MAX_EVENTS = 2000;
@@ -308,6 +342,9 @@ export class QueueSampler {
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
       redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 18, lua: SAMPLE_QUEUE });
     }
+    if (typeof this.redis.qscaleCatchUpEvents !== 'function') {
+      redis.defineCommand('qscaleCatchUpEvents', { numberOfKeys: 1, lua: CATCH_UP_EVENTS });
+    }
     if (typeof this.redis.qscaleSampleRqQueue !== 'function') {
       redis.defineCommand('qscaleSampleRqQueue', { numberOfKeys: 9, lua: SAMPLE_RQ_QUEUE });
     }
@@ -455,6 +492,28 @@ export class QueueSampler {
   }
 
   /**
+   * Takes a sample's share of the events stream; when it filled MAX_EVENTS (the stream runs ahead
+   * of the sidecar), reads on, at most CATCH_UP_ROUNDS more times, one bounded script each.
+   */
+  private async readEvents(
+    keys: QueueKeys,
+    derived: BullmqDerivedState,
+    reply: EventsReply,
+  ): Promise<void> {
+    let [cursor, events, read, added, last] = reply;
+    for (let round = 0; ; round++) {
+      derived.ingest({ cursor, events, read, added, last });
+      if (read < MAX_EVENTS || round >= CATCH_UP_ROUNDS) return;
+      [cursor, events, read, added, last] = await this.redis.qscaleCatchUpEvents(
+        keys.bull('events'),
+        keys.bull(''),
+        derived.nextStart(),
+        MAX_EVENTS,
+      );
+    }
+  }
+
+  /**
    * BullMQ's workers of a queue (CLIENT LIST), reused for `workerListTtlMs`: only asked for queues
    * whose workers have no qscale telemetry.
    */
@@ -504,7 +563,7 @@ export class QueueSampler {
     };
     const waitHistogram = parseHistogram(waitHist);
     const derived = this.bullmqDerived.get(queue)!;
-    derived.ingest(stream[0] || derived.cursor || '0-0', stream[1]);
+    await this.readEvents(keys, derived, stream);
     // qscale telemetry: a live heartbeat, or histograms that instrumented workers wrote.
     const instrumented =
       totals.live > 0 ||
@@ -553,6 +612,7 @@ export class QueueSampler {
         workersKnown: connected.count !== null,
         workerNames: connected.count === null ? [] : connected.names.slice(0, 100),
         concurrencyEstimated: true,
+        eventsMissed: derived.gaps,
       },
       workers: [],
       workerTotals: derived.totals(now, live, active!, backlog),
@@ -609,6 +669,7 @@ export class QueueSampler {
         workersKnown: true,
         workerNames: [],
         concurrencyEstimated: false,
+        eventsMissed: 0,
       },
       workers: workers.slice(0, this.opts.maxWorkers),
       workerTotals: {

@@ -142,6 +142,12 @@ export interface DerivedTelemetry {
    * bound of the real concurrency until the workers have been saturated once).
    */
   concurrencyEstimated: boolean;
+  /**
+   * BullMQ: how many times since the sidecar started the events stream had been trimmed past its
+   * cursor (BullMQ keeps about 10 000 events): finished jobs were missed and the derived counters
+   * undercount. Read the queue more often (or raise BullMQ's `streams.events.maxLen`). RQ: 0.
+   */
+  eventsMissed: number;
 }
 
 /** What a {@link QueueSampler} read of one queue at one moment. */

@@ -50,6 +50,7 @@ export const READ_ONLY_COMMANDS = new Set([
   'smembers',
   'scard',
   'xrange',
+  'xinfo',
   'xrevrange',
   'client',
   'info',

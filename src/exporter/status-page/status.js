@@ -255,6 +255,11 @@ function renderTelemetry(queue) {
   ];
   if (t.concurrencyEstimated) parts.push('Concurrency per worker is estimated.');
   if (!t.workersKnown) parts.push('Live workers cannot be counted (CLIENT LIST refused).');
+  if (t.eventsMissed > 0) {
+    parts.push(
+      `The events stream ran ahead of the sidecar ${t.eventsMissed} times: jobs done are undercounted.`,
+    );
+  }
   line.textContent = parts.join(' ');
   line.hidden = false;
 }
