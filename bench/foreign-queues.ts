@@ -145,9 +145,9 @@ await withRedisServer(async (server) => {
   console.log(`\nderived / instrumented median read: ${ratio.toFixed(2)}×`);
 
   console.log(
-    '\n| queue | finished (worker count) | processed (sidecar) | mean processing s | live workers |',
+    '\n| queue | finished (worker count) | processed (sidecar) | mean processing s | live workers | events missed |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const kind of ['instrumented', 'derived'] as const) {
     const s = last[kind]!;
     const processed = s.processing.completed.count + s.processing.failed.count;
@@ -160,7 +160,8 @@ await withRedisServer(async (server) => {
     const s = last.rq;
     const processed = s.processing.completed.count + s.processing.failed.count;
     console.log(
-      `| rq | (rq worker) | ${processed} | ${(s.processing.completed.sum / Math.max(1, processed)).toFixed(4)} | ${s.workerTotals?.live ?? '-'} |`,
+      // The rq worker's own count: its hash's successful_job_count.
+      `| rq | ${s.workers[0]?.completed ?? '-'} | ${processed} | ${(s.processing.completed.sum / Math.max(1, processed)).toFixed(4)} | ${s.workerTotals?.live ?? '-'} | - |`,
     );
   }
 

@@ -27,12 +27,17 @@ describe('derived telemetry (workers without qscale code)', () => {
 
   it('should time BullMQ jobs from their record, or from their events when the record is gone', () => {
     const state = new BullmqDerivedState(BOUNDS);
-    state.ingest({ cursor: '999-0', events: [], read: -1, added: '10', last: '999-0' });
+    const stream = (added: number, length: number, first: string, last: string) => ({
+      added: String(added),
+      length,
+      first,
+      last,
+    });
+    state.ingest({ cursor: '', events: [], read: -1, stream: stream(10, 10, '1-0', '999-0') });
     state.ingest({
       cursor: '1000-3',
       read: 6,
-      added: '16',
-      last: '1000-3',
+      stream: stream(16, 16, '1-0', '6000-0'),
       events: [
         ['1000-0', 'active', 'a'],
         ['1000-1', 'active', 'b'],
@@ -57,21 +62,39 @@ describe('derived telemetry (workers without qscale code)', () => {
 
   it('should count the events trimmed from the stream before they were read, and only those', () => {
     const state = new BullmqDerivedState(BOUNDS);
-    const read = (cursor: string, n: number, added: number, last: string) =>
-      state.ingest({ cursor, events: [], read: n, added: String(added), last });
-    read('99-0', -1, 100, '99-0'); // the first read: the base
-    read('500-0', 40, 140, '500-0'); // 40 added, 40 read
-    expect(state.gaps).toBe(0);
-    read('900-0', 2000, 2500, '1200-0'); // behind: not checked yet
-    read('1200-0', 360, 2500, '1200-0'); // caught up: 2 400 added, 2 400 read
-    expect(state.gaps).toBe(0);
-    read('2000-0', 100, 2650, '2000-0'); // 150 added, 100 read: 50 were trimmed unread
-    expect(state.gaps).toBe(50);
-    read('', 0, 2650, '2000-0'); // nothing new
-    expect(state.gaps).toBe(50);
+    // XINFO before each read: entries ever added, length, first and last id.
+    const read = (cursor: string, n: number, added: number, length: number, first: string) =>
+      state.ingest({
+        cursor,
+        events: [],
+        read: n,
+        stream: { added: String(added), length, first, last: '' },
+      });
+    state.ingest({
+      cursor: '',
+      events: [],
+      read: -1,
+      stream: { added: '100', length: 100, first: '1-0', last: '99-0' },
+    });
+    expect(state.cursor).toBe('99-0');
+    read('500-0', 40, 140, 140, '1-0'); // 40 added, all still there
+    expect(state.missedEvents).toBe(0);
+    // Behind: 2 000 read of 2 400 added; the stream was trimmed, but not past the cursor.
+    read('900-0', 2000, 2540, 1000, '300-0');
+    expect(state.missedEvents).toBe(0);
+    // The cursor's entry (900-0) is gone: of the 400 added after it, the stream holds 300.
+    read('1200-0', 300, 2540, 300, '1000-0');
+    expect(state.missedEvents).toBe(100);
+    read('', 0, 2540, 300, '1000-0'); // nothing new, nothing lost
+    expect(state.missedEvents).toBe(100);
     // Before Redis 7 (no entries-added) nothing can be told.
-    state.ingest({ cursor: '3000-0', events: [], read: 1, added: '', last: '3000-0' });
-    expect(state.gaps).toBe(50);
+    state.ingest({
+      cursor: '3000-0',
+      events: [],
+      read: 1,
+      stream: { added: '', length: 1, first: '3000-0', last: '3000-0' },
+    });
+    expect(state.missedEvents).toBe(100);
     expect(compareStreamIds('10-2', '9-5')).toBe(1);
     expect(compareStreamIds('10-2', '10-10')).toBe(-1);
     expect(compareStreamIds('10-2', '10-2')).toBe(0);

@@ -277,7 +277,7 @@ export function registerExporterMetrics(
   });
   registerCollectedMetric(registry, {
     name: 'qscale_derived_events_missed_total',
-    help: "Reads of a BullMQ queue whose workers lack qscale telemetry that found its events stream trimmed past the sidecar's cursor: finished jobs were missed and the derived counters undercount (read more often, or raise BullMQ's streams.events.maxLen). Only for derived BullMQ queues.",
+    help: "Events trimmed from the events stream of a BullMQ queue whose workers lack qscale telemetry before the sidecar read them (about 4 per finished job): the derived counters undercount by the jobs among them. Counted on Redis >= 7 (XINFO entries-added). Read more often, or raise BullMQ's streams.events.maxLen.",
     type: 'counter',
     labelNames: QUEUE_LABELS,
     collect: () =>

@@ -41,7 +41,7 @@ export interface QueueStatus {
     from: string | null;
     workersKnown: boolean;
     concurrencyEstimated: boolean;
-    /** BullMQ: reads that found the events stream trimmed past the sidecar's cursor. */
+    /** BullMQ: events trimmed from the events stream before the sidecar read them. */
     eventsMissed: number;
   };
   paused: boolean;

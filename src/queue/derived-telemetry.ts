@@ -71,12 +71,18 @@ export interface EventsRead {
   /** The last id read; '' when nothing new was read. */
   cursor: string;
   events: readonly BullmqEvent[];
-  /** Entries read; -1 when the cursor was set to the stream's end without reading. */
+  /** Entries read; -1 when the cursor was set to the stream's newest id without reading. */
   read: number;
-  /** XINFO STREAM `entries-added` ('' before Redis 7). */
-  added: string;
-  /** XINFO STREAM `last-generated-id`. */
-  last: string;
+  /** XINFO STREAM before the read. */
+  stream: {
+    /** `entries-added`: entries ever added ('' before Redis 7). */
+    added: string;
+    length: number;
+    /** The oldest entry's id ('' when empty). */
+    first: string;
+    /** `last-generated-id`. */
+    last: string;
+  };
 }
 
 /**
@@ -103,38 +109,31 @@ export class BullmqDerivedState {
   }
 
   /**
-   * Events trimmed from the stream before the sidecar read them (finished jobs it never counted):
-   * entries the stream says were added (XINFO's `entries-added`, Redis ≥ 7) less those read,
-   * checked whenever a read reaches the end of the stream.
+   * Events trimmed from the stream before the sidecar read them (finished jobs it never counted),
+   * counted exactly on Redis ≥ 7 from XINFO's `entries-added`: whenever the stream no longer holds
+   * the cursor's entry, the entries added after the cursor less those still in the stream.
    */
-  gaps = 0;
-  /** `entries-added` when the cursor was last known to be at the stream's end. */
-  private addedAtBase?: bigint;
-  /** Entries read since then. */
-  private readSinceBase = 0n;
+  missedEvents = 0;
+  /** `entries-added` up to and including the cursor; undefined when unknown (Redis < 7). */
+  private addedAtCursor?: bigint;
 
   /** Takes one read of the events stream (see the sampler's `readEvents`). */
   ingest(read: EventsRead): void {
-    const { cursor, events } = read;
-    const added = read.added === '' ? undefined : BigInt(read.added);
+    const { cursor, events, stream } = read;
+    const added = stream.added === '' ? undefined : BigInt(stream.added);
     if (read.read < 0 || this.cursor === undefined) {
-      // The cursor was (re)set to the stream's end: a new base to count from.
-      this.addedAtBase = added;
-      this.readSinceBase = 0n;
-    } else {
-      this.readSinceBase += BigInt(read.read);
-      if (
-        added !== undefined &&
-        this.addedAtBase !== undefined &&
-        (cursor || this.cursor) === read.last
-      ) {
-        const missed = added - this.addedAtBase - this.readSinceBase;
-        if (missed > 0n) this.gaps += Number(missed);
-        this.addedAtBase = added;
-        this.readSinceBase = 0n;
+      // The cursor is set to the stream's newest id: everything added so far is behind it.
+      this.addedAtCursor = added;
+    } else if (added !== undefined && this.addedAtCursor !== undefined) {
+      if (stream.first !== '' && compareStreamIds(stream.first, this.cursor) > 0) {
+        // The cursor's entry is gone: what was added after it and is not in the stream was lost.
+        const lost = added - this.addedAtCursor - BigInt(stream.length);
+        if (lost > 0n) this.missedEvents += Number(lost);
+        this.addedAtCursor = added - BigInt(stream.length);
       }
+      this.addedAtCursor += BigInt(read.read);
     }
-    this.cursor = cursor || this.cursor || read.last;
+    this.cursor = read.read < 0 ? stream.last : cursor || this.cursor;
     for (const event of events) {
       const [id, type, jobId] = event;
       if (!id || !jobId) continue;

@@ -13,26 +13,29 @@ import { parseRqSample, rqSampleKeys, SAMPLE_RQ_QUEUE, type RqSampleReply } from
  * the `completed`/`failed` ones with their job's `processedOn`, `finishedOn`, `timestamp`, `delay`
  * and `ats` (started attempts). With `start` '' (the first read) or `max` 0 it reads nothing and
  * answers the newest id, so that a cursor keeps up for free. Returns `{cursor, events, entries
- * read (-1: none, the cursor was reset), entries ever added, last id}` (XINFO STREAM's
- * `entries-added`, Redis ≥ 7, '' before; `last-generated-id`); the cursor is '' when nothing new
- * was read.
+ * read (-1: none, the cursor was set to the newest id), stream}` where stream is what XINFO STREAM
+ * said before the read: `{entries-added ('' before Redis 7), length, first id, last id}`; the cursor
+ * is '' when nothing new was read.
  */
 const READ_EVENTS = `
 local function streamInfo(key)
   local ok, info = pcall(redis.call, 'XINFO', 'STREAM', key)
   -- No stream yet: nothing was ever added.
-  if not ok then return '0', '0-0' end
-  local added, last = '', '0-0'
+  if not ok then return {'0', 0, '', '0-0'} end
+  local added, length, first, last = '', 0, '', '0-0'
   for i = 1, #info - 1, 2 do
-    if info[i] == 'entries-added' then added = tostring(info[i + 1])
-    elseif info[i] == 'last-generated-id' then last = info[i + 1] end
+    local name = info[i]
+    if name == 'entries-added' then added = tostring(info[i + 1])
+    elseif name == 'length' then length = info[i + 1]
+    elseif name == 'first-entry' and info[i + 1] then first = info[i + 1][1] or ''
+    elseif name == 'last-generated-id' then last = info[i + 1] end
   end
-  return added, last
+  return {added, length, first, last}
 end
 local function readEvents(key, jobPrefix, start, maxEvents)
+  local info = streamInfo(key)
   if start == '' or maxEvents == 0 then
-    local added, last = streamInfo(key)
-    return {last, {}, -1, added, last}
+    return {info[4], {}, -1, info}
   end
   local entries = redis.call('XRANGE', key, start, '+', 'COUNT', maxEvents)
   local cursor = ''
@@ -52,8 +55,7 @@ local function readEvents(key, jobPrefix, start, maxEvents)
       events[#events + 1] = {entry[1], event, jobId}
     end
   end
-  local added, last = streamInfo(key)
-  return {cursor, events, #entries, added, last}
+  return {cursor, events, #entries, info}
 end
 `;
 
@@ -172,8 +174,8 @@ type SampleReply = [
   EventsReply,
 ];
 
-/** `readEvents`' reply: cursor, events, entries read (-1: reset), entries ever added, last id. */
-type EventsReply = [string, BullmqEvent[], number, string, string];
+/** `readEvents`' reply: cursor, events, entries read (-1: reset), the stream before the read. */
+type EventsReply = [string, BullmqEvent[], number, [string, number, string, string]];
 
 type SamplingRedis = RedisClient & {
   qscaleSampleQueue(...args: (string | number)[]): Promise<SampleReply>;
@@ -181,8 +183,11 @@ type SamplingRedis = RedisClient & {
   qscaleCatchUpEvents(...args: (string | number)[]): Promise<EventsReply>;
 };
 
-/** Extra reads of a queue's events stream per sample when it is behind, at most. */
-const CATCH_UP_ROUNDS = 4;
+/**
+ * Extra reads of a queue's events stream per sample when it is behind, at most: with the first,
+ * 20 000 events, twice what BullMQ keeps by default (`streams.events.maxLen` 10 000).
+ */
+const CATCH_UP_ROUNDS = 9;
 
 /** Events-stream entries one sample reads at most per queue, for workers without telemetry. */
 const MAX_EVENTS = 2000;
@@ -500,11 +505,12 @@ export class QueueSampler {
     derived: BullmqDerivedState,
     reply: EventsReply,
   ): Promise<void> {
-    let [cursor, events, read, added, last] = reply;
+    let [cursor, events, read, stream] = reply;
     for (let round = 0; ; round++) {
-      derived.ingest({ cursor, events, read, added, last });
+      const [added, length, first, last] = stream;
+      derived.ingest({ cursor, events, read, stream: { added, length, first, last } });
       if (read < MAX_EVENTS || round >= CATCH_UP_ROUNDS) return;
-      [cursor, events, read, added, last] = await this.redis.qscaleCatchUpEvents(
+      [cursor, events, read, stream] = await this.redis.qscaleCatchUpEvents(
         keys.bull('events'),
         keys.bull(''),
         derived.nextStart(),
@@ -612,7 +618,7 @@ export class QueueSampler {
         workersKnown: connected.count !== null,
         workerNames: connected.count === null ? [] : connected.names.slice(0, 100),
         concurrencyEstimated: true,
-        eventsMissed: derived.gaps,
+        eventsMissed: derived.missedEvents,
       },
       workers: [],
       workerTotals: derived.totals(now, live, active!, backlog),

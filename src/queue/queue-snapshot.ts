@@ -143,9 +143,9 @@ export interface DerivedTelemetry {
    */
   concurrencyEstimated: boolean;
   /**
-   * BullMQ: how many times since the sidecar started the events stream had been trimmed past its
-   * cursor (BullMQ keeps about 10 000 events): finished jobs were missed and the derived counters
-   * undercount. Read the queue more often (or raise BullMQ's `streams.events.maxLen`). RQ: 0.
+   * BullMQ: events trimmed from the events stream before the sidecar read them, since it started
+   * (BullMQ keeps about 10 000 events; about 4 per finished job): the derived counters undercount.
+   * Read the queue more often (or raise BullMQ's `streams.events.maxLen`). Redis ≥ 7 only. RQ: 0.
    */
   eventsMissed: number;
 }

@@ -22,10 +22,14 @@ export class ScalingSignals {
     this.tracker = new RateTracker(rateWindowSeconds);
   }
 
+  /** The latest sample read through {@link read}, by anyone. */
+  latest?: Sample;
+
   /** A sample (no older than `maxAgeMs` when given), recorded for the rates. */
   async read(options: { maxAgeMs?: number } = {}): Promise<Sample> {
     const sample = await this.sampler.sample(options);
     this.tracker.observe(sample);
+    this.latest = sample;
     return sample;
   }
 

@@ -257,7 +257,7 @@ function renderTelemetry(queue) {
   if (!t.workersKnown) parts.push('Live workers cannot be counted (CLIENT LIST refused).');
   if (t.eventsMissed > 0) {
     parts.push(
-      `The events stream ran ahead of the sidecar ${t.eventsMissed} times: jobs done are undercounted.`,
+      `${t.eventsMissed} events were trimmed from the events stream before the sidecar read them: jobs done are undercounted.`,
     );
   }
   line.textContent = parts.join(' ');
