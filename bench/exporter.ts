@@ -20,7 +20,9 @@
  *      about what the sampler read before the totals existed; 10 scrapes per case, it is slow). Ratios are against the
  *      1-worker case of the same set-up. Setting up 100 or more workers also reports what a
  *      heartbeat costs Redis (usec of the report script), which is where the work moved;
- *   c. 1, 10 and 50 queues of 1 000 waiting jobs and 1 live worker each.
+ *   c. 1, 10 and 50 queues of 1 000 waiting jobs and 1 live worker each;
+ *   d. a queue whose workers have no qscale telemetry (derived numbers from BullMQ's events
+ *      stream) with 0, 2 000 and 20 000 events since the last read, beside an instrumented one.
  *
  * Each (case, approach) pair is warmed up, then scraped in blocks of 20 sequential scrapes; the
  * blocks of all pairs of a dimension take turns, in a rotating order, until each pair has its
@@ -34,8 +36,8 @@
  * number of workers, default 10 000), BENCH_SCRAPES (scrapes per case and approach, default 200).
  */
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { DEFAULT_BUCKETS } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -58,6 +60,7 @@ import {
   thousands,
   withRedisServer,
   envPositiveInt,
+  sleep,
 } from './bench-utils.js';
 
 const MAX_BACKLOG = envPositiveInt('BENCH_MAX_BACKLOG', 1_000_000);
@@ -470,6 +473,108 @@ async function dimension<T>(
   }
 }
 
+/**
+ * d. Workers without qscale telemetry (derived numbers): one queue whose 5 000 jobs a plain BullMQ
+ * worker processed (its events stream then holds ~20 000 events; `streams.events.maxLen` 30 000),
+ * read with 0, 2 000 and 20 000 events since the sampler's last read (the sampler's cursor is put
+ * back that far before each read), beside an instrumented queue (one live worker). Neither has a
+ * backlog. CLIENT LIST (every 5 s) is outside these reads.
+ */
+async function derivedDimension(clients: Clients): Promise<void> {
+  const { setup, stats, qscale } = clients;
+  const derivedName = `bench_derived_${suffix()}`;
+  const queue = new Queue(derivedName, {
+    connection: setup,
+    prefix: PREFIX,
+    streams: { events: { maxLen: 30_000 } },
+  });
+  const processed = 5000;
+  const workerConnection = new Redis(setup.options.port!, setup.options.host!, {
+    maxRetriesPerRequest: null,
+  });
+  const worker = new Worker(derivedName, async () => undefined, {
+    connection: workerConnection,
+    prefix: PREFIX,
+    concurrency: 50,
+  });
+  let done = 0;
+  worker.on('completed', () => done++);
+  for (let i = 0; i < processed; i += ADD_BATCH) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(ADD_BATCH, processed - i) }, () => ({ name: 'j', data: {} })),
+    );
+  }
+  while (done < processed) await sleep(100);
+  await worker.close();
+  workerConnection.disconnect();
+  // No backlog in either queue: the events read are the processed jobs' (dimension a shows the
+  // backlog does not change a read's cost).
+  const instrumentedKeys = new QueueKeys(PREFIX, `bench_instrumented_${suffix()}`);
+  const telemetries: WorkerTelemetry[] = [];
+  await heartbeats(clients, instrumentedKeys, 1, telemetries);
+  const eventsKey = `${PREFIX}:${derivedName}:events`;
+  // Ids newest first: ids[n] is the cursor that leaves n events to read.
+  const ids = (await setup.xrevrange(eventsKey, '+', '-', 'COUNT', 20_001)).map(([id]) => id);
+  const derivedSampler = new QueueSampler(qscale, new QueueKeys(PREFIX, derivedName), {
+    ttlMs: 0,
+    workerListTtlMs: 3_600_000,
+  });
+  await derivedSampler.sample(); // the first read (and the one CLIENT LIST) before measuring
+  const state = (
+    derivedSampler as unknown as { bullmqDerived: Map<string, { cursor?: string }> }
+  ).bullmqDerived.get(derivedName)!;
+  const instrumentedSampler = new QueueSampler(qscale, instrumentedKeys, { ttlMs: 0 });
+  const scrapes = Math.min(SCRAPES, 40);
+  const rows: { label: string; median: number; p99: number; cmds: number; usec: number }[] = [];
+  const cases: { label: string; read: () => Promise<unknown> }[] = [
+    { label: 'instrumented (exact telemetry)', read: () => instrumentedSampler.sample() },
+    ...[0, 2000, 20_000].map((n) => ({
+      label: `derived, ${thousands(n)} new events`,
+      read: () => {
+        state.cursor = ids[Math.min(n, ids.length - 1)]!;
+        return derivedSampler.sample();
+      },
+    })),
+  ];
+  for (const c of cases) {
+    for (let i = 0; i < 3; i++) await c.read();
+    const latencies: number[] = [];
+    const before = await commandStats(stats);
+    for (let i = 0; i < scrapes; i++) {
+      const started = performance.now();
+      await c.read();
+      latencies.push(performance.now() - started);
+    }
+    const after = await commandStats(stats);
+    const calls = callsDelta(before.calls, after.calls);
+    calls.set('info', (calls.get('info') ?? 1) - 1);
+    const usec =
+      ['evalsha', 'eval'].reduce(
+        (sum, name) => sum + (after.usec.get(name) ?? 0) - (before.usec.get(name) ?? 0),
+        0,
+      ) / scrapes;
+    rows.push({
+      label: c.label,
+      median: median(latencies),
+      p99: percentile(latencies, 99),
+      cmds: sumCalls(calls) / scrapes,
+      usec,
+    });
+  }
+  console.log(
+    `\n## d. workers without qscale telemetry (${scrapes} reads per case, one case after the other)\n`,
+  );
+  console.log('| case | median ms | p99 ms | cmds/read | Redis µs/read | vs instrumented |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) {
+    console.log(
+      `| ${row.label} | ${ms(row.median)} | ${ms(row.p99)} | ${row.cmds.toFixed(0)} | ${row.usec.toFixed(0)} | ${(row.median / rows[0]!.median).toFixed(2)}× |`,
+    );
+  }
+  for (const telemetry of telemetries) await telemetry.close();
+  await queue.close();
+}
+
 async function run(server: TestRedisServer): Promise<void> {
   const qscale = server.client();
   const other = server.client();
@@ -560,6 +665,8 @@ async function run(server: TestRedisServer): Promise<void> {
       ['qscale', 'other'],
       report,
     );
+
+    await derivedDimension(clients);
 
     const ratio = backlogMedians[backlogMedians.length - 1]! / backlogMedians[0]!;
     if (sizes.length === 3) {

@@ -224,7 +224,7 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
       await q.close();
       return snapshot;
     };
-    // 1 500 jobs between two reads: ~6 000 events, beyond one read's 2 000.
+    // 1 500 jobs between two reads: ~6 000 events, beyond one script's 500.
     const far = await run(uniqueQueueName('far'), 1500);
     expect(far.processing.completed.count).toBe(1500);
     expect(far.derived?.eventsMissed).toBe(0);
