@@ -141,6 +141,8 @@ export async function runExporter(
   const closeSteps: (() => Promise<unknown>)[] = [() => redis.quit()];
   const keeper = keepDerivedQueuesRead(signals, logger);
   closeSteps.unshift(async () => clearInterval(keeper));
+  // A first read now: derived counters count from the sidecar's start, not from its first scrape.
+  void signals.read().catch((error: unknown) => logger.debug({ err: error }, 'first read failed'));
   try {
     const port = await listen(
       server,
