@@ -5,7 +5,7 @@ import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { runCli } from './helpers/cli-process.js';
-import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
+import { find, scrapeMetrics, scrapeUntil, sumOf, type PromSample } from './helpers/prom-text.js';
 import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { rqEnqueue, rqLen, RqWorker } from './helpers/rq.js';
@@ -28,23 +28,12 @@ describe('the sidecar for Python RQ queues', () => {
   let env: Env;
   const workers: RqWorker[] = [];
 
-  const scrape = async (): Promise<PromSample[]> =>
-    parsePromText(await (await fetch(`${exporter.url}/metrics`)).text());
+  const scrape = () => scrapeMetrics(`${exporter.url}/metrics`);
   const value = (samples: PromSample[], metric: string, labels: Record<string, string> = {}) =>
-    find(samples, metric, { queue: name, ...labels }).reduce((sum, s) => sum + s.value, 0);
+    sumOf(samples, metric, { queue: name, ...labels });
 
-  async function until(
-    check: (samples: PromSample[]) => boolean,
-    timeoutMs = 20_000,
-  ): Promise<PromSample[]> {
-    const deadline = Date.now() + timeoutMs;
-    let samples = await scrape();
-    while (!check(samples) && Date.now() < deadline) {
-      await sleep(100);
-      samples = await scrape();
-    }
-    return samples;
-  }
+  const until = (check: (samples: PromSample[]) => boolean) =>
+    scrapeUntil(`${exporter.url}/metrics`, check, 20_000);
 
   beforeAll(async () => {
     redis = await startRedisServer();

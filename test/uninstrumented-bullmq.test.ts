@@ -11,7 +11,14 @@ import { runDoctor } from '../src/doctor/doctor.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { loadAlertRules } from './helpers/monitoring-files.js';
-import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
+import {
+  find,
+  parsePromText,
+  scrapeMetrics,
+  scrapeUntil,
+  sumOf,
+  type PromSample,
+} from './helpers/prom-text.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus-server.js';
 import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
@@ -46,20 +53,12 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
   let release: () => void = () => undefined;
   let gate = Promise.resolve();
 
-  const scrape = async (): Promise<PromSample[]> =>
-    parsePromText(await (await fetch(`${exporter.url}/metrics`)).text());
+  const scrape = () => scrapeMetrics(`${exporter.url}/metrics`);
   const value = (samples: PromSample[], metric: string, labels: Record<string, string> = {}) =>
-    find(samples, metric, { queue: name, ...labels }).reduce((sum, s) => sum + s.value, 0);
+    sumOf(samples, metric, { queue: name, ...labels });
 
-  async function until(check: (samples: PromSample[]) => boolean): Promise<PromSample[]> {
-    const deadline = Date.now() + 15_000;
-    let samples = await scrape();
-    while (!check(samples) && Date.now() < deadline) {
-      await sleep(100);
-      samples = await scrape();
-    }
-    return samples;
-  }
+  const until = (check: (samples: PromSample[]) => boolean) =>
+    scrapeUntil(`${exporter.url}/metrics`, check, 20_000);
 
   beforeAll(async () => {
     redis = await startRedisServer();

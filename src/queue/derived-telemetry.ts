@@ -24,6 +24,16 @@ function copyHistogram(histogram: HistogramSnapshot): HistogramSnapshot {
   return { count: histogram.count, sum: histogram.sum, buckets: new Map(histogram.buckets) };
 }
 
+function copyHistograms(h: DerivedHistograms): DerivedHistograms {
+  return {
+    processing: {
+      completed: copyHistogram(h.processing.completed),
+      failed: copyHistogram(h.processing.failed),
+    },
+    wait: copyHistogram(h.wait),
+  };
+}
+
 /** The stream id just after `id` (`<ms>-<seq + 1>`), for an inclusive XRANGE start. */
 export function nextStreamId(id: string): string {
   const [ms, seq] = id.split('-');
@@ -168,13 +178,7 @@ export class BullmqDerivedState {
 
   /** Copies of the cumulative histograms. */
   snapshot(): DerivedHistograms {
-    return {
-      processing: {
-        completed: copyHistogram(this.histograms.processing.completed),
-        failed: copyHistogram(this.histograms.processing.failed),
-      },
-      wait: copyHistogram(this.histograms.wait),
-    };
+    return copyHistograms(this.histograms);
   }
 
   /**
@@ -362,13 +366,7 @@ export class RqDerivedState {
   }
 
   snapshot(): DerivedHistograms {
-    return {
-      processing: {
-        completed: copyHistogram(this.histograms.processing.completed),
-        failed: copyHistogram(this.histograms.processing.failed),
-      },
-      wait: copyHistogram(this.histograms.wait),
-    };
+    return copyHistograms(this.histograms);
   }
 
   /**

@@ -43,3 +43,32 @@ export function valueOf(
     throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
   return found[0]?.value;
 }
+
+/** The sum of the samples of one metric whose labels include `labels` (0 when none does). */
+export function sumOf(
+  samples: PromSample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  return find(samples, name, labels).reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/** One scrape of a `/metrics` URL, parsed. */
+export async function scrapeMetrics(url: string): Promise<PromSample[]> {
+  return parsePromText(await (await fetch(url)).text());
+}
+
+/** Scrapes `url` every 100 ms until `check` holds for its samples or `timeoutMs` passes. */
+export async function scrapeUntil(
+  url: string,
+  check: (samples: PromSample[]) => boolean,
+  timeoutMs = 15_000,
+): Promise<PromSample[]> {
+  const deadline = Date.now() + timeoutMs;
+  let samples = await scrapeMetrics(url);
+  while (!check(samples) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    samples = await scrapeMetrics(url);
+  }
+  return samples;
+}
