@@ -325,6 +325,68 @@ describe('KEDA external scaler', () => {
     expect(String(await admin.client('LIST'))).not.toContain(`qscale:watch:${name}`);
   });
 
+  it('should end open StreamIsActive streams with OK, not CANCELLED, when the sidecar stops', async () => {
+    const name = named('shutdown');
+    const { client, exporter } = await scalerFor([name]);
+    const stream = client.client.StreamIsActive({ scalerMetadata: { queue: name } });
+    const outcome = new Promise<{ code: number; ended: boolean }>((resolve) => {
+      let ended = false;
+      stream.on('data', () => undefined);
+      stream.on('end', () => (ended = true));
+      stream.on('error', (error: ServiceError) => resolve({ code: error.code, ended }));
+      stream.on('status', (s: { code: number }) => resolve({ code: s.code, ended }));
+    });
+    await new Promise((resolve) => stream.once('data', resolve));
+    const started = Date.now();
+    await exporter.scaler.close();
+    const { code } = await outcome;
+    expect(code).toBe(status.OK);
+    // Closed streams let the server shut down at once, without its 2 s forced shutdown.
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('should round a fractional targetValue up in the int64 targetSize, as the metric values are', async () => {
+    const name = named('round');
+    const { client } = await scalerFor([name]);
+    const spec = await client.getMetricSpec({ queue: name, targetValue: '2.4' });
+    expect(spec.metricSpecs[0]).toMatchObject({ targetSize: 3, targetSizeFloat: 2.4 });
+    const small = await client.getMetricSpec({ queue: name, targetValue: '0.3' });
+    expect(small.metricSpecs[0]).toMatchObject({ targetSize: 1, targetSizeFloat: 0.3 });
+  });
+
+  it('should refuse …FromEnv metadata with INVALID_ARGUMENT naming the key, instead of ignoring it', async () => {
+    const name = named('fromenv');
+    const lines: string[] = [];
+    const config = loadConfig(
+      await testEnv(redis, { QUEUE_NAME: name, QUEUES: name, HOST: '127.0.0.1' }),
+    );
+    const exporter = await runExporter(
+      config,
+      createLogger({ logLevel: 'warn' }, 'test', { write: (line: string) => lines.push(line) }),
+    );
+    cleanups.push(() => exporter.close());
+    const client = new ScalerClient(`127.0.0.1:${exporter.scaler.port}`);
+    cleanups.push(() => client.close());
+    const error = (await client
+      .getMetrics({ queue: name, targetValueFromEnv: 'TARGET' })
+      .catch((e: unknown) => e)) as ServiceError;
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain('targetValueFromEnv is not supported');
+    expect(error.details).toContain('write targetValue itself');
+    // The sidecar says so too, once for repeated calls.
+    await client.getMetrics({ queue: name, targetValueFromEnv: 'TARGET' }).catch(() => undefined);
+    const warnings = lines.filter((line) => line.includes('KEDA trigger rejected'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('targetValueFromEnv');
+    // KEDA's own keys and unknown ones stay ignored.
+    const fine = await client.getMetrics({
+      queue: name,
+      somethingFromEnv: 'X',
+      scalerAddress: 'a:1',
+    });
+    expect(fine.metricValues).toHaveLength(1);
+  });
+
   it('should reject a bad StreamIsActive request and answer UNIMPLEMENTED to StreamMetricSpec', async () => {
     const name = named('streams');
     const { client } = await scalerFor([name]);

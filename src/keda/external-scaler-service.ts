@@ -19,15 +19,8 @@ export interface ExternalScalerServiceOptions {
   logger: Logger;
 }
 
-/** Answers a unary call exactly once, with the value or the error's gRPC status. */
-function respond<T>(callback: sendUnaryData<T>, work: () => Promise<T> | T): void {
-  Promise.resolve()
-    .then(work)
-    .then(
-      (value) => callback(null, value),
-      (error: unknown) => callback(toGrpcError(error)),
-    );
-}
+/** The same rejected trigger is logged at most once in this long, in ms. */
+const REJECTION_LOG_INTERVAL_MS = 60_000;
 
 /** The int64 field of a value: rounded up, so a fractional need still counts. */
 const toInt64 = (value: number) => Math.ceil(Number(value.toFixed(9)));
@@ -40,9 +33,40 @@ const toInt64 = (value: number) => Math.ceil(Number(value.toFixed(9)));
  */
 export class ExternalScalerService {
   private readonly opts: ExternalScalerServiceOptions;
+  /** Open StreamIsActive calls, each with the function that stops its watch. */
+  private readonly streams = new Map<{ end(): void }, () => void>();
 
   constructor(options: ExternalScalerServiceOptions) {
     this.opts = options;
+  }
+
+  private readonly rejectionsLogged = new Map<string, number>();
+
+  /**
+   * Answers a unary call exactly once, with the value or the error's gRPC status. A trigger the
+   * scaler rejects (bad metadata, a queue it does not serve) is also logged as a warning, once a
+   * minute per message: KEDA shows it only in its own events and logs.
+   */
+  private respond<T>(callback: sendUnaryData<T>, work: () => Promise<T> | T): void {
+    Promise.resolve()
+      .then(work)
+      .then(
+        (value) => callback(null, value),
+        (error: unknown) => {
+          const grpcError = toGrpcError(error);
+          if (error instanceof ScalerError) this.logRejection(grpcError.details);
+          callback(grpcError);
+        },
+      );
+  }
+
+  private logRejection(message: string): void {
+    const now = Date.now();
+    const last = this.rejectionsLogged.get(message);
+    if (last !== undefined && now - last < REJECTION_LOG_INTERVAL_MS) return;
+    if (this.rejectionsLogged.size > 1000) this.rejectionsLogged.clear();
+    this.rejectionsLogged.set(message, now);
+    this.opts.logger.warn({ reason: message }, `KEDA trigger rejected: ${message}`);
   }
 
   private spec(ref: ScaledObjectRef__Output | null | undefined): TriggerSpec {
@@ -63,20 +87,21 @@ export class ExternalScalerService {
 
   readonly handlers: ExternalScalerHandlers = {
     IsActive: (call, callback) =>
-      respond(callback, async () => {
+      this.respond(callback, async () => {
         const spec = this.spec(call.request);
         const { snapshot } = await this.snapshotOf(spec);
         return { result: isActive(snapshot, spec.activationValue) };
       }),
 
     GetMetricSpec: (call, callback) =>
-      respond(callback, () => {
+      this.respond(callback, () => {
         const spec = this.spec(call.request);
         return {
           metricSpecs: [
             {
               metricName: metricName(spec.queue, spec.mode),
-              targetSize: Math.max(1, Math.round(spec.targetValue)),
+              // Rounded up, as the metric values are: 2.4 jobs per replica is targetSize 3.
+              targetSize: Math.max(1, toInt64(spec.targetValue)),
               targetSizeFloat: spec.targetValue,
             },
           ],
@@ -84,7 +109,7 @@ export class ExternalScalerService {
       }),
 
     GetMetrics: (call, callback) =>
-      respond(callback, async () => {
+      this.respond(callback, async () => {
         const spec = this.spec(call.request.scaledObjectRef);
         const { value } = await this.snapshotOf(spec);
         // Exactly one value: the HPA sums whatever is returned.
@@ -104,16 +129,23 @@ export class ExternalScalerService {
       try {
         spec = this.spec(call.request);
       } catch (error) {
-        call.emit('error', toGrpcError(error));
+        const grpcError = toGrpcError(error);
+        if (error instanceof ScalerError) this.logRejection(grpcError.details);
+        call.emit('error', grpcError);
         return;
       }
       let last: boolean | undefined;
-      const stop = this.opts.watchers.watch(spec.queue, (snapshot) => {
+      const unwatch = this.opts.watchers.watch(spec.queue, (snapshot) => {
         const active = isActive(snapshot, spec.activationValue);
         if (active === last) return;
         last = active;
         call.write({ result: active });
       });
+      const stop = () => {
+        unwatch();
+        this.streams.delete(call);
+      };
+      this.streams.set(call, stop);
       call.on('cancelled', stop);
       call.on('close', stop);
       call.on('error', stop);
@@ -126,6 +158,19 @@ export class ExternalScalerService {
       });
     },
   };
+
+  /**
+   * Ends every open StreamIsActive with status OK, for a shutdown: KEDA resets its reconnect
+   * backoff only after a stream that ended cleanly, so a restarted sidecar is dialled again at
+   * once instead of after a backoff that grows toward a minute (a CANCELLED end counts as a
+   * failure).
+   */
+  endStreams(): void {
+    for (const [call, stop] of [...this.streams]) {
+      stop();
+      call.end();
+    }
+  }
 
   addToServer(server: Server): void {
     server.addService(this.opts.proto.externalscaler.ExternalScaler.service, this.handlers);

@@ -46,7 +46,7 @@ export async function startScalerServer(
 ): Promise<RunningScalerServer> {
   const { config, logger } = options;
   const server = new Server();
-  new ExternalScalerService({
+  const service = new ExternalScalerService({
     proto: loadExternalScalerProto(),
     signals: options.signals,
     watchers: options.watchers,
@@ -58,7 +58,8 @@ export async function startScalerServer(
     },
     drainSeconds: config.scaler.drainSeconds,
     logger,
-  }).addToServer(server);
+  });
+  service.addToServer(server);
   new HealthImplementation({
     '': 'SERVING',
     'externalscaler.ExternalScaler': 'SERVING',
@@ -82,6 +83,8 @@ export async function startScalerServer(
     tls,
     close: () =>
       (closing ??= (async () => {
+        // Open StreamIsActive streams end with OK, not CANCELLED (see endStreams).
+        service.endStreams();
         await options.watchers.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {

@@ -37,6 +37,18 @@ function describeServed(served: ServedQueues): string {
     .join(', ');
 }
 
+/** The metadata keys the scaler reads (KEDA's own, such as scalerAddress, are ignored). */
+export const TRIGGER_KEYS = [
+  'queue',
+  'prefix',
+  'mode',
+  'includeActive',
+  'targetValue',
+  'activationValue',
+  'drainSeconds',
+  'concurrency',
+] as const;
+
 function invalid(key: string, value: string, allowed: string): ScalerError {
   return new ScalerError(
     status.INVALID_ARGUMENT,
@@ -69,6 +81,17 @@ export function parseTriggerMetadata(
   defaults: { drainSeconds: number },
 ): TriggerSpec {
   const m = metadata ?? {};
+  // KEDA hands external scalers the trigger metadata as written: a `…FromEnv` key arrives under
+  // its own name, unresolved, and the sidecar cannot read the scale target's environment.
+  for (const key of Object.keys(m)) {
+    const base = /^(.+)FromEnv$/.exec(key)?.[1];
+    if (base !== undefined && (TRIGGER_KEYS as readonly string[]).includes(base)) {
+      throw new ScalerError(
+        status.INVALID_ARGUMENT,
+        `trigger metadata ${key} is not supported: KEDA passes …FromEnv keys to external scalers unresolved, and the qscale scaler cannot read the scale target's environment; write ${base} itself`,
+      );
+    }
+  }
   const raw = m.queue?.trim();
   if (!raw) {
     throw new ScalerError(
