@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -33,9 +33,7 @@ const IMAGE = 'ghcr.io/qscale/qscale:0.1.0';
 const REDIS_IMAGE = 'redis:7-alpine';
 const NAMESPACE = 'qscale';
 /** Objects that deliberately live outside the qscale namespace. */
-const OTHER_NAMESPACES: Record<string, string> = {
-  'ConfigMap/qscale-prometheus-adapter': 'monitoring',
-};
+const OTHER_NAMESPACES: Record<string, string> = {};
 
 const OVERLAYS = ['single', 'hpa-cpu', 'hpa-external', 'keda', 'keda-push'] as const;
 type Overlay = (typeof OVERLAYS)[number];
@@ -561,18 +559,28 @@ describe('k8s manifests', () => {
       const queue = external?.metric.selector?.matchLabels?.queue;
       expect(config.QUEUES?.split(',')).toContain(queue);
 
-      const adapter = objects
-        .filter(ConfigMap.is)
-        .find((c) => c.metadata?.name === 'qscale-prometheus-adapter');
-      const rules = (
-        parse(adapter?.data?.['config.yaml'] ?? '') as {
-          externalRules: {
+      // The prometheus-adapter chart's values (prometheus-community/prometheus-adapter): its
+      // templates/external-metrics-apiservice.yaml registers v1beta1.external.metrics.k8s.io only
+      // `if .Values.rules.external`, and templates/configmap.yaml writes `externalRules` from it
+      // only `if not .Values.rules.existing`.
+      const values = parse(
+        readFileSync(
+          join(REPO_ROOT, 'k8s/overlays/hpa-external/prometheus-adapter-values.yaml'),
+          'utf8',
+        ),
+      ) as {
+        rules: {
+          existing?: string;
+          external?: {
             seriesQuery: string;
             metricsQuery: string;
             name: { matches?: string; as: string };
           }[];
-        }
-      ).externalRules;
+        };
+      };
+      expect(values.rules.existing).toBeUndefined();
+      const rules = values.rules.external ?? [];
+      expect(rules.length).toBeGreaterThan(0);
       const rule = rules.find((r) => r.name.as === external?.metric.name);
       expect(rule, `an externalRule named ${external?.metric.name}`).toBeDefined();
       expect(rule!.seriesQuery).toMatch(/^qscale_queue_length\{/);
@@ -629,12 +637,14 @@ describe('k8s manifests', () => {
           prefix: config.QUEUE_PREFIX ?? '',
         };
         const spec = parseTriggerMetadata(metadata, served, { drainSeconds: 60 });
+        // Running jobs keep their pods whatever WORKER_CONCURRENCY is: the workers mode never
+        // answers fewer than the busy workers (a backlog target of 10 with 2 jobs per pod did).
         expect(spec).toMatchObject({
           queue: 'file_processing',
-          mode: 'backlog',
-          targetValue: 10,
+          mode: 'workers',
+          targetValue: 1,
           activationValue: 0,
-          includeActive: true,
+          drainSeconds: 120,
         });
       });
 

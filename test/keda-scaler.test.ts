@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Queue, Worker } from 'bullmq';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Redis } from 'ioredis';
@@ -11,8 +12,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter } from '../src/cli/run-exporter.js';
+import { instrumentWorker } from '../src/index.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
+import { kustomize } from './helpers/kustomize.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
 import { ScalerClient } from './helpers/scaler-client.js';
@@ -200,6 +203,53 @@ describe('KEDA external scaler', () => {
     });
     expect(await value({ concurrency: '1', drainSeconds: '10' })).toMatchObject({ metricValue: 6 });
     expect(await value({ concurrency: '2', drainSeconds: '10' })).toMatchObject({ metricValue: 3 });
+  });
+
+  it('should keep 6 busy pods of 2 slots with the shipped keda overlay’s trigger (backlog 10 gave 2)', async () => {
+    const name = named('overlay');
+    const queue = newQueue(name);
+    const { client } = await scalerFor([name]);
+    // Six worker pods as the overlay runs them (WORKER_CONCURRENCY 2), each busy with 2 jobs.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < 6; i++) {
+      const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+      const worker = new Worker(name, () => released, {
+        connection,
+        concurrency: 2,
+        autorun: false,
+      });
+      const telemetry = instrumentWorker(worker, { workerId: `pod-${i}`, logger });
+      await telemetry.ready;
+      void worker.run();
+      cleanups.push(async () => {
+        release();
+        await worker.close();
+        connection.disconnect();
+      });
+    }
+    await queue.addBulk(Array.from({ length: 12 }, () => ({ name: 'file', data: {} })));
+    const deadline = Date.now() + 10_000;
+    while ((await queue.getJobCounts('active')).active < 12) {
+      if (Date.now() > deadline) throw new Error('jobs did not become active');
+      await sleep(20);
+    }
+    const [scaledObject] = kustomize('k8s/overlays/keda').filter(ScaledObject.is);
+    const shipped = { ...scaledObject!.spec.triggers[0]!.metadata, queue: name };
+    const value = async (metadata: Record<string, string>) => {
+      for (let i = 0; i < 50; i++) {
+        const v = (await client.getMetrics(metadata)).metricValues[0]!.metricValue;
+        if (v >= 6) return v;
+        await sleep(100); // until every worker's busy slots are reported
+      }
+      return (await client.getMetrics(metadata)).metricValues[0]!.metricValue;
+    };
+    // KEDA's AverageValue: the HPA asks for ceil(value / targetValue) replicas.
+    const replicas = async (metadata: Record<string, string>) =>
+      Math.ceil((await value(metadata)) / Number(metadata.targetValue));
+    expect(await replicas(shipped)).toBeGreaterThanOrEqual(6);
+    // The former default: ceil(12 / 10) = 2 replicas, 4 busy pods scaled in.
+    expect(await replicas({ queue: name, mode: 'backlog', targetValue: '10' })).toBe(2);
   });
 
   it('should answer INVALID_ARGUMENT for bad metadata and NOT_FOUND for a queue it does not serve', async () => {
