@@ -133,6 +133,19 @@ export function getReplicasChangePerPeriod(
   return replicas;
 }
 
+/** The replicas a policy's period started from: current − added + removed within the period. */
+function replicasAtPeriodStart(
+  now: number,
+  periodSeconds: number,
+  currentReplicas: number,
+  scaleUpEvents: readonly ScaleEvent[],
+  scaleDownEvents: readonly ScaleEvent[],
+): number {
+  const added = getReplicasChangePerPeriod(now, periodSeconds, scaleUpEvents);
+  const removed = getReplicasChangePerPeriod(now, periodSeconds, scaleDownEvents);
+  return currentReplicas - added + removed;
+}
+
 /**
  * The highest count scale-up policies allow: for each policy, the replicas at the start of its
  * period (current − added + removed within it) plus Pods, or times (1 + Percent/100) rounded up;
@@ -149,9 +162,13 @@ export function calculateScaleUpLimitWithScalingRules(
   const pickMin = rules.selectPolicy === 'Min';
   let result = pickMin ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
   for (const policy of rules.policies) {
-    const added = getReplicasChangePerPeriod(now, policy.periodSeconds, scaleUpEvents);
-    const removed = getReplicasChangePerPeriod(now, policy.periodSeconds, scaleDownEvents);
-    const periodStartReplicas = currentReplicas - added + removed;
+    const periodStartReplicas = replicasAtPeriodStart(
+      now,
+      policy.periodSeconds,
+      currentReplicas,
+      scaleUpEvents,
+      scaleDownEvents,
+    );
     const proposed =
       policy.type === 'Pods'
         ? periodStartReplicas + policy.value
@@ -177,9 +194,13 @@ export function calculateScaleDownLimitWithBehaviors(
   const pickMax = rules.selectPolicy === 'Min';
   let result = pickMax ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   for (const policy of rules.policies) {
-    const added = getReplicasChangePerPeriod(now, policy.periodSeconds, scaleUpEvents);
-    const removed = getReplicasChangePerPeriod(now, policy.periodSeconds, scaleDownEvents);
-    const periodStartReplicas = currentReplicas - added + removed;
+    const periodStartReplicas = replicasAtPeriodStart(
+      now,
+      policy.periodSeconds,
+      currentReplicas,
+      scaleUpEvents,
+      scaleDownEvents,
+    );
     const proposed =
       policy.type === 'Pods'
         ? periodStartReplicas - policy.value
