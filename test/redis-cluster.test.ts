@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis, slotOf } from '../src/queue/redis-connection.js';
 import { runCli } from './helpers/cli-process.js';
-import { parsePromText, valueOf } from './helpers/prom-text.js';
+import { find, parsePromText, sumOf, valueOf, type PromSample } from './helpers/prom-text.js';
 import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
 import { ScalerClient } from './helpers/scaler-client.js';
 import { uniqueQueueName } from './helpers/test-queue.js';
@@ -301,6 +301,43 @@ describe('Redis Cluster', () => {
       const perMaster = Object.fromEntries([...writes].map(([port, c]) => [port, c.count]));
       expect(perMaster).toEqual(Object.fromEntries(masters.map((n) => [n.options.port!, 3])));
       expect(masterOf[names.a]).toBe(masterOf[names.d]);
+    });
+  });
+
+  describe('a plain BullMQ app without qscale telemetry', () => {
+    it('should derive processed jobs and count live workers (CLIENT LIST on every node)', async () => {
+      const name = uniqueQueueName('plain');
+      const prefix = '{plainapp}';
+      const config = loadConfig(await clusterEnv({ QUEUES: `bullmq:${prefix}/${name}` }));
+      const exporter = await exporterFor(config);
+      const connection = clusterClient();
+      const queue = openQueue(connection, name, prefix);
+      await scrape(exporter); // the sidecar's first read
+      const workerConnection = cluster.clusterClient({ maxRetriesPerRequest: null });
+      cleanups.push(() => workerConnection.disconnect());
+      const worker = new Worker(name, async () => undefined, {
+        connection: workerConnection,
+        prefix,
+        name: 'plain-cluster-worker',
+      });
+      worker.on('error', () => undefined);
+      cleanups.push(() => worker.close());
+      await queue.addBulk(Array.from({ length: 8 }, (_, i) => ({ name: 'n', data: { i } })));
+      const value = (samples: PromSample[], metric: string, labels: Record<string, string> = {}) =>
+        sumOf(samples, metric, { queue: name, ...labels });
+      let samples = await scrape(exporter);
+      await waitFor(async () => {
+        samples = await scrape(exporter);
+        return (
+          value(samples, 'qscale_jobs_processed_total') === 8 &&
+          value(samples, 'qscale_workers') === 1
+        );
+      });
+      expect(value(samples, 'qscale_jobs_processed_total', { status: 'completed' })).toBe(8);
+      expect(value(samples, 'qscale_workers')).toBe(1);
+      expect(
+        find(samples, 'qscale_queue_telemetry_info', { queue: name })[0]?.labels,
+      ).toMatchObject({ source: 'derived', workers_known: 'true', prefix });
     });
   });
 

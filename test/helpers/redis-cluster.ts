@@ -268,7 +268,11 @@ export class TestRedisCluster {
   /** An ioredis Cluster client for assertions and BullMQ queues; the caller disconnects it. */
   clusterClient(options: { maxRetriesPerRequest?: number | null } = {}): Cluster {
     const cluster = new Cluster(this.startupNodes, {
-      redisOptions: { maxRetriesPerRequest: options.maxRetriesPerRequest ?? 1 },
+      // `null` (BullMQ workers' blocking connections) must stay null, not become the default.
+      redisOptions: {
+        maxRetriesPerRequest:
+          options.maxRetriesPerRequest === undefined ? 1 : options.maxRetriesPerRequest,
+      },
     });
     cluster.on('error', () => undefined);
     return cluster;
