@@ -1,6 +1,7 @@
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { Config } from '../config/config.js';
-import { QueueKeys } from '../queue/queue-keys.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import { queueKeysOf } from '../queue/watched-queues.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { ScalingSignals } from '../scaling/scaling-signals.js';
 
@@ -13,14 +14,7 @@ export function scalingSignalsFor(
   redis: RedisClient,
   queues: readonly string[],
 ): { signals: ScalingSignals; keys: QueueKeys[] } {
-  const keys = queues.map(
-    (queue) =>
-      new QueueKeys(
-        config.metrics.queuePrefixes[queue] ?? config.queue.prefix,
-        queue,
-        config.metrics.queueKinds[queue] ?? 'bullmq',
-      ),
-  );
+  const keys = queues.map((queue) => queueKeysOf(config, queue));
   const sampler = new QueueSampler(redis, keys, {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
