@@ -25,7 +25,8 @@ if (port === null) {
 }
 const limits = workerData as ContentLimits;
 
-// Ready: this module and its imports are loaded (pdfjs, large, is loaded by the first PDF).
+// Ready: this module and its imports are loaded (the HTML, DOCX and PDF parsers are loaded by the
+// first file of their type).
 port.postMessage({ ready: true } satisfies ExtractReply);
 
 port.on('message', (request: ExtractRequest) => {
