@@ -51,6 +51,26 @@ describe('desiredWorkers', () => {
     expect(desiredWorkers(snapshot(), {}, { drainSeconds: 60 })).toBe(0);
   });
 
+  it('should take the longest running job as the processing time before any job finished', () => {
+    // A new queue: 200 waiting, 1 worker (2 slots) whose oldest job started 12 s ago, nothing
+    // finished yet. 200 × 12 s / 120 s = 20 slots → 10 workers; before it was 1 (the busy worker).
+    const running = (startedSecondsAgo: number) => ({
+      ...worker('a', 2),
+      oldestJobStartedAt: 1_000_000 - startedSecondsAgo * 1000,
+    });
+    const s = snapshot({
+      backlog: 200,
+      workers: [running(12)],
+      counts: { ...snapshot().counts, active: 2 },
+    });
+    expect(desiredWorkers(s, {}, { drainSeconds: 120 })).toBe(10);
+    // It grows with the running time, and a measured mean takes over once a job finished.
+    expect(desiredWorkers({ ...s, workers: [running(24)] }, {}, { drainSeconds: 120 })).toBe(20);
+    expect(desiredWorkers(s, { meanProcessingSeconds: 1.2 }, { drainSeconds: 120 })).toBe(1);
+    // Nothing running yet: the floor (1 while work waits).
+    expect(desiredWorkers(snapshot({ backlog: 200 }), {}, { drainSeconds: 120 })).toBe(1);
+  });
+
   it('should not round float noise up to an extra worker', () => {
     // 0.1 × 30 = 3.0000000000000004 slots → 3 workers, not 4.
     const s = snapshot();

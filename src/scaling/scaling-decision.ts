@@ -45,11 +45,25 @@ function concurrencyOf(snapshot: QueueSnapshot, given?: number): number {
 }
 
 /**
+ * How long the longest-running current job has run, in seconds (0 when none runs): until a first
+ * job finishes, a lower bound of the processing time.
+ */
+export function longestRunningSeconds(snapshot: QueueSnapshot): number {
+  let oldest = Infinity;
+  for (const worker of snapshot.workers) {
+    if (worker.oldestJobStartedAt > 0) oldest = Math.min(oldest, worker.oldestJobStartedAt);
+  }
+  return Number.isFinite(oldest) ? Math.max(0, (snapshot.sampledAt - oldest) / 1000) : 0;
+}
+
+/**
  * Workers needed to keep up: slots = arrival rate × mean processing time (the steady load, by
  * Little's law) + backlog × mean processing time / drainSeconds (draining what is queued), divided
  * by the per-worker concurrency and rounded up. Never below the workers busy right now, and at
- * least 1 while there is any work. Without any processing time measured yet it asks for the busy
- * workers, or 1 when work is waiting.
+ * least 1 while there is any work. Before any job of the queue ever finished (a new queue), the
+ * processing time is taken as how long the longest current job has run so far: a lower bound that
+ * grows while the first jobs run, so a first burst of long jobs scales out before one of them
+ * finishes (with nothing running yet it asks for the busy workers, or 1 when work is waiting).
  */
 export function desiredWorkers(
   snapshot: QueueSnapshot,
@@ -58,8 +72,12 @@ export function desiredWorkers(
 ): number {
   const work = snapshot.backlog + snapshot.counts.active;
   const floor = Math.max(busyWorkers(snapshot), work > 0 ? 1 : 0);
-  const service = rates.meanProcessingSeconds;
-  if (service === undefined || !Number.isFinite(service)) return floor;
+  const measured = rates.meanProcessingSeconds;
+  const service =
+    measured !== undefined && Number.isFinite(measured)
+      ? measured
+      : longestRunningSeconds(snapshot);
+  if (!(service > 0)) return floor;
   const steady = (rates.arrivalPerSecond ?? 0) * service;
   const drain = (snapshot.backlog * service) / options.drainSeconds;
   const slots = steady + drain;
