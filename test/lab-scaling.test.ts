@@ -25,12 +25,24 @@ describe('npm run lab:scaling -- --quick', () => {
     const report = await readFile(`${OUT}README.md`, 'utf8');
     expect(report).toContain('## burst: 20 files at once, from zero workers');
     const rows = report
+      .slice(report.indexOf('## burst'))
       .split('\n')
       .filter((l) => /^\| (keda-redis-5|qscale-workers-push) \|/.test(l));
     expect(rows).toHaveLength(2);
     // The push policy started a job: its "first" cell is a number.
     const push = rows.find((r) => r.startsWith('| qscale-workers-push'))!;
     expect(Number(push.split('|')[2]!.trim())).toBeGreaterThan(0);
+    // The goals table: both policies on the burst, no busy pod deleted while an idle one was kept.
+    const goals = report.slice(
+      report.indexOf('## Goals on the burst'),
+      report.indexOf('## What these figures are'),
+    );
+    const goalRows = goals
+      .split('\n')
+      .filter((l) => /^\| (keda-redis-5|qscale-workers-push) \|/.test(l));
+    expect(goalRows).toHaveLength(2);
+    for (const row of goalRows) expect(row.split('|')[3]!.trim()).toBe('0');
+    expect(report).toMatch(/Jobs lost over all 2 runs: 0\./);
     const files = await readdir(OUT);
     expect(files).toEqual(expect.arrayContaining(['burst-replicas.svg', 'burst-backlog.svg']));
     const svg = await readFile(`${OUT}burst-replicas.svg`, 'utf8');

@@ -1,7 +1,8 @@
 /**
  * The load traces of the scaling lab: when files arrive, in trace seconds (before time
- * compression). Every policy is run on the same traces.
+ * compression), and which job mix they carry. Every policy is run on the same traces.
  */
+import { CPU_MIX_DESCRIPTION, type JobMix } from './file-mix.js';
 
 export interface Trace {
   name: string;
@@ -10,6 +11,30 @@ export interface Trace {
   arrivals: number[];
   /** How long the trace lasts (the last arrival may be earlier). */
   seconds: number;
+  /** What the jobs cost: sleep-bound (the default) or CPU-bound. */
+  mix?: JobMix;
+  /** The sidecar is stopped from `from` and started again at `to` (trace seconds). */
+  outage?: { from: number; to: number };
+}
+
+/** The same arrivals with the sidecar down from `from` to `to`, named `outage`. */
+export function withOutage(trace: Trace, from: number, to: number): Trace {
+  return {
+    ...trace,
+    name: 'outage',
+    description: `${trace.description}, the sidecar down from ${from} s to ${to} s`,
+    outage: { from, to },
+  };
+}
+
+/** The same arrivals carrying the CPU-bound mix (real extraction), named `cpu-<name>`. */
+export function cpuBound(trace: Trace): Trace {
+  return {
+    ...trace,
+    name: `cpu-${trace.name}`,
+    description: `${trace.description}; CPU-bound files (${CPU_MIX_DESCRIPTION})`,
+    mix: 'cpu',
+  };
 }
 
 /** `files` files at once at t = 0, from zero workers. */

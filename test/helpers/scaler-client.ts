@@ -1,4 +1,9 @@
-import { credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadExternalScalerProto } from '../../src/keda/external-scaler-proto.js';
 import type { ExternalScalerClient } from '../../src/keda/generated/externalscaler/ExternalScaler.js';
 import type { GetMetricSpecResponse__Output } from '../../src/keda/generated/externalscaler/GetMetricSpecResponse.js';
@@ -12,9 +17,13 @@ import type { IsActiveResponse__Output } from '../../src/keda/generated/external
 export class ScalerClient {
   readonly client: ExternalScalerClient;
 
-  constructor(address: string, creds: ChannelCredentials = credentials.createInsecure()) {
+  constructor(
+    address: string,
+    creds: ChannelCredentials = credentials.createInsecure(),
+    options: ChannelOptions = {},
+  ) {
     const proto = loadExternalScalerProto();
-    this.client = new proto.externalscaler.ExternalScaler(address, creds);
+    this.client = new proto.externalscaler.ExternalScaler(address, creds, options);
   }
 
   private unary<T>(
