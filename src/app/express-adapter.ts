@@ -4,7 +4,7 @@ import { ApiError } from './api-error.js';
 import type { ApiRequest, ApiResponse } from './api-types.js';
 import { createBearerCheck } from './auth.js';
 import { errorResponse } from './error-response.js';
-import { deleteFile, getFile, getFileChunks } from './handlers/files.js';
+import { deleteFile, getFile, getFileChunks, listFiles } from './handlers/files.js';
 import { healthz, readyz } from './handlers/health.js';
 import { search } from './handlers/search.js';
 import { uploadFiles } from './handlers/upload-files.js';
@@ -24,6 +24,7 @@ const routes: Route[] = [
   { method: 'get', path: '/healthz', handler: healthz, auth: false },
   { method: 'get', path: '/readyz', handler: readyz, auth: false },
   { method: 'post', path: '/api/v1/files', handler: uploadFiles, auth: true },
+  { method: 'get', path: '/api/v1/files', handler: listFiles, auth: true },
   { method: 'get', path: '/api/v1/files/:id', handler: getFile, auth: true },
   { method: 'get', path: '/api/v1/files/:id/chunks', handler: getFileChunks, auth: true },
   { method: 'delete', path: '/api/v1/files/:id', handler: deleteFile, auth: true },

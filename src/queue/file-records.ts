@@ -90,6 +90,13 @@ end
 return 0`;
 
 /** What became of the job of a record that still says queued or processing. */
+/** Where a confirmed file sits in the upload-time index. */
+export interface FilePosition {
+  id: string;
+  /** Epoch ms. */
+  uploadedAt: number;
+}
+
 export interface UnfinishedRecord {
   id: string;
   status: 'queued' | 'processing';
@@ -390,6 +397,43 @@ export class FileRecords {
       total: Number(results[0]?.[1] ?? 0),
       chunks: (results[1]?.[1] as string[] | undefined) ?? [],
     };
+  }
+
+  /**
+   * Up to `count` confirmed files, newest first, starting after `after` (the last file of the
+   * previous page). Files uploaded in one request share their upload time: the ones of that time
+   * already returned are skipped by id (Redis orders equal scores by member, reversed here).
+   */
+  async listNewest(count: number, after?: FilePosition): Promise<FilePosition[]> {
+    const key = this.keys.files();
+    let skip = 0;
+    if (after) {
+      const sameTime = await this.redis.zrangebyscore(key, after.uploadedAt, after.uploadedAt);
+      skip = sameTime.filter((id) => id >= after.id).length;
+    }
+    const flat = await this.redis.zrevrangebyscore(
+      key,
+      after ? after.uploadedAt : '+inf',
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      skip,
+      count,
+    );
+    const page: FilePosition[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      page.push({ id: flat[i]!, uploadedAt: Number(flat[i + 1]) });
+    }
+    return page;
+  }
+
+  /** The records of these files, undefined where one is gone, in one round trip. */
+  async getMany(ids: string[]): Promise<(FileRecord | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.file(id));
+    const results = await execOrThrow(pipeline);
+    return results.map(([, hash]) => fromHash(hash as Record<string, string>));
   }
 
   /** Ids of all confirmed files, oldest first; `start`/`stop` as in ZRANGE. */

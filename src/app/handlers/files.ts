@@ -3,6 +3,7 @@ import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import type { ApiRequest, ApiResponse } from '../api-types.js';
 import { fileView } from '../file-view.js';
+import type { FilePosition, FileRecord, FileStatus } from '../../queue/file-records.js';
 
 const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -35,6 +36,87 @@ function intParam(
     );
   }
   return value;
+}
+
+const FILE_STATUSES: readonly FileStatus[] = ['queued', 'processing', 'completed', 'failed'];
+/** `<uploadedAt ms>.<file id>`: where the previous page ended. */
+const CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
+/** Files read per Redis round trip while filling a page. */
+const LIST_BATCH = 100;
+/**
+ * Most files one request reads to fill a filtered page: a rare status among many files gives a
+ * short (or empty) page with a `nextCursor` to go on from, never a request that reads every file.
+ */
+const LIST_SCAN_LIMIT = 2000;
+
+function statusParam(req: ApiRequest): FileStatus | undefined {
+  const raw = req.query.status;
+  if (raw === undefined) return undefined;
+  if (typeof raw === 'string' && (FILE_STATUSES as readonly string[]).includes(raw)) {
+    return raw as FileStatus;
+  }
+  throw new ApiError(
+    400,
+    'invalid_parameter',
+    `Query parameter "status" must be one of ${FILE_STATUSES.join(', ')}`,
+  );
+}
+
+function cursorParam(req: ApiRequest): FilePosition | undefined {
+  const raw = req.query.cursor;
+  if (raw === undefined) return undefined;
+  const match = typeof raw === 'string' ? CURSOR.exec(raw) : null;
+  if (!match || !FILE_ID.test(match[2]!)) {
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      'Query parameter "cursor" must be the nextCursor of a previous page',
+    );
+  }
+  return { uploadedAt: Number(match[1]), id: match[2]! };
+}
+
+/**
+ * GET /api/v1/files?status=failed&limit=20&cursor=…: confirmed files, newest first, optionally of
+ * one status. `nextCursor` continues the listing; it is null once the oldest file was read. A page
+ * with a status filter may hold fewer than `limit` files while `nextCursor` is not null (at most
+ * LIST_SCAN_LIMIT files are read per request).
+ */
+export async function listFiles(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
+  const limit = intParam(req, 'limit', 20, 1, 100);
+  const status = statusParam(req);
+  let position = cursorParam(req);
+  const files: FileRecord[] = [];
+  let scanned = 0;
+  let end = false;
+  while (files.length < limit && scanned < LIST_SCAN_LIMIT) {
+    const want = Math.min(status ? LIST_BATCH : limit - files.length, LIST_SCAN_LIMIT - scanned);
+    const batch = await ctx.records.listNewest(want, position);
+    const records = await ctx.records.getMany(batch.map((entry) => entry.id));
+    let used = 0;
+    for (const [index, entry] of batch.entries()) {
+      position = entry;
+      scanned++;
+      used++;
+      const record = records[index];
+      // A file deleted between the two reads is simply not listed.
+      if (record && (!status || record.status === status)) files.push(record);
+      if (files.length === limit) break;
+    }
+    if (batch.length < want && used === batch.length) {
+      end = true;
+      break;
+    }
+  }
+  return {
+    status: 200,
+    body: {
+      files: files.map(fileView),
+      limit,
+      status: status ?? null,
+      nextCursor: end || !position ? null : `${position.uploadedAt}.${position.id}`,
+    },
+  };
 }
 
 /** GET /api/v1/files/:id */
