@@ -363,6 +363,10 @@ describe('Status page', () => {
 
       const view = await openPage(browser, `${exporter.url}/`, { width: 800, height: 600 });
       await waitForText(view, '#connection', 'Redis down');
+      // Unknown, not empty: the lists say so instead of "No failed jobs." / "No live workers.".
+      await waitForText(view, '#failures-empty', 'Unknown while Redis cannot be reached.');
+      await waitForText(view, '#workers-empty', 'Unknown while Redis cannot be reached.');
+      expect(await view.page.locator('#failures-empty').isVisible()).toBe(true);
       expect(await view.page.locator('#banner').isVisible()).toBe(true);
       expect(await view.page.locator('#upload-card').isVisible()).toBe(false);
       expect(view.errors).toEqual([]);

@@ -318,15 +318,32 @@ function renderWorkers(workers) {
     rows.append(row);
   }
   $('workers-empty').hidden = workers.list.length + (workers.names ?? []).length > 0;
+  $('workers-empty').textContent = 'No live workers.';
+}
+
+/** Job states, workers and failures while Redis cannot be read: unknown, not empty. */
+function renderUnknown() {
+  $('state-bar').replaceChildren();
+  $('state-legend').replaceChildren(
+    el('span', '', 'Job states unknown while Redis cannot be reached.'),
+  );
+  $('worker-rows').replaceChildren();
+  $('workers-empty').hidden = false;
+  $('workers-empty').textContent = 'Unknown while Redis cannot be reached.';
+  renderFailures(undefined);
 }
 
 function renderFailures(failures) {
   const list = $('failures');
   const empty = $('failures-empty');
-  if (failures === null) {
+  if (failures === null || failures === undefined) {
+    // Not read (Redis down, or the read failed): unknown, never "no failed jobs".
     list.replaceChildren();
     empty.hidden = false;
-    empty.textContent = 'Failures are not available (the exporter has no Redis client for them).';
+    empty.textContent =
+      failures === null
+        ? 'Unknown: the failures could not be read from Redis.'
+        : 'Unknown while Redis cannot be reached.';
     return;
   }
   list.replaceChildren(
@@ -403,9 +420,11 @@ function render() {
   renderAutoscaler(status.autoscaler);
   renderUploadBox(status.uploadUrl);
   if (!status.redisUp || status.queues.length === 0) {
-    // No stale numbers presented as current: blank them until Redis answers again.
+    // No stale numbers presented as current: blank them until Redis answers again, and say
+    // that the lists are unknown rather than empty.
     for (const id of ['backlog', 'oldest', 'done-rate', 'p95', 'workers']) $(id).textContent = '–';
     for (const id of ['backlog-hint', 'enqueued-rate', 'mean']) $(id).textContent = '';
+    if (!status.redisUp) renderUnknown();
     return;
   }
   renderQueuePicker(status.queues);
