@@ -62,6 +62,7 @@ async function startExporter(
       source: new ScrapeSource(signals, logger),
       metrics: config.metrics,
       drainSeconds: config.scaler.drainSeconds,
+      rateWindowSeconds: config.scaler.rateWindowSeconds,
       logger,
       redis,
       queuePrefix: config.queue.prefix,
@@ -215,7 +216,16 @@ describe('Status page', () => {
       await waitForText(desktop, '#backlog', '3');
       expect(await textOf(desktop.page, '#connection')).toBe('live');
       await waitForText(desktop, '#workers', '0 / 1');
-      expect(await textOf(desktop.page, '#autoscaler')).toContain('backlog 3 > target');
+      // Readable facts, not raw keys: "Last decision  <time>: 1 → 2 workers, backlog 3 > target".
+      const autoscalerText = (await textOf(desktop.page, '#autoscaler')) ?? '';
+      expect(autoscalerText).toContain('Last decision');
+      expect(autoscalerText).toContain('1 → 2 workers, backlog 3 > target');
+      expect(autoscalerText).toContain('Max workers4');
+      expect(autoscalerText).not.toMatch(/lastDecision|·/);
+      // Every rate and ratio says its window.
+      expect(await textOf(desktop.page, '#done-label')).toBe('Done / s · last 1 min');
+      expect(await textOf(desktop.page, '#p95-label')).toBe('p95 processing · all jobs');
+      expect(await textOf(desktop.page, '#utilization-head')).toBe('Utilization · last 1 min');
 
       // A file that cannot be read fails; its name is shown as text, never parsed as HTML.
       const hostile = '<img src=x onerror=alert(1)>.pdf';
@@ -358,6 +368,7 @@ describe('Status page', () => {
         redisUp: false,
         sampledAt: null,
         uploadUrl: null,
+        windows: { rateSeconds: 60, utilizationSeconds: 60 },
         queues: [],
       });
 

@@ -131,6 +131,7 @@ export async function runExporter(
     source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
     drainSeconds: config.scaler.drainSeconds,
+    rateWindowSeconds: config.scaler.rateWindowSeconds,
     logger,
     redis,
     queuePrefix: config.queue.prefix,

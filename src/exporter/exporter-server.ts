@@ -26,6 +26,8 @@ export interface ExporterServerOptions {
   source: ScrapeSource;
   metrics: Config['metrics'];
   drainSeconds: number;
+  /** RATE_WINDOW_SECONDS of the rates the status page shows. */
+  rateWindowSeconds?: number;
   logger: Logger;
   /** Registers more metrics (e.g. the local autoscaler's) in each exposition format's registry. */
   registerMore?: (registry: Registry<RegistryContentType>) => void;
@@ -100,6 +102,10 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),
     ...(options.queuePrefixes !== undefined && { queuePrefixes: options.queuePrefixes }),
     queueKinds: options.metrics.queueKinds,
+    windows: {
+      ...(options.rateWindowSeconds !== undefined && { rateSeconds: options.rateWindowSeconds }),
+      utilizationSeconds: options.metrics.utilizationWindowSeconds,
+    },
     ...(uploadUrl !== undefined && { uploadUrl }),
     ...(options.statusExtras && { extras: options.statusExtras }),
   });

@@ -73,6 +73,13 @@ export interface StatusBody {
   sampledAt: number | null;
   /** Where the page posts uploads; null hides the upload box. */
   uploadUrl: string | null;
+  /**
+   * The windows the rates and ratios are measured over, in seconds: throughput and the mean
+   * processing time over `rateSeconds` (RATE_WINDOW_SECONDS); utilization over each worker's
+   * UTILIZATION_WINDOW_SECONDS (`utilizationSeconds` is this sidecar's setting of it). p95
+   * processing comes from every job recorded.
+   */
+  windows: { rateSeconds: number | null; utilizationSeconds: number | null };
   queues: QueueStatus[];
   [extra: string]: unknown;
 }
@@ -93,6 +100,8 @@ export interface StatusApiOptions {
   queueKinds?: Readonly<Record<string, QueueKind>>;
   /** The upload API's `…/api/v1/files`. */
   uploadUrl?: string;
+  /** See {@link StatusBody.windows}. */
+  windows?: Partial<StatusBody['windows']>;
   /** Merged into the body (core fields win), e.g. `() => ({ autoscaler: … })`. */
   extras?: () => Record<string, unknown>;
   /** How long a queue's failures read is reused, in ms. @defaultValue 2000 */
@@ -211,6 +220,10 @@ export class StatusApi {
       redisUp: sample !== undefined,
       sampledAt: sample?.sampledAt ?? null,
       uploadUrl: this.uploadUrl,
+      windows: {
+        rateSeconds: this.options.windows?.rateSeconds ?? null,
+        utilizationSeconds: this.options.windows?.utilizationSeconds ?? null,
+      },
       queues,
     };
   }

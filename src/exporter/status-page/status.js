@@ -220,6 +220,22 @@ function renderQueuePicker(queues) {
   select.value = selected ?? '';
 }
 
+/** `60` → `1 min`, `45` → `45 s`. */
+function formatWindow(seconds) {
+  return seconds >= 60 && seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+}
+
+/** Says over which window each rate and ratio is measured (GET /api/status `windows`). */
+function renderWindows(windows) {
+  const rate = windows?.rateSeconds;
+  const utilization = windows?.utilizationSeconds;
+  $('done-label').textContent = rate ? `Done / s · last ${formatWindow(rate)}` : 'Done / s';
+  $('p95-label').textContent = 'p95 processing · all jobs';
+  $('utilization-head').textContent = utilization
+    ? `Utilization · last ${formatWindow(utilization)}`
+    : 'Utilization';
+}
+
 function renderNumbers(queue) {
   $('backlog').textContent = formatCount(queue.backlog);
   $('backlog-hint').textContent = queue.paused ? 'queue paused' : 'not started';
@@ -230,7 +246,9 @@ function renderNumbers(queue) {
   $('mean').textContent =
     queue.processingSeconds.mean === null
       ? 'no jobs yet'
-      : `mean ${formatDuration(queue.processingSeconds.mean)}`;
+      : `mean ${formatDuration(queue.processingSeconds.mean)}${
+          latest?.windows?.rateSeconds ? ` · last ${formatWindow(latest.windows.rateSeconds)}` : ''
+        }`;
   // With the local autoscaler, "desired" is its decision; otherwise the workers-mode estimate.
   const autoscaled = latest?.autoscaler && typeof latest.autoscaler.desired === 'number';
   const desired = autoscaled ? latest.autoscaler.desired : queue.workers.desired;
@@ -386,20 +404,54 @@ function factValue(key, value) {
   return String(value);
 }
 
+/** Labels of the local autoscaler's state (`qscale start --autoscale`); other keys are spelled out. */
+const AUTOSCALER_LABELS = {
+  mode: 'Mode',
+  minWorkers: 'Min workers',
+  maxWorkers: 'Max workers',
+  desired: 'Desired workers',
+  workers: 'Worker processes',
+  lastDecision: 'Last decision',
+  decisions: 'Scaling rounds',
+  restarts: 'Crashed workers replaced',
+};
+
+/** `drainSeconds` → `Drain seconds`. */
+function spellOut(key) {
+  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function autoscalerFact(key, value) {
+  if (key === 'lastDecision' && value && typeof value === 'object') {
+    const when = typeof value.at === 'number' ? `${formatTime(value.at)}: ` : '';
+    const stopped =
+      Array.isArray(value.stopped) && value.stopped.length > 0
+        ? `; stopped ${factValue('stopped', value.stopped)}`
+        : '';
+    return `${when}${value.from} → ${value.to} workers, ${value.reason ?? 'no reason given'}${stopped}`;
+  }
+  if (key === 'decisions' && value && typeof value === 'object') {
+    return `${formatCount(value.up ?? 0)} up, ${formatCount(value.down ?? 0)} down`;
+  }
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value)
+      .map(
+        ([inner, innerValue]) => `${spellOut(inner).toLowerCase()} ${factValue(inner, innerValue)}`,
+      )
+      .join(', ');
+  }
+  return factValue(key, value);
+}
+
 function renderAutoscaler(autoscaler) {
   const card = $('autoscaler-card');
   card.hidden = !autoscaler || typeof autoscaler !== 'object';
   if (card.hidden) return;
-  const facts = [];
-  for (const [key, value] of Object.entries(autoscaler)) {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [inner, innerValue] of Object.entries(value)) {
-        facts.push([`${key} · ${inner}`, factValue(inner, innerValue)]);
-      }
-    } else {
-      facts.push([key, factValue(key, value)]);
-    }
-  }
+  const facts = Object.entries(autoscaler).map(([key, value]) => [
+    AUTOSCALER_LABELS[key] ?? spellOut(key),
+    autoscalerFact(key, value),
+  ]);
   $('autoscaler').replaceChildren(
     ...facts.flatMap(([term, value]) => [el('dt', '', term), el('dd', '', value)]),
   );
@@ -418,6 +470,7 @@ function render() {
     $('sampled-at').textContent = `sampled ${formatTime(status.sampledAt)}`;
   }
   renderAutoscaler(status.autoscaler);
+  renderWindows(status.windows);
   renderUploadBox(status.uploadUrl);
   if (!status.redisUp || status.queues.length === 0) {
     // No stale numbers presented as current: blank them until Redis answers again, and say
