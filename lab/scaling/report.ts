@@ -57,6 +57,12 @@ export interface ReportMeta {
 
 const num = (v: number | null, digits = 0) => (v === null ? '–' : v.toFixed(digits));
 
+/** The CPU HPA's averageUtilization target, as the shipped YAML sets it. */
+function cpuTarget(m: ShippedManifests): string {
+  const metric = m.hpaCpu.metrics.find((x) => x.type === 'Resource');
+  return metric?.type === 'Resource' ? String(metric.averageUtilization) : '?';
+}
+
 /** Keeps the points where the value changes (and the last one), for small SVGs. */
 function thin(points: [number, number][]): [number, number][] {
   const out: [number, number][] = [];
@@ -125,7 +131,7 @@ export async function writeReport(
     'Policies (numbers read from `k8s/overlays/*` with `kubectl kustomize`):',
     '',
     "- `fixed-max`: a fixed pool at the `keda` overlay's maxReplicaCount — the reference.",
-    `- \`hpa-cpu-80\`: the \`hpa-cpu\` worker HPA (CPU 80 % of the ${m.workerCpuRequestMilli}m request, min ${m.hpaCpu.minReplicas ?? 1}, max ${m.hpaCpu.maxReplicas}).`,
+    `- \`hpa-cpu-80\`: the \`hpa-cpu\` worker HPA (CPU ${cpuTarget(m)} % of the ${m.workerCpuRequestMilli}m request, min ${m.hpaCpu.minReplicas ?? 1}, max ${m.hpaCpu.maxReplicas}).`,
     "- `hpa-external-10`: the `hpa-external` worker HPA on `redis_queue_length` (AverageValue 10), read from the exporter's `/metrics` as prometheus-adapter would serve it.",
     "- `keda-redis-5`: KEDA's `redis` scaler semantics (LLEN of the wait list, listLength 5, activation 0) under the `keda` overlay's ScaledObject settings.",
     "- `qscale-backlog-10`: the sidecar's `backlog` mode with targetValue 10 (the former `keda` overlay default).",
@@ -136,8 +142,8 @@ export async function writeReport(
     ...goals(results, meta),
     '## What these figures are, and are not',
     '',
-    `- One machine runs every pod: the pods share ${cpus().length} cores as a cluster's would not. A job's own CPU (~13 ms for a sleep-bound one, ~0.2 s for the CPU-bound mix, ~0.1 s more for the first job of a pod, which starts its extraction threads) is stretched ${meta.speed}× like everything else, so runs with many busy pods (the fixed pool above all) run their jobs slower than a cluster would: compare the "job s" column across rows.`,
-    `- Real latencies of the real parts are stretched ${meta.speed}× too: a worker's own start (~0.08 s real), the push from a job enqueued to KEDA (~0.05 s), a pod's first job starting its extraction threads (~0.09 s of CPU) and the sidecar's restart (~1.5 s) weigh ${meta.speed}× more here than in a cluster, and many pods starting at once share the ${cpus().length} cores. So the loads are sized to stay within ~10 busy pods, and the figures favour policies that start fewer pods at once; the fixed pool's pods (and an HPA's minimum) are warm, having run jobs before the trace.`,
+    `- One machine runs every pod: the pods share ${cpus().length} cores as a cluster's would not. A job's own CPU (measured alone: ~13 ms for a sleep-bound one, ~0.2 s for the CPU-bound mix, ~0.1 s more for the first job of a pod, which starts its extraction threads) is stretched ${meta.speed}× like everything else, so runs with many busy pods (the fixed pool above all) run their jobs slower than a cluster would: compare the "job s" column across rows.`,
+    `- Real latencies of the real parts (measured alone) are stretched ${meta.speed}× too: a worker's own start (~0.08 s real), the push from a job enqueued to KEDA (~0.05 s), a pod's first job starting its extraction threads (~0.09 s of CPU) and the sidecar's restart (~1.5 s) weigh ${meta.speed}× more here than in a cluster, and many pods starting at once share the ${cpus().length} cores. So the loads are sized to stay within ~10 busy pods, and the figures favour policies that start fewer pods at once; the fixed pool's pods (and an HPA's minimum) are warm, having run jobs before the trace.`,
     `- The CPU-bound traces are sized for ${cpus().length} cores (a cluster would give each pod its own request): more pods cannot make them faster here, so their drain times compare decisions, not capacity.`,
     '- The pod-deletion-cost of each pod is read from the sidecar at the moment of the scale-in (the real keeper patches pods at most every POD_DELETION_COST_INTERVAL_SECONDS).',
     '- Each figure is one run on a shared machine: repeated runs differ by up to ~20 %; compare policies within a table, by the larger gaps.',

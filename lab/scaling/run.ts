@@ -2,11 +2,12 @@
  * `npm run lab:scaling [-- --quick] [-- --speed N]`: the real sidecar under ported HPA and KEDA
  * control loops, policies compared on the same traces (issue 13).
  *
- * Real parts: a redis-server of its own, the upload API (`qscale app`), the sidecar (`qscale
- * exporter`: its /metrics and its KEDA gRPC scaler, called as KEDA calls it), and worker pods that
- * are real `qscale worker` processes, each a process of its own. Around them: the HPA (`hpa.ts`) and KEDA (`keda.ts`) control loops
- * ported from upstream, the ReplicaSet's scale-in order (`replica-set.ts`), SIGTERM then SIGKILL
- * after the grace period. Every policy's numbers come from the shipped YAML (`manifests.ts`).
+ * Real parts, each a process of its own: a redis-server, the upload API (`qscale app`), the sidecar
+ * (`qscale exporter`: its /metrics and its KEDA gRPC scaler, called as KEDA calls it), and worker
+ * pods that run the real `qscale worker`. Around them: the HPA (`hpa.ts`) and KEDA (`keda.ts`)
+ * control loops ported from upstream, the ReplicaSet's scale-in order (`replica-set.ts`), SIGTERM
+ * then SIGKILL after the grace period. Every policy's numbers come from the shipped YAML
+ * (`manifests.ts`).
  *
  * Time is compressed by one factor (`--speed`, default 50) for every period, delay and job length
  * alike: the control loops run on trace time = real time × speed. Two job mixes: sleep-bound (an
