@@ -51,6 +51,8 @@ export interface ReportMeta {
   tailSeconds: number;
   /** Pods whose container was not waiting in standby (loaded the worker's code on start). */
   coldStarts: number;
+  /** Upload requests sent again after the API's 503 or 429 (with the same Idempotency-Key). */
+  uploadRetries: number;
   manifests: ShippedManifests;
   minutes: number;
 }
@@ -126,6 +128,7 @@ export async function writeReport(
     '',
     `- **Pods** are real \`qscale worker\` processes on a real Redis, fed by the real upload API and watched by the real sidecar (its \`/metrics\` and its KEDA gRPC scaler). A pod starts ${meta.podStartSeconds} s after it is created (image pull + container start, the stated figure), in a process that had loaded the worker's code in standby; the worker's own start (connect, create the BullMQ worker) follows and is measured. It is Ready when the worker logs "worker taking jobs". Scale-in: the ReplicaSet's victim order with \`controller.kubernetes.io/pod-deletion-cost\` at the busy slots the sidecar reports, SIGTERM, SIGKILL after terminationGracePeriodSeconds (${m.terminationGracePeriodSeconds} s).${meta.coldStarts ? ` ${meta.coldStarts} pods found no process in standby and loaded the code themselves.` : ''}`,
     `- **Jobs**: sleep-bound, each file's embedding call answers after ${meta.jobSeconds} s (a fake of the remote API), or CPU-bound (\`cpu-*\` traces: real extraction of PDF, DOCX, HTML, CSV and Markdown files in the worker's sandbox, local embeddings); the "job s" column is the median time a job ran. Workers run ${m.workerConcurrency} jobs at once (WORKER_CONCURRENCY of the shipped config).`,
+    `- **Uploads** go through the upload API in requests of up to 10 files (those arriving together), with an Idempotency-Key; ${meta.uploadRetries} requests were sent again after a 503 or 429.`,
     `- **Window**: every policy is measured over the same window, the trace then ${meta.tailSeconds} s, so worker-seconds compare. Replicas a policy keeps before any load (the fixed pool, an HPA's minimum) are running and ready when the trace starts.`,
     '',
     'Policies (numbers read from `k8s/overlays/*` with `kubectl kustomize`):',

@@ -18,6 +18,7 @@
  * created, in a process that had loaded the worker's code in standby (`pod-entry.mjs`); the
  * worker's own start (connect, create the BullMQ worker) follows and is measured.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,7 @@ import { ScalerClient } from '../../test/helpers/scaler-client.js';
 import { HpaController, type HpaPod, type HpaSpec } from './hpa.js';
 import { KedaScaledObjectLoop, type KedaScalerRead } from './keda.js';
 import { readShippedManifests, type ScaledObjectManifest } from './manifests.js';
-import { labFile, type JobMix } from './file-mix.js';
+import { labFile, type JobMix, type LabFile } from './file-mix.js';
 import { Deployment, StandbyPool } from './pods.js';
 import { writeReport, type RunResult } from './report.js';
 import { burst, cpuBound, ramp, spikes, steady, withOutage, type Trace } from './traces.js';
@@ -486,14 +487,12 @@ async function runOne(
       const wait = traceMs(trace.arrivals[batch[0]!]!) - (Date.now() - started);
       if (wait > 0) await sleep(wait);
       while (inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(inFlight);
-      const form = new FormData();
-      for (const i of batch) form.append('file', new Blob([files[i]!.data]), files[i]!.name);
-      const upload = fetch(`${appUrl}/api/v1/files`, { method: 'POST', body: form }).then(
-        async (res) => {
-          await res.arrayBuffer();
-          if (res.status === 202) uploaded += batch.length;
-        },
-      );
+      const upload = postFiles(
+        appUrl,
+        batch.map((i) => files[i]!),
+      ).then((accepted) => {
+        uploaded += accepted;
+      });
       const tracked = upload.finally(() => inFlight.delete(tracked));
       inFlight.add(tracked);
     }
@@ -628,21 +627,53 @@ async function runOne(
  */
 async function warmUp(appUrl: string, queue: Queue, replicas: number): Promise<number> {
   const count = replicas * manifests.workerConcurrency * 3;
-  await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const form = new FormData();
-      form.append('file', new Blob([`warm-up ${i}`]), `warm-up-${i}.txt`);
-      const res = await fetch(`${appUrl}/api/v1/files`, { method: 'POST', body: form });
-      await res.arrayBuffer();
-      if (res.status !== 202) throw new Error(`warm-up upload answered ${res.status}`);
-    }),
-  );
+  const files = Array.from({ length: count }, (_, i) => ({
+    name: `warm-up-${i}.txt`,
+    data: Buffer.from(`warm-up ${i}`),
+  }));
+  for (let i = 0; i < count; i += FILES_PER_REQUEST * 4) {
+    const requests = [];
+    for (let j = i; j < Math.min(count, i + FILES_PER_REQUEST * 4); j += FILES_PER_REQUEST) {
+      requests.push(postFiles(appUrl, files.slice(j, Math.min(count, j + FILES_PER_REQUEST))));
+    }
+    const accepted = (await Promise.all(requests)).reduce((sum, n) => sum + n, 0);
+    if (accepted !== Math.min(count, i + FILES_PER_REQUEST * 4) - i) {
+      throw new Error('the upload API refused warm-up files');
+    }
+  }
   const deadline = Date.now() + 120_000;
   while ((await queue.getJobCounts('completed')).completed! < count) {
     if (Date.now() > deadline) throw new Error('the warm-up jobs did not complete in time');
     await sleep(20);
   }
   return count;
+}
+
+/** Upload requests sent again after a 503 or 429, over the whole lab run (for the report). */
+let uploadRetries = 0;
+
+/**
+ * Posts files in one request, as a client would: on 503 or 429 (the API's back-pressure) it waits
+ * for Retry-After (at most 1 s real) and sends again with the same Idempotency-Key, up to 10
+ * times, so an upload that did happen is not made twice. Returns the files accepted.
+ */
+async function postFiles(appUrl: string, files: readonly LabFile[]): Promise<number> {
+  const idempotencyKey = `lab-${randomUUID()}`;
+  for (let attempt = 1; ; attempt++) {
+    const form = new FormData();
+    for (const file of files) form.append('file', new Blob([file.data]), file.name);
+    const res = await fetch(`${appUrl}/api/v1/files`, {
+      method: 'POST',
+      body: form,
+      headers: { 'Idempotency-Key': idempotencyKey },
+    });
+    await res.arrayBuffer();
+    if (res.status === 202) return files.length;
+    if ((res.status !== 503 && res.status !== 429) || attempt === 10) return 0;
+    uploadRetries++;
+    const retryAfter = Number(res.headers.get('retry-after') ?? 1);
+    await sleep(Math.min(1000, Math.max(50, retryAfter * 1000)));
+  }
 }
 
 /** Which policies run on which trace. */
@@ -706,6 +737,7 @@ async function main(): Promise<void> {
       podStartSeconds: POD_START_SECONDS,
       tailSeconds: TAIL_SECONDS,
       coldStarts: pool.coldStarts,
+      uploadRetries,
       manifests,
       minutes: (Date.now() - started) / 60_000,
     },
