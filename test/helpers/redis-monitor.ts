@@ -11,6 +11,8 @@ export async function commandsDuring(
   client: Redis,
   action: () => Promise<unknown>,
 ): Promise<string[][]> {
+  // The client's own handshake (its ready-check INFO) must not land in the watched window.
+  await client.ping();
   const monitor = await client.monitor();
   const seen: string[][] = [];
   monitor.on('monitor', (_time: string, args: string[]) =>
