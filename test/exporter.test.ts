@@ -123,7 +123,8 @@ describe('Exporter', () => {
     const labels = { queue: name, status: 'completed' };
     expect(valueOf(m, 'qscale_job_processing_seconds_count', labels)).toBe(5);
     const sum = valueOf(m, 'qscale_job_processing_seconds_sum', labels)!;
-    expect(sum).toBeGreaterThanOrEqual(1.0);
+    // Node's timers may fire up to 1 ms early against the clock the worker measures with.
+    expect(sum).toBeGreaterThanOrEqual(0.995);
     expect(sum).toBeLessThan(1.3);
     expect(valueOf(m, 'qscale_job_processing_seconds_bucket', { ...labels, le: '0.1' })).toBe(0);
     expect(valueOf(m, 'qscale_job_processing_seconds_bucket', { ...labels, le: '0.25' })).toBe(5);
