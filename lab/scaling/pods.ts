@@ -71,6 +71,11 @@ export class StandbyPool {
     return this.spawnOne();
   }
 
+  /** SIGKILLs every process at once, synchronously (for a process 'exit' handler). */
+  killAll(): void {
+    for (const child of this.all) child.kill('SIGKILL');
+  }
+
   async close(): Promise<void> {
     const all = [...this.all];
     for (const child of all) child.kill('SIGKILL');

@@ -73,11 +73,24 @@ const CLI_ENTRY = existsSync(fileURLToPath(new URL('../../dist/cli/main.js', imp
   ? 'dist'
   : 'source';
 
+/**
+ * What the lab runs (servers, sidecars, pods' processes): killed when the lab exits however it
+ * ends (an error, Ctrl-C, SIGTERM), so a failed run leaves nothing behind.
+ */
+const running = new Set<{ killNow(): void }>();
+process.on('exit', () => {
+  for (const part of running) part.killNow();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
 /** Starts `qscale <command>` and waits until it logs a line starting with `ready`. */
 async function startCli(command: string, env: NodeJS.ProcessEnv, ready: string) {
   const cli = new CliProcess([command], { ...env, LOG_LEVEL: 'info' } as never, {
     entry: CLI_ENTRY,
   });
+  const part = { killNow: () => cli.kill('SIGKILL') };
+  running.add(part);
+  void cli.exited.then(() => running.delete(part));
   await cli.waitForLog((line) => line.msg?.startsWith(ready) === true, 60_000);
   return cli;
 }
@@ -396,6 +409,7 @@ async function runOne(
 ): Promise<RunResult> {
   const mix: JobMix = trace.mix ?? 'sleep';
   const redisServer = await startRedisServer();
+  running.add(redisServer);
   const embeddings = await new FakeEmbeddingServer({ delayMs: traceMs(JOB_SECONDS) }).start();
   const uploadDir = await mkdtemp(join(tmpdir(), 'qscale-lab-'));
   const env = {
@@ -615,6 +629,7 @@ async function runOne(
   redis.disconnect();
   await embeddings.stop();
   await redisServer.stop();
+  running.delete(redisServer);
   await rm(uploadDir, { recursive: true, force: true });
   return result;
 }
@@ -714,6 +729,7 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const started = Date.now();
   const pool = new StandbyPool();
+  running.add({ killNow: () => pool.killAll() });
   for (const { trace, policies: names } of runs) {
     for (const name of names) {
       if (ONLY && ONLY !== `${trace.name}:${name}`) continue;

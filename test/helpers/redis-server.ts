@@ -101,6 +101,11 @@ export class TestRedisServer {
     this.child?.kill('SIGCONT');
   }
 
+  /** SIGKILLs the server at once, synchronously (for a process 'exit' handler). */
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
