@@ -147,10 +147,45 @@ function replicasAtPeriodStart(
 }
 
 /**
- * The highest count scale-up policies allow: for each policy, the replicas at the start of its
- * period (current − added + removed within it) plus Pods, or times (1 + Percent/100) rounded up;
- * Max picks the largest, Min the smallest, Disabled returns `currentReplicas`.
+ * The count the policies of one direction allow, from the replicas at the start of each policy's
+ * period (current − added + removed within it): up adds Pods or multiplies by (1 + Percent/100)
+ * rounded up, down subtracts Pods or multiplies by (1 − Percent/100) truncated. `Max` picks the
+ * policy allowing the most change, `Min` the least; `Disabled` returns `currentReplicas`.
  */
+function limitByPolicies(
+  direction: 'up' | 'down',
+  now: number,
+  currentReplicas: number,
+  scaleUpEvents: readonly ScaleEvent[],
+  scaleDownEvents: readonly ScaleEvent[],
+  rules: ResolvedScalingRules,
+): number {
+  if (rules.selectPolicy === 'Disabled') return currentReplicas;
+  const sign = direction === 'up' ? 1 : -1;
+  // Most change: the highest count going up, the lowest going down; `Min` the other way round.
+  const pickHighest = (rules.selectPolicy === 'Max') === (direction === 'up');
+  let result = pickHighest ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  for (const policy of rules.policies) {
+    const periodStartReplicas = replicasAtPeriodStart(
+      now,
+      policy.periodSeconds,
+      currentReplicas,
+      scaleUpEvents,
+      scaleDownEvents,
+    );
+    const scaled = periodStartReplicas * (1 + (sign * policy.value) / 100);
+    const proposed =
+      policy.type === 'Pods'
+        ? periodStartReplicas + sign * policy.value
+        : direction === 'up'
+          ? Math.ceil(scaled)
+          : Math.trunc(scaled);
+    result = pickHighest ? Math.max(result, proposed) : Math.min(result, proposed);
+  }
+  return result;
+}
+
+/** The highest count scale-up policies allow (upstream `calculateScaleUpLimitWithScalingRules`). */
 export function calculateScaleUpLimitWithScalingRules(
   now: number,
   currentReplicas: number,
@@ -158,31 +193,10 @@ export function calculateScaleUpLimitWithScalingRules(
   scaleDownEvents: readonly ScaleEvent[],
   rules: ResolvedScalingRules,
 ): number {
-  if (rules.selectPolicy === 'Disabled') return currentReplicas;
-  const pickMin = rules.selectPolicy === 'Min';
-  let result = pickMin ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-  for (const policy of rules.policies) {
-    const periodStartReplicas = replicasAtPeriodStart(
-      now,
-      policy.periodSeconds,
-      currentReplicas,
-      scaleUpEvents,
-      scaleDownEvents,
-    );
-    const proposed =
-      policy.type === 'Pods'
-        ? periodStartReplicas + policy.value
-        : Math.ceil(periodStartReplicas * (1 + policy.value / 100));
-    result = pickMin ? Math.min(result, proposed) : Math.max(result, proposed);
-  }
-  return result;
+  return limitByPolicies('up', now, currentReplicas, scaleUpEvents, scaleDownEvents, rules);
 }
 
-/**
- * The lowest count scale-down policies allow: period start minus Pods, or times
- * (1 − Percent/100) truncated; Max (most change) picks the smallest, Min the largest, Disabled
- * returns `currentReplicas`.
- */
+/** The lowest count scale-down policies allow (upstream `calculateScaleDownLimitWithBehaviors`). */
 export function calculateScaleDownLimitWithBehaviors(
   now: number,
   currentReplicas: number,
@@ -190,24 +204,7 @@ export function calculateScaleDownLimitWithBehaviors(
   scaleDownEvents: readonly ScaleEvent[],
   rules: ResolvedScalingRules,
 ): number {
-  if (rules.selectPolicy === 'Disabled') return currentReplicas;
-  const pickMax = rules.selectPolicy === 'Min';
-  let result = pickMax ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-  for (const policy of rules.policies) {
-    const periodStartReplicas = replicasAtPeriodStart(
-      now,
-      policy.periodSeconds,
-      currentReplicas,
-      scaleUpEvents,
-      scaleDownEvents,
-    );
-    const proposed =
-      policy.type === 'Pods'
-        ? periodStartReplicas - policy.value
-        : Math.trunc(periodStartReplicas * (1 - policy.value / 100));
-    result = pickMax ? Math.max(result, proposed) : Math.min(result, proposed);
-  }
-  return result;
+  return limitByPolicies('down', now, currentReplicas, scaleUpEvents, scaleDownEvents, rules);
 }
 
 /** What {@link normalizeDesiredReplicasWithBehaviors} needs. */

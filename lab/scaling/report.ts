@@ -39,8 +39,6 @@ export interface RunResult {
   interrupted: number;
   /** Replicas when the measurement window ended. */
   replicasAtEnd: number;
-  /** Pods whose container had no standby process ready (loaded its code on start). */
-  coldStarts: number;
   timeline: { t: number; replicas: number; backlog: number; active: number }[];
 }
 

@@ -463,7 +463,6 @@ async function runOne(
   const busySlots = (pod: string) => sumOf(latest, 'qscale_worker_busy_slots', { worker: pod });
   // The replicas a policy runs before any load (the fixed pool, an HPA's minimum) are up and
   // ready when the trace starts, as they would be in a cluster.
-  const coldBefore = pool.coldStarts;
   const files = trace.arrivals.map((_, i) => labFile(mix, i));
   const queue = new Queue(QUEUE, { connection: redis });
   deployment.scale(policy.initialReplicas, busySlots);
@@ -610,7 +609,6 @@ async function runOne(
     // Only when every accepted file finished within the window.
     drainSeconds: lastFinish && unfinished === 0 ? ((lastFinish - started) / 1000) * SPEED : null,
     workerSeconds: deployment.podSeconds(started, end) * SPEED,
-    coldStarts: pool.coldStarts - coldBefore,
     replicaChanges: deployment.changes,
     busyTerminated: deployment.busyTerminated,
     busyTerminatedWhileIdleKept: deployment.busyTerminatedWhileIdleKept,
