@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError } from './api-error.js';
+import { ApiError } from '../http/api-error.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Express } from 'express';
 import type { ApiContext } from './api-context.js';
-import { ApiError } from './api-error.js';
-import type { ApiRequest, ApiResponse } from './api-types.js';
+import { ApiError } from '../http/api-error.js';
+import type { ApiRequest, ApiResponse } from '../http/api-types.js';
 import { createBearerCheck } from './auth.js';
 import { errorResponse } from './error-response.js';
 import { deleteFile, getFile, getFileChunks, listFiles } from './handlers/files.js';

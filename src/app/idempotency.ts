@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import { ApiError } from './api-error.js';
-import type { ApiResponse } from './api-types.js';
+import { ApiError } from '../http/api-error.js';
+import type { ApiResponse } from '../http/api-types.js';
 
 /** A key held by a running request: `pending:<token>`, the token unique to that request. */
 const PENDING = 'pending:';

@@ -8,6 +8,7 @@ import { QueueWatchers } from '../keda/queue-watchers.js';
 import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
 import { loadKubeConfig } from '../k8s/kube-config.js';
 import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
+import { createQueueJobs } from '../jobs/create-queue-jobs.js';
 import { createRedis } from '../queue/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from './close-all.js';
@@ -127,6 +128,7 @@ export async function runExporter(
     logger,
   );
   const extras = options.prepare?.(signals) ?? {};
+  const jobs = new Map(keys.map((k) => [k.queue, createQueueJobs(redis, k)]));
   const server = createExporterServer({
     source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
@@ -137,9 +139,14 @@ export async function runExporter(
     queuePrefix: config.queue.prefix,
     queuePrefixes: config.metrics.queuePrefixes,
     ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
+    jobs,
+    ...(config.metrics.actionToken !== undefined && { actionToken: config.metrics.actionToken }),
     ...extras,
   });
-  const closeSteps: (() => Promise<unknown>)[] = [() => redis.quit()];
+  const closeSteps: (() => Promise<unknown>)[] = [
+    () => Promise.all([...jobs.values()].map((queueJobs) => queueJobs.close())),
+    () => redis.quit(),
+  ];
   const keeper = keepDerivedQueuesRead(signals, logger);
   closeSteps.unshift(async () => clearInterval(keeper));
   // A first read now: derived counters count from the sidecar's start, not from its first scrape.

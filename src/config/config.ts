@@ -215,6 +215,7 @@ const envSchema = z.object({
   WORKER_ID: z.string().optional(),
   QUEUES: z.string().trim().optional(),
   METRICS_PORT: int(0, 65535).optional(),
+  ACTION_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   METRICS_AUTH: z
     .string()
     .regex(/^(bearer:.{16,}|basic:[^:]+:.{8,})$/, {
@@ -357,6 +358,11 @@ export interface Config {
     /** Absent when METRICS_PORT is not set: 9464 is preferred, any free port is taken if busy. */
     port?: number;
     auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
+    /**
+     * ACTION_TOKEN: the status page's and `qscale jobs`' actions (retry, remove, pause, …) need it
+     * as a bearer token. Unset: actions are allowed over loopback only, read-only elsewhere.
+     */
+    actionToken?: string;
     perWorker: boolean;
     /**
      * Per queue, at most this many live workers (the longest-running) are read one by one and get
@@ -597,6 +603,7 @@ export function loadConfig(env: Env = process.env): Config {
                 password: authRest.slice(1).join(':'),
               },
             })),
+      ...(e.ACTION_TOKEN !== undefined && { actionToken: e.ACTION_TOKEN }),
       perWorker: e.WORKER_METRICS === 'on',
       workerSeriesLimit: e.WORKER_SERIES_LIMIT,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,

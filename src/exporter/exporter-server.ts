@@ -4,6 +4,9 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
+import type { QueueJobs } from '../jobs/queue-jobs.js';
+import { ConsoleAccess } from './console/console-access.js';
+import { createConsoleApp } from './console/console-app.js';
 import { createExporterRegistry } from './exporter-metrics.js';
 import type { ScrapeSource } from './scrape-source.js';
 import { assetBody, createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
@@ -41,12 +44,17 @@ export interface ExporterServerOptions {
   uploadUrl?: string;
   /** Merged into `GET /api/status`, e.g. `() => ({ autoscaler: … })`. */
   statusExtras?: () => Record<string, unknown>;
+  /** The watched queues' jobs for the operator console (`/api/v1/…`); absent: no console API. */
+  jobs?: ReadonlyMap<string, QueueJobs>;
+  /** ACTION_TOKEN: what the console's actions need; without it they are loopback-only. */
+  actionToken?: string;
 }
 
 /**
  * The exporter's HTTP server: `/metrics` (Prometheus text, or OpenMetrics when the scraper asks for
- * it), `/healthz`, and the live status page: `/` with its `/assets/*` and the JSON it polls,
- * `/api/status`. Scrapes and status reads run one at a time; concurrent ones wait for the current
+ * it), `/healthz`, the live status page: `/` with its `/assets/*` and the JSON it polls,
+ * `/api/status`, and the operator console's API under `/api/v1/` (jobs and actions on them).
+ * Scrapes and status reads run one at a time; concurrent ones wait for the current
  * one and then reuse its Redis read through the sampler's cache.
  *
  * METRICS_AUTH, when set, protects everything but `/healthz`: the status page shows queue names,
@@ -74,6 +82,16 @@ export function createExporterServer(options: ExporterServerOptions): Server {
   options.registerMore?.(prometheus);
   options.registerMore?.(openMetrics);
   const authorized = createMetricsAuth(metrics.auth);
+  const consoleApp =
+    options.jobs &&
+    createConsoleApp({
+      jobs: options.jobs,
+      access: new ConsoleAccess({
+        canRead: authorized,
+        ...(options.actionToken !== undefined && { actionToken: options.actionToken }),
+      }),
+      logger,
+    });
   let queue: Promise<unknown> = Promise.resolve();
 
   const serialized = <T>(read: () => Promise<T>): Promise<T> => {
@@ -118,7 +136,11 @@ export function createExporterServer(options: ExporterServerOptions): Server {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (consoleApp && path.startsWith('/api/v1/')) {
+      consoleApp(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res
         .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' })

@@ -17,14 +17,17 @@ export interface RecentFailure {
 }
 
 /** The last non-empty line of a Python traceback: `ValueError: boom`. */
-function lastLine(text: string | null): string | null {
+export function lastLine(text: string | null): string | null {
   if (text === null) return null;
   const lines = text.trimEnd().split('\n');
   return lines[lines.length - 1]?.trim() || null;
 }
 
 /** RQ's zlib-compressed `exc_info` (or, stored as a result, base64 of it) as text. */
-function inflateText(data: Buffer | string | null | undefined, base64 = false): string | null {
+export function inflateText(
+  data: Buffer | string | null | undefined,
+  base64 = false,
+): string | null {
   if (!data || data.length === 0) return null;
   try {
     const bytes = base64 ? Buffer.from(String(data), 'base64') : Buffer.from(data);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiContext } from '../api-context.js';
-import { ApiError } from '../api-error.js';
-import type { ApiRequest, ApiResponse } from '../api-types.js';
+import { ApiError } from '../../http/api-error.js';
+import type { ApiRequest, ApiResponse } from '../../http/api-types.js';
 import { fileView } from '../file-view.js';
 import type { FilePosition, FileRecord, FileStatus } from '../../queue/file-records.js';
 

@@ -1,5 +1,5 @@
 import type { ApiContext } from '../api-context.js';
-import type { ApiResponse } from '../api-types.js';
+import type { ApiResponse } from '../../http/api-types.js';
 
 /** GET /healthz: the process is alive. Never touches Redis. */
 export async function healthz(): Promise<ApiResponse> {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { dot, unpackVectors } from '../../embedding/vector-math.js';
 import type { ApiContext } from '../api-context.js';
-import { ApiError } from '../api-error.js';
-import type { ApiRequest, ApiResponse } from '../api-types.js';
+import { ApiError } from '../../http/api-error.js';
+import type { ApiRequest, ApiResponse } from '../../http/api-types.js';
 
 const searchBody = z.object({
   query: z.string().trim().min(1).max(4000),

@@ -8,8 +8,8 @@ import type { NewFileRecord, UnsettledUpload } from '../../queue/file-records.js
 import { describeSupportedTypes, detectFileType } from '../../queue/file-types.js';
 import type { BlobWriter } from '../../storage/blob-storage.js';
 import type { ApiContext } from '../api-context.js';
-import { ApiError } from '../api-error.js';
-import type { ApiRequest, ApiResponse } from '../api-types.js';
+import { ApiError } from '../../http/api-error.js';
+import type { ApiRequest, ApiResponse } from '../../http/api-types.js';
 import { fileView } from '../file-view.js';
 import { parseIdempotencyKey } from '../idempotency.js';
 

@@ -1,0 +1,234 @@
+import { ApiError } from '../../http/api-error.js';
+import type { ApiResponse } from '../../http/api-types.js';
+import {
+  JobActionError,
+  jobStatesOf,
+  type JobAction,
+  type JobState,
+  type QueueJobs,
+} from '../../jobs/queue-jobs.js';
+import type { ConsoleContext, ConsoleRequest } from './console-context.js';
+
+/** Job ids as BullMQ and RQ make them (UUIDs, numbers) or as apps choose them: printable, short. */
+const JOB_ID = /^[^\s\p{Cc}]{1,256}$/u;
+const MAX_SEARCH = 200;
+
+function queueOf(ctx: ConsoleContext, req: ConsoleRequest): QueueJobs {
+  const name = req.params.queue ?? '';
+  const jobs = ctx.jobs.get(name);
+  if (!jobs) {
+    throw new ApiError(
+      404,
+      'queue_not_found',
+      `"${name.slice(0, 100)}" is not a queue this sidecar watches; watched: ${[...ctx.jobs.keys()].join(', ')}`,
+    );
+  }
+  return jobs;
+}
+
+function jobIdOf(req: ConsoleRequest): string {
+  const id = req.params.id ?? '';
+  if (!JOB_ID.test(id)) {
+    throw new ApiError(
+      400,
+      'invalid_job_id',
+      'A job id is 1 to 256 characters without spaces or control characters',
+    );
+  }
+  return id;
+}
+
+function stateOf(jobs: QueueJobs, raw: unknown, fallback?: JobState): JobState {
+  const states = jobStatesOf(jobs.kind);
+  if (raw === undefined && fallback !== undefined) return fallback;
+  if (typeof raw === 'string' && (states as readonly string[]).includes(raw))
+    return raw as JobState;
+  throw new ApiError(
+    400,
+    'invalid_state',
+    `"state" must be one of ${states.join(', ')} (the states of ${jobs.kind === 'rq' ? 'an RQ' : 'a BullMQ'} queue)`,
+  );
+}
+
+function intOf(raw: unknown, name: string, fallback: number | undefined, min: number, max: number) {
+  if (raw === undefined && fallback !== undefined) return fallback;
+  const value =
+    typeof raw === 'number'
+      ? raw
+      : typeof raw === 'string' && /^\d+$/.test(raw)
+        ? Number(raw)
+        : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `"${name}" must be a whole number from ${min} to ${max}${fallback === undefined ? ' (required)' : ''}`,
+    );
+  }
+  return value;
+}
+
+function requireSupported(jobs: QueueJobs, action: JobAction): void {
+  if (!jobs.supported.includes(action)) {
+    throw new ApiError(
+      400,
+      'unsupported_action',
+      `${jobs.kind === 'rq' ? 'RQ' : 'BullMQ'} queues do not support "${action}"; this queue supports ${jobs.supported.join(', ')}`,
+    );
+  }
+}
+
+/** Maps what the job layer refused to the HTTP answer. */
+function mapped<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof JobActionError) {
+      const [status, code] =
+        error.reason === 'not_found'
+          ? [404, 'job_not_found']
+          : error.reason === 'conflict'
+            ? [409, 'job_state_conflict']
+            : [400, error.reason === 'unsupported' ? 'unsupported_action' : 'invalid_parameter'];
+      throw new ApiError(status, code, error.message);
+    }
+    throw error;
+  });
+}
+
+/** GET /api/v1/queues: the watched queues, their counts, and what this client may do. */
+export async function listQueues(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const queues = await Promise.all(
+    [...ctx.jobs.values()].map(async (jobs) => ({
+      name: jobs.queue,
+      kind: jobs.kind,
+      states: jobStatesOf(jobs.kind),
+      actions: jobs.supported,
+      paused: await mapped(jobs.isPaused()),
+    })),
+  );
+  return { status: 200, body: { queues, permission: ctx.access.permission(req.raw) } };
+}
+
+/** GET /api/v1/queues/:queue/jobs?state=failed&limit=20&cursor=…&search=… */
+export async function listJobs(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  const state = stateOf(jobs, req.query.state, 'failed');
+  const limit = intOf(req.query.limit, 'limit', 20, 1, 100);
+  const cursor =
+    req.query.cursor === undefined
+      ? 0
+      : intOf(req.query.cursor, 'cursor', undefined, 0, Number.MAX_SAFE_INTEGER);
+  const search = req.query.search;
+  if (search !== undefined && (typeof search !== 'string' || search.length > MAX_SEARCH)) {
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `"search" must be text of at most ${MAX_SEARCH} characters`,
+    );
+  }
+  const page = await mapped(
+    jobs.list({ state, limit, cursor, ...(search !== undefined && { search: search.trim() }) }),
+  );
+  return { status: 200, body: { queue: jobs.queue, ...page } };
+}
+
+/** GET /api/v1/queues/:queue/jobs/:id */
+export async function getJob(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  const id = jobIdOf(req);
+  const job = await mapped(jobs.get(id));
+  if (!job) {
+    throw new ApiError(404, 'job_not_found', `No job "${id}" in queue ${jobs.queue}`);
+  }
+  return { status: 200, body: { queue: jobs.queue, job } };
+}
+
+/** Runs one action and logs it for the audit trail, whatever its outcome. */
+async function audited(
+  ctx: ConsoleContext,
+  req: ConsoleRequest,
+  jobs: QueueJobs,
+  action: JobAction,
+  run: () => Promise<Record<string, unknown>>,
+  jobId?: string,
+): Promise<ApiResponse> {
+  requireSupported(jobs, action);
+  const entry = {
+    action,
+    queue: jobs.queue,
+    ...(jobId !== undefined && { job: jobId }),
+    by: req.actor,
+    from: req.raw.socket.remoteAddress,
+  };
+  try {
+    const result = await mapped(run());
+    ctx.logger.info({ audit: { ...entry, outcome: 'done', ...result } }, `console: ${action} done`);
+    return { status: 200, body: { action, queue: jobs.queue, ...result } };
+  } catch (error) {
+    ctx.logger.warn(
+      { audit: { ...entry, outcome: 'refused', error: (error as Error).message } },
+      `console: ${action} refused`,
+    );
+    throw error;
+  }
+}
+
+async function stateAfter(jobs: QueueJobs, id: string): Promise<string> {
+  return (await jobs.get(id).catch(() => undefined))?.state ?? 'removed';
+}
+
+export function jobAction(action: 'retry' | 'remove' | 'promote') {
+  return async (ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> => {
+    const jobs = queueOf(ctx, req);
+    const id = jobIdOf(req);
+    return audited(
+      ctx,
+      req,
+      jobs,
+      action,
+      async () => {
+        await jobs[action](id);
+        return { id, state: action === 'remove' ? 'removed' : await stateAfter(jobs, id) };
+      },
+      id,
+    );
+  };
+}
+
+/** POST /api/v1/queues/:queue/retry-failed */
+export async function retryFailed(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  return audited(ctx, req, jobs, 'retry-failed', async () => ({
+    count: await jobs.retryAllFailed(),
+  }));
+}
+
+export function queuePause(action: 'pause' | 'resume') {
+  return async (ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> => {
+    const jobs = queueOf(ctx, req);
+    return audited(ctx, req, jobs, action, async () => {
+      await jobs[action]();
+      return { paused: await jobs.isPaused() };
+    });
+  };
+}
+
+/** POST /api/v1/queues/:queue/clean {"state":"completed","olderThanSeconds":3600,"limit":1000} */
+export async function cleanQueue(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError(
+      400,
+      'invalid_body',
+      'The body must be {"state": …, "olderThanSeconds": …, "limit": …}',
+    );
+  }
+  const state = stateOf(jobs, body.state);
+  const olderThanSeconds = intOf(body.olderThanSeconds, 'olderThanSeconds', undefined, 0, 10 ** 9);
+  const limit = intOf(body.limit, 'limit', 1000, 1, 100_000);
+  return audited(ctx, req, jobs, 'clean', async () => ({
+    state,
+    olderThanSeconds,
+    count: await jobs.clean(state, olderThanSeconds * 1000, limit),
+  }));
+}

@@ -1,0 +1,298 @@
+import { Queue, type Job } from 'bullmq';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import type { RedisClient } from '../queue/redis-connection.js';
+import {
+  BULLMQ_JOB_STATES,
+  cut,
+  JobActionError,
+  matchesSearch,
+  MAX_DATA_CHARS,
+  MAX_LOG_LINES,
+  SEARCH_SCAN_LIMIT,
+  type JobAction,
+  type JobDetail,
+  type JobPage,
+  type JobState,
+  type JobSummary,
+  type ListOptions,
+  type QueueJobs,
+} from './queue-jobs.js';
+
+/** States `clean` may empty: never `active` (its jobs belong to running workers). */
+const CLEANABLE = ['completed', 'failed', 'delayed', 'waiting', 'prioritized'] as const;
+type Cleanable = (typeof CLEANABLE)[number];
+const isCleanable = (state: string): state is Cleanable =>
+  (CLEANABLE as readonly string[]).includes(state);
+type BullmqState = (typeof BULLMQ_JOB_STATES)[number];
+
+function bullState(state: JobState): BullmqState {
+  if ((BULLMQ_JOB_STATES as readonly string[]).includes(state)) return state as BullmqState;
+  throw new JobActionError(
+    'invalid',
+    `"${state}" is not a BullMQ job state; use one of ${BULLMQ_JOB_STATES.join(', ')}`,
+  );
+}
+
+/** Ids read per Redis round trip while a search fills a page. */
+const SEARCH_BATCH = 200;
+
+function fileNameOf(data: unknown): string | null {
+  const name = (data as { fileName?: unknown } | null)?.fileName;
+  return typeof name === 'string' ? name : null;
+}
+
+function json(value: unknown): { text: string | null; truncated: boolean } {
+  if (value === undefined || value === null) return { text: null, truncated: false };
+  const text = JSON.stringify(value) ?? null;
+  if (text === null || text.length <= MAX_DATA_CHARS) return { text, truncated: false };
+  return { text: text.slice(0, MAX_DATA_CHARS), truncated: true };
+}
+
+function actionsFor(state: JobSummary['state']): JobAction[] {
+  switch (state) {
+    case 'failed':
+    case 'completed':
+      return ['retry', 'remove'];
+    case 'delayed':
+      return ['promote', 'remove'];
+    case 'waiting':
+    case 'prioritized':
+    case 'waiting-children':
+      return ['remove'];
+    default:
+      return [];
+  }
+}
+
+/** BullMQ's script errors, as the operator should read them. */
+function mapScriptError(error: unknown, id: string): never {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^Missing key for job/.test(message)) {
+    throw new JobActionError(
+      'not_found',
+      `No job "${id}" in this queue (it was removed meanwhile)`,
+    );
+  }
+  const state = /is not in the (\S+) state/.exec(message);
+  if (state) {
+    throw new JobActionError(
+      'conflict',
+      `Job "${id}" is no longer ${state[1]} (a worker or another operator moved it meanwhile); reload and try again`,
+    );
+  }
+  if (/locked by another worker|Missing lock|Lock mismatch/.test(message)) {
+    throw new JobActionError(
+      'conflict',
+      `Job "${id}" is being processed by a worker; wait until it finishes`,
+    );
+  }
+  if (/belongs to a job scheduler/.test(message)) {
+    throw new JobActionError(
+      'conflict',
+      `Job "${id}" belongs to a job scheduler (repeatable job); remove the scheduler instead`,
+    );
+  }
+  if (/pending dependencies/.test(message)) {
+    throw new JobActionError('conflict', `Job "${id}" is waiting for its children to finish`);
+  }
+  throw error;
+}
+
+/**
+ * A BullMQ queue's jobs, read and acted on through BullMQ's own `Queue` (its Lua scripts keep each
+ * action atomic). The queue is opened with `skipMetasUpdate`, so merely watching a queue another
+ * app owns writes nothing: only the actions an operator asks for do.
+ */
+export class BullmqJobs implements QueueJobs {
+  readonly kind = 'bullmq' as const;
+  readonly queue: string;
+  readonly supported: readonly JobAction[] = [
+    'retry',
+    'remove',
+    'promote',
+    'retry-failed',
+    'pause',
+    'resume',
+    'clean',
+  ];
+  private readonly bull: Queue;
+
+  constructor(redis: RedisClient, keys: QueueKeys) {
+    this.queue = keys.queue;
+    this.bull = new Queue(keys.queue, {
+      connection: redis,
+      prefix: keys.prefix,
+      skipMetasUpdate: true,
+      skipWaitingForReady: true,
+    });
+    // Connection errors reach the caller of each read; the shared client logs them already.
+    this.bull.on('error', () => undefined);
+  }
+
+  private async count(state: BullmqState): Promise<number> {
+    const counts = await this.bull.getJobCounts(state);
+    return counts[state] ?? 0;
+  }
+
+  private summary(job: Job, state: JobSummary['state']): JobSummary {
+    return {
+      id: String(job.id),
+      name: job.name ?? null,
+      fileName: fileNameOf(job.data),
+      state,
+      createdAt: job.timestamp || null,
+      startedAt: job.processedOn ?? null,
+      finishedAt: job.finishedOn ?? null,
+      attemptsMade: job.attemptsMade ?? 0,
+      error: cut(job.failedReason || null),
+    };
+  }
+
+  async list({ state: asked, limit, cursor = 0, search }: ListOptions): Promise<JobPage> {
+    const state = bullState(asked);
+    const total = await this.count(state);
+    if (search === undefined || search === '') {
+      const jobs = await this.bull.getJobs([state], cursor, cursor + limit - 1, false);
+      const end = cursor + limit;
+      return {
+        state,
+        total,
+        jobs: jobs.map((job) => this.summary(job, state)),
+        nextCursor: end < total ? String(end) : null,
+        scanned: jobs.length,
+      };
+    }
+    const needle = search.toLowerCase();
+    const jobs: JobSummary[] = [];
+    let position = cursor;
+    let scanned = 0;
+    while (jobs.length < limit && scanned < SEARCH_SCAN_LIMIT && position < total) {
+      const batch = Math.min(SEARCH_BATCH, SEARCH_SCAN_LIMIT - scanned);
+      const ids = await this.bull.getRanges([state], position, position + batch - 1, false);
+      if (ids.length === 0) break;
+      const found = await Promise.all(ids.map((id) => this.bull.getJob(id)));
+      let taken = ids.length;
+      for (let i = 0; i < found.length; i++) {
+        const job = found[i];
+        if (job) {
+          const summary = this.summary(job, state);
+          if (matchesSearch(summary, needle)) jobs.push(summary);
+        }
+        if (jobs.length === limit) {
+          taken = i + 1;
+          break;
+        }
+      }
+      position += taken;
+      scanned += taken;
+      if (ids.length < batch) break;
+    }
+    return {
+      state,
+      total,
+      jobs,
+      nextCursor: position < total ? String(position) : null,
+      scanned,
+    };
+  }
+
+  async get(id: string): Promise<JobDetail | undefined> {
+    const job = await this.bull.getJob(id);
+    if (!job) return undefined;
+    const [state, logs] = await Promise.all([
+      job.getState() as Promise<string>,
+      this.bull.getJobLogs(id, 0, MAX_LOG_LINES - 1, false),
+    ]);
+    const known = (state === 'unknown' ? 'unknown' : state) as JobSummary['state'];
+    const data = json(job.data);
+    const result = json(job.returnvalue);
+    const delay = job.opts?.delay ?? 0;
+    return {
+      ...this.summary(job, known),
+      data: data.text,
+      dataTruncated: data.truncated,
+      options: (job.opts ?? null) as Record<string, unknown> | null,
+      attempts: job.opts?.attempts ?? 1,
+      dueAt: known === 'delayed' && delay > 0 ? job.timestamp + delay : null,
+      stacktrace: (job.stacktrace ?? []).filter((line): line is string => typeof line === 'string'),
+      progress: job.progress ?? null,
+      result: result.text,
+      logs: [...logs.logs].reverse(),
+      logCount: logs.count,
+      actions: actionsFor(known),
+    };
+  }
+
+  private async job(id: string): Promise<{ job: Job; state: string }> {
+    const job = await this.bull.getJob(id);
+    if (!job) throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
+    return { job, state: (await job.getState()) as string };
+  }
+
+  async retry(id: string): Promise<void> {
+    const { job, state } = await this.job(id);
+    if (state !== 'failed' && state !== 'completed') {
+      throw new JobActionError(
+        'conflict',
+        `Job "${id}" is ${state}; only failed or completed jobs can be retried`,
+      );
+    }
+    await job.retry(state).catch((error: unknown) => mapScriptError(error, id));
+  }
+
+  async remove(id: string): Promise<void> {
+    const { job, state } = await this.job(id);
+    if (state === 'active') {
+      throw new JobActionError(
+        'conflict',
+        `Job "${id}" is being processed by a worker; wait until it finishes`,
+      );
+    }
+    await job.remove().catch((error: unknown) => mapScriptError(error, id));
+  }
+
+  async promote(id: string): Promise<void> {
+    const { job, state } = await this.job(id);
+    if (state !== 'delayed') {
+      throw new JobActionError(
+        'conflict',
+        `Job "${id}" is ${state}; only delayed jobs can be promoted`,
+      );
+    }
+    await job.promote().catch((error: unknown) => mapScriptError(error, id));
+  }
+
+  async retryAllFailed(): Promise<number> {
+    const failed = await this.count('failed');
+    if (failed > 0) await this.bull.retryJobs({ state: 'failed', count: 1000 });
+    return failed;
+  }
+
+  async pause(): Promise<void> {
+    await this.bull.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.bull.resume();
+  }
+
+  isPaused(): Promise<boolean> {
+    return this.bull.isPaused();
+  }
+
+  async clean(state: JobState, olderThanMs: number, limit: number): Promise<number> {
+    const bull = bullState(state);
+    if (!isCleanable(bull)) {
+      throw new JobActionError(
+        'invalid',
+        `A BullMQ queue can be cleaned of ${CLEANABLE.join(', ')} jobs, not ${state}`,
+      );
+    }
+    const removed = await this.bull.clean(olderThanMs, limit, bull === 'waiting' ? 'wait' : bull);
+    return removed.length;
+  }
+
+  async close(): Promise<void> {
+    await this.bull.close();
+  }
+}

@@ -1,0 +1,424 @@
+import type { QueueKeys } from '../queue/queue-keys.js';
+import { inflateText, lastLine } from '../queue/recent-failures.js';
+import type { RedisClient } from '../queue/redis-connection.js';
+import {
+  cut,
+  JobActionError,
+  matchesSearch,
+  MAX_DATA_CHARS,
+  RQ_JOB_STATES,
+  SEARCH_SCAN_LIMIT,
+  type JobAction,
+  type JobDetail,
+  type JobPage,
+  type JobState,
+  type JobSummary,
+  type ListOptions,
+  type QueueJobs,
+} from './queue-jobs.js';
+
+type RqState = (typeof RQ_JOB_STATES)[number];
+type Registry = Exclude<RqState, 'queued'>;
+
+const REGISTRY_KEY: Record<Registry, Parameters<QueueKeys['rq']>[0]> = {
+  scheduled: 'scheduled',
+  deferred: 'deferred',
+  started: 'wip',
+  finished: 'finished',
+  failed: 'failed',
+  canceled: 'canceled',
+};
+/** States `clean` may empty, by the job's `ended_at`. */
+const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
+const SEARCH_BATCH = 200;
+
+/**
+ * Moves a job from a registry (failed or scheduled) to the end of its queue, as RQ's
+ * `FailedJobRegistry.requeue` and its scheduler do: status `queued`, a new `enqueued_at`, the last
+ * run's times and error cleared. Atomic: answers 0 when the job is no longer in that registry
+ * (a worker or another operator moved it), -1 when its hash is gone.
+ */
+const REQUEUE = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return -1
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'status', 'queued', 'enqueued_at', ARGV[2], 'exc_info', '')
+redis.call('HDEL', KEYS[2], 'ended_at', 'started_at', 'worker_name', 'last_heartbeat')
+redis.call('SADD', KEYS[4], KEYS[3])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+`;
+
+/**
+ * Deletes a job of this queue as RQ's `job.delete()` does: out of the queue and every registry,
+ * its hash, results and dependents gone. Refuses (-2) a started job (a worker holds it) and
+ * answers 0 for a job that is not this queue's.
+ */
+const REMOVE = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == false or redis.call('HGET', KEYS[1], 'origin') ~= ARGV[2] then return 0 end
+if status == 'started' then return -2 end
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+for i = 3, 7 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1], KEYS[8], KEYS[9])
+return 1
+`;
+
+/** RQ's times: `2026-12-02T13:00:00.123456Z` (UTC, microseconds). */
+function rqTime(value: string | null | undefined): number | null {
+  if (!value) return null;
+  const ms = Date.parse(value.replace(/(\.\d{3})\d*Z?$/, '$1Z').replace(/(\d\d)$/, '$1Z'));
+  return Number.isFinite(ms) ? ms : null;
+}
+
+function rqNow(): string {
+  return new Date().toISOString().replace('Z', '000Z');
+}
+
+/**
+ * A job's traceback: its hash's zlib-compressed `exc_info`, or (RQ on Redis ≥ 5 keeps results in a
+ * stream) the base64 `exc_string` of its latest result.
+ */
+function tracebackOf(exc: Buffer | null, latest: [string, string[]][] | null): string | null {
+  const text = inflateText(exc);
+  if (text !== null) return text;
+  const entry = latest?.[0]?.[1] ?? [];
+  const at = entry.indexOf('exc_string');
+  return at >= 0 ? inflateText(entry[at + 1], true) : null;
+}
+
+function actionsFor(state: JobSummary['state']): JobAction[] {
+  switch (state) {
+    case 'failed':
+      return ['retry', 'remove'];
+    case 'scheduled':
+      return ['promote', 'remove'];
+    case 'queued':
+    case 'deferred':
+    case 'finished':
+    case 'canceled':
+      return ['remove'];
+    default:
+      return [];
+  }
+}
+
+const SUMMARY_FIELDS = [
+  'description',
+  'status',
+  'created_at',
+  'started_at',
+  'ended_at',
+  'origin',
+] as const;
+
+/**
+ * A Python RQ queue's jobs (RQ ≥ 1.13 key layout), read and acted on with the same key changes
+ * RQ's own registry and job methods make, each action one Lua script. RQ has no per-queue pause
+ * (`rq suspend` stops every worker of a Redis), so pause and resume are not offered; its job
+ * payloads are pickles, shown by their description only.
+ */
+export class RqJobs implements QueueJobs {
+  readonly kind = 'rq' as const;
+  readonly queue: string;
+  readonly supported: readonly JobAction[] = [
+    'retry',
+    'remove',
+    'promote',
+    'retry-failed',
+    'clean',
+  ];
+  private readonly redis: RedisClient;
+  private readonly keys: QueueKeys;
+
+  constructor(redis: RedisClient, keys: QueueKeys) {
+    this.redis = redis;
+    this.keys = keys;
+    this.queue = keys.queue;
+  }
+
+  private jobKey(id: string): string {
+    return `${this.keys.prefix}:job:${id}`;
+  }
+
+  private rqState(state: JobState): RqState {
+    if ((RQ_JOB_STATES as readonly string[]).includes(state)) return state as RqState;
+    throw new JobActionError(
+      'invalid',
+      `"${state}" is not an RQ job state; use one of ${RQ_JOB_STATES.join(', ')}`,
+    );
+  }
+
+  private async count(state: RqState): Promise<number> {
+    return state === 'queued'
+      ? this.redis.llen(this.keys.rq('queue'))
+      : this.redis.zcard(this.keys.rq(REGISTRY_KEY[state]));
+  }
+
+  /** Ids of `state`, newest first, from `start` to `end` inclusive. */
+  private async ids(state: RqState, start: number, end: number): Promise<string[]> {
+    if (state === 'queued') {
+      // RQ pushes on the right: newest first is the list read from its end.
+      const ids = await this.redis.lrange(this.keys.rq('queue'), -end - 1, -start - 1);
+      return ids.reverse();
+    }
+    return this.redis.zrevrange(this.keys.rq(REGISTRY_KEY[state]), start, end);
+  }
+
+  private async summaries(ids: string[], state: RqState): Promise<(JobSummary | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      pipeline.hmget(this.jobKey(id), ...SUMMARY_FIELDS);
+      pipeline.hgetBuffer(this.jobKey(id), 'exc_info');
+      pipeline.xrevrange(`${this.keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((id, index) => {
+      const [fields, exc, latest] = [0, 1, 2].map((k) => {
+        const [error, reply] = replies[index * 3 + k] ?? [null, null];
+        if (error) throw error;
+        return reply;
+      });
+      const [description, status, createdAt, startedAt, endedAt] = (fields ?? []) as (
+        string | null
+      )[];
+      if (status === null && description === null) return undefined;
+      return {
+        id,
+        name: description ?? null,
+        fileName: null,
+        state,
+        createdAt: rqTime(createdAt),
+        startedAt: rqTime(startedAt),
+        finishedAt: rqTime(endedAt),
+        attemptsMade: startedAt ? 1 : 0,
+        error: cut(
+          lastLine(tracebackOf(exc as Buffer | null, latest as [string, string[]][] | null)),
+        ),
+      };
+    });
+  }
+
+  async list({ state: asked, limit, cursor = 0, search }: ListOptions): Promise<JobPage> {
+    const state = this.rqState(asked);
+    const total = await this.count(state);
+    const needle = search ? search.toLowerCase() : undefined;
+    const jobs: JobSummary[] = [];
+    let position = cursor;
+    let scanned = 0;
+    const scanLimit = needle === undefined ? limit : SEARCH_SCAN_LIMIT;
+    while (jobs.length < limit && scanned < scanLimit && position < total) {
+      const batch = Math.min(needle === undefined ? limit : SEARCH_BATCH, scanLimit - scanned);
+      const ids = await this.ids(state, position, position + batch - 1);
+      if (ids.length === 0) break;
+      const found = await this.summaries(ids, state);
+      let taken = ids.length;
+      for (let i = 0; i < found.length; i++) {
+        const job = found[i];
+        if (job && (needle === undefined || matchesSearch(job, needle))) jobs.push(job);
+        if (jobs.length === limit) {
+          taken = i + 1;
+          break;
+        }
+      }
+      position += taken;
+      scanned += taken;
+      if (ids.length < batch) break;
+    }
+    return {
+      state,
+      total,
+      jobs,
+      nextCursor: position < total ? String(position) : null,
+      scanned,
+    };
+  }
+
+  async get(id: string): Promise<JobDetail | undefined> {
+    const key = this.jobKey(id);
+    const [fields, exc, results] = await Promise.all([
+      this.redis.hgetall(key),
+      this.redis.hgetBuffer(key, 'exc_info'),
+      this.redis.xrevrange(`${this.keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1),
+    ]);
+    if (Object.keys(fields).length === 0 || fields.origin !== this.queue) return undefined;
+    const status = fields.status ?? '';
+    const state = (RQ_JOB_STATES as readonly string[]).includes(status)
+      ? (status as RqState)
+      : 'unknown';
+    const traceback = tracebackOf(exc, results);
+    const description = fields.description ?? null;
+    const options: Record<string, unknown> = {};
+    for (const name of ['timeout', 'result_ttl', 'failure_ttl', 'ttl', 'retries_left']) {
+      if (fields[name] !== undefined && fields[name] !== '') options[name] = fields[name];
+    }
+    const retriesLeft = Number(fields.retries_left);
+    const scheduledAt =
+      state === 'scheduled'
+        ? await this.redis
+            .zscore(this.keys.rq('scheduled'), id)
+            .then((score) => (score === null ? null : Number(score) * 1000))
+        : null;
+    return {
+      id,
+      name: description,
+      fileName: null,
+      state,
+      createdAt: rqTime(fields.created_at),
+      startedAt: rqTime(fields.started_at),
+      finishedAt: rqTime(fields.ended_at),
+      attemptsMade: fields.started_at ? 1 : 0,
+      error: cut(lastLine(traceback)),
+      data: description === null ? null : description.slice(0, MAX_DATA_CHARS),
+      dataTruncated: (description?.length ?? 0) > MAX_DATA_CHARS,
+      options,
+      attempts: Number.isFinite(retriesLeft) ? retriesLeft + 1 : 1,
+      dueAt: scheduledAt,
+      stacktrace: traceback === null ? [] : [traceback],
+      progress: null,
+      result: null,
+      logs: [],
+      logCount: 0,
+      actions: actionsFor(state),
+    };
+  }
+
+  private async requeue(id: string, from: 'failed' | 'scheduled'): Promise<number> {
+    return (await this.redis.eval(
+      REQUEUE,
+      4,
+      this.keys.rq(from),
+      this.jobKey(id),
+      this.keys.rq('queue'),
+      `${this.keys.prefix}:queues`,
+      id,
+      rqNow(),
+    )) as number;
+  }
+
+  private async requeueOne(id: string, from: 'failed' | 'scheduled'): Promise<void> {
+    const moved = await this.requeue(id, from);
+    if (moved === 1) return;
+    if (moved === -1)
+      throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
+    const job = await this.get(id);
+    if (!job) throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
+    throw new JobActionError(
+      'conflict',
+      `Job "${id}" is ${job.state}; only ${from} jobs can be ${from === 'failed' ? 'retried' : 'promoted'}`,
+    );
+  }
+
+  retry(id: string): Promise<void> {
+    return this.requeueOne(id, 'failed');
+  }
+
+  promote(id: string): Promise<void> {
+    return this.requeueOne(id, 'scheduled');
+  }
+
+  async remove(id: string): Promise<void> {
+    const removed = (await this.redis.eval(
+      REMOVE,
+      9,
+      this.jobKey(id),
+      this.keys.rq('queue'),
+      this.keys.rq('finished'),
+      this.keys.rq('failed'),
+      this.keys.rq('deferred'),
+      this.keys.rq('scheduled'),
+      this.keys.rq('canceled'),
+      `${this.keys.prefix}:results:${id}`,
+      `${this.jobKey(id)}:dependents`,
+      id,
+      this.queue,
+    )) as number;
+    if (removed === 0)
+      throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
+    if (removed === -2) {
+      throw new JobActionError(
+        'conflict',
+        `Job "${id}" is being processed by a worker; wait until it finishes`,
+      );
+    }
+  }
+
+  async retryAllFailed(): Promise<number> {
+    let retried = 0;
+    for (;;) {
+      const ids = await this.redis.zrange(this.keys.rq('failed'), 0, 499);
+      if (ids.length === 0) return retried;
+      let moved = 0;
+      for (const id of ids) if ((await this.requeue(id, 'failed')) !== 0) moved++;
+      retried += moved;
+      if (moved === 0) return retried;
+    }
+  }
+
+  async pause(): Promise<void> {
+    throw new JobActionError(
+      'unsupported',
+      'RQ has no per-queue pause (`rq suspend` stops every worker of this Redis)',
+    );
+  }
+
+  async resume(): Promise<void> {
+    return this.pause();
+  }
+
+  /** RQ's `rq suspend` flag: every worker of this Redis is suspended. */
+  async isPaused(): Promise<boolean> {
+    return (await this.redis.exists(`${this.keys.prefix}:suspended`)) === 1;
+  }
+
+  async clean(asked: JobState, olderThanMs: number, limit: number): Promise<number> {
+    const state = this.rqState(asked);
+    if (!CLEANABLE.includes(state)) {
+      throw new JobActionError(
+        'invalid',
+        `An RQ queue can be cleaned of ${CLEANABLE.join(', ')} jobs, not ${state}`,
+      );
+    }
+    const registry = this.keys.rq(REGISTRY_KEY[state as Registry]);
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    let offset = 0;
+    // Oldest expiry first: in one registry jobs expire in the order they ended (same TTL).
+    while (removed < limit && offset < SEARCH_SCAN_LIMIT * 50) {
+      const ids = await this.redis.zrange(registry, offset, offset + SEARCH_BATCH - 1);
+      if (ids.length === 0) break;
+      const found = await this.summaries(ids, state);
+      let kept = 0;
+      for (let i = 0; i < ids.length && removed < limit; i++) {
+        const job = found[i];
+        const ended = job?.finishedAt ?? job?.createdAt ?? 0;
+        if (ended > before) {
+          kept++;
+        } else if (!job) {
+          // A registry entry whose hash expired: RQ's own cleanup drops these too.
+          await this.redis.zrem(registry, ids[i]!);
+        } else if (
+          await this.remove(ids[i]!).then(
+            () => true,
+            () => false,
+          )
+        ) {
+          removed++;
+        } else {
+          kept++;
+        }
+      }
+      offset += kept;
+      if (ids.length < SEARCH_BATCH) break;
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    // Nothing of its own: the client is the caller's.
+  }
+}
