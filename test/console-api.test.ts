@@ -9,6 +9,7 @@ import { loadConfig, type Env } from '../src/config/config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
+import { runCli } from './helpers/cli-process.js';
 import { rqEnqueue, RqWorker } from './helpers/rq.js';
 import { testEnv } from './helpers/stack.js';
 
@@ -483,5 +484,66 @@ describe('Operator console API', () => {
     });
     expect(cleaned.body.count).toBe(1);
     expect((await getJson(`${jobsUrl}?state=finished`)).body.total).toBe(0);
+  });
+
+  it('should do the same from the terminal: qscale jobs list|show|retry|pause|resume|clean', async () => {
+    const name = uniqueQueueName('console');
+    const queue = newQueue(name);
+    const failing = { value: true };
+    const w = worker(name, { failing });
+    const jobs = await Promise.all(
+      ['scan-1.pdf', 'scan-2.pdf'].map((fileName) =>
+        queue.add('file', { fileName, fail: true }, { attempts: 1 }),
+      ),
+    );
+    await until(
+      () => queue.getFailedCount(),
+      (n) => n === 2,
+    );
+    const { base } = await sidecarFor([name]);
+    const env = { QSCALE_URL: base, LOG_LEVEL: 'silent' };
+
+    const list = await runCli(['jobs', 'list', '--state', 'failed'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain(`${name}: 2 failed jobs`);
+    expect(list.stdout).toMatch(/scan-2\.pdf.*cannot read scan-2\.pdf/);
+    const page = await runCli(['jobs', 'list', '--limit', '1', '--json'], env);
+    expect(JSON.parse(page.stdout)).toMatchObject({ total: 2, nextCursor: '1' });
+
+    const show = await runCli(['jobs', 'show', jobs[0]!.id!], env);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`job ${jobs[0]!.id} in ${name}: failed`);
+    expect(show.stdout).toContain('stack trace (last attempt):');
+
+    failing.value = false;
+    const retry = await runCli(['jobs', 'retry', jobs[0]!.id!, 'no-such-job'], env);
+    expect(retry.code).toBe(1);
+    expect(retry.stdout).toContain(`retried ${jobs[0]!.id}`);
+    expect(retry.stderr).toContain('no-such-job: No job "no-such-job"');
+    await until(
+      () => queue.getCompletedCount(),
+      (n) => n === 1,
+    );
+
+    await w.close();
+    expect((await runCli(['jobs', 'pause'], env)).stdout).toContain(`${name}: paused`);
+    expect(await queue.isPaused()).toBe(true);
+    expect((await runCli(['jobs', 'resume'], env)).stdout).toContain(`${name}: running`);
+    const clean = await runCli(['jobs', 'clean', '--state', 'completed', '--older-than', '0'], env);
+    expect(clean.stdout).toContain(`${name}: removed 1 completed job`);
+
+    const token = 'cli-action-token-0123456';
+    const guarded = await sidecarFor([name], { ACTION_TOKEN: token });
+    const refused = await runCli(['jobs', 'pause'], { ...env, QSCALE_URL: guarded.base });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Missing or wrong action token');
+    const allowed = await runCli(['jobs', 'pause', '--token', token], {
+      ...env,
+      QSCALE_URL: guarded.base,
+    });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    const gone = await runCli(['jobs', 'list'], { ...env, QSCALE_URL: 'http://127.0.0.1:9' });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('cannot reach the sidecar at http://127.0.0.1:9');
   });
 });

@@ -104,6 +104,14 @@ describe('qscale start', () => {
     });
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout).queues[0].counts.completed).toBe(1);
+    // `qscale jobs` finds its sidecar the same way, without --url.
+    const jobs = await runCli(['jobs', 'list', '--state', 'completed', '--json'], {
+      REDIS_URL: '',
+      REDIS_DATA_DIR: join(dir, 'redis'),
+      QSCALE_URL: '',
+    });
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout)).toMatchObject({ queue: 'file_processing', total: 1 });
 
     // A second start on the same data directory is refused and leaves the first one's files alone.
     const clash = await runCli(['start'], env());
@@ -114,6 +122,7 @@ describe('qscale start', () => {
     first.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
     expect(existsSync(join(dir, 'redis', 'redis.url'))).toBe(false);
+    expect(existsSync(join(dir, 'redis', 'sidecar.url'))).toBe(false);
     expect(existsSync(join(dir, 'redis', 'appendonlydir'))).toBe(true);
 
     const second = new CliProcess(['start'], env());

@@ -15,6 +15,7 @@ import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { createExporterServer } from '../src/exporter/exporter-server.js';
+import { createQueueJobs } from '../src/jobs/create-queue-jobs.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import type { StatusBody } from '../src/exporter/status-api.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
@@ -45,7 +46,11 @@ interface Exporter {
 /** The exporter's HTTP server as `runExporter` builds it, plus the status page's options. */
 async function startExporter(
   env: Env,
-  options: { uploadUrl?: string; statusExtras?: () => Record<string, unknown> } = {},
+  options: {
+    uploadUrl?: string;
+    statusExtras?: () => Record<string, unknown>;
+    actionToken?: string;
+  } = {},
 ): Promise<Exporter> {
   const config = loadConfig(env);
   const logger = createLogger(config, 'test');
@@ -67,6 +72,7 @@ async function startExporter(
       redis,
       queuePrefix: config.queue.prefix,
       queuePrefixes: config.metrics.queuePrefixes,
+      jobs: new Map(watchedQueueKeys(config).map((k) => [k.queue, createQueueJobs(redis, k)])),
       ...options,
     });
   } catch (error) {
@@ -299,6 +305,125 @@ describe('Status page', () => {
       await stack?.close();
       await exporter?.close();
       await closeServer(apiServer);
+    }
+  }, 90_000);
+
+  it('should find, inspect and retry a failed job, pause and resume the queue, and refuse unauthorized actions, in a real browser', async () => {
+    const name = `console_${randomUUID().slice(0, 8)}`;
+    const env = await testEnv(redis, { QUEUE_NAME: name, SAMPLE_TTL_MS: '0' });
+    const queue = new Queue(name, { connection: redis.client() });
+    queue.on('error', () => undefined);
+    const failing = { value: true };
+    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      name,
+      async (job) => {
+        if (job.data.fail && failing.value) throw new Error(`cannot parse ${job.data.fileName}`);
+        return { ok: true };
+      },
+      { connection },
+    );
+    worker.on('error', () => undefined);
+    const exporter = await startExporter(env);
+    const guarded = await startExporter(env, { actionToken: 'page-action-token-01234' });
+    const attacker = createServer((_req, res) => {
+      // A page on another origin that posts a form to the sidecar as soon as it loads.
+      res
+        .writeHead(200, { 'Content-Type': 'text/html' })
+        .end(
+          `<form method="post" enctype="text/plain" action="${exporter.url}/api/v1/queues/${name}/pause"><input name='{"x":"' value='"}'></form><script>document.forms[0].submit()</script>`,
+        );
+    });
+    const attackerUrl = await listenLocal(attacker);
+    try {
+      const bad = await queue.add('process-file', { fileName: 'broken.pdf', fail: true });
+      await queue.add('process-file', { fileName: 'other.pdf', fail: true });
+      for (let i = 0; i < 50 && (await queue.getFailedCount()) < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const view = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
+      await waitForText(view, '#connection', 'live');
+      // The list: failed jobs, newest first; the failure list links to the job.
+      await waitForText(view, '#jobs-range', '1–2 of 2 failed');
+      await view.page.locator('#failures a', { hasText: 'broken.pdf' }).click();
+      await waitForText(view, '#job-title', 'broken.pdf · failed');
+      expect(await textOf(view.page, '#job-stack')).toContain('Error: cannot parse broken.pdf');
+      expect(view.page.url()).toContain(`#queue=${name}&job=${bad.id}`);
+      // Search narrows the list.
+      await view.page.fill('#job-search-input', 'OTHER');
+      await view.page.press('#job-search-input', 'Enter');
+      await waitForText(view, '#jobs-range', '1 found · 2 failed');
+      await view.page.fill('#job-search-input', '');
+      await view.page.press('#job-search-input', 'Enter');
+      // Retry it: it runs again and completes.
+      failing.value = false;
+      await view.page.click('#job-actions button[data-job-action="retry"]');
+      await waitForText(view, '#job-title', 'broken.pdf · completed');
+      await waitForText(view, '#jobs-range', '1–1 of 1 failed');
+      await view.page.screenshot({ path: `${ARTIFACTS}console-job.png`, fullPage: true });
+
+      // Pause: the backlog grows; resume: it drains.
+      await view.page.click('#queue-pause');
+      await view.page.locator('#queue-resume').waitFor({ state: 'visible' });
+      expect(await queue.isPaused()).toBe(true);
+      await queue.addBulk([1, 2, 3].map((n) => ({ name: 'process-file', data: { n } })));
+      await waitForText(view, '#backlog', '3');
+      await view.page.click('#queue-resume');
+      await waitForText(view, '#backlog', '0');
+      expect(await queue.isPaused()).toBe(false);
+      expect(view.errors).toEqual([]);
+      await view.close();
+
+      // With ACTION_TOKEN: refused without it, done with it.
+      const tokenView = await openPage(browser, `${guarded.url}/`, { width: 1280, height: 900 });
+      await waitForText(tokenView, '#job-permission', 'Actions need the action token.');
+      await tokenView.page.locator('#token-form').waitFor({ state: 'visible' });
+      await tokenView.page.click('#queue-pause');
+      await tokenView.page
+        .locator('#job-message', { hasText: 'Missing or wrong action token' })
+        .waitFor();
+      expect(await queue.isPaused()).toBe(false);
+      await tokenView.page.fill('#token-input', 'page-action-token-01234');
+      await tokenView.page.click('#token-form button');
+      await tokenView.page.click('#queue-pause');
+      await tokenView.page.locator('#job-message', { hasText: 'Queue paused' }).waitFor();
+      expect(await queue.isPaused()).toBe(true);
+      await queue.resume();
+      await tokenView.close();
+
+      // A form on another origin that posts to the sidecar changes nothing.
+      const evil = await openPage(browser, `${attackerUrl}/`, { width: 800, height: 600 });
+      await evil.page.waitForURL(/\/pause$/);
+      expect(await evil.page.locator('body').textContent()).toContain('cross_origin_refused');
+      expect(await queue.isPaused()).toBe(false);
+      await evil.close();
+
+      // Phone width: the console fits.
+      const phone = await openPage(
+        browser,
+        `${exporter.url}/#queue=${name}&job=${bad.id}`,
+        {
+          width: 375,
+          height: 812,
+        },
+        true,
+      );
+      await waitForText(phone, '#job-title', 'broken.pdf · completed');
+      const widths = (await phone.page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })',
+      )) as { scroll: number; client: number };
+      expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+      await phone.page.screenshot({ path: `${ARTIFACTS}console-phone.png`, fullPage: true });
+      expect(phone.errors).toEqual([]);
+      await phone.close();
+    } finally {
+      await worker.close();
+      connection.disconnect();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await exporter.close();
+      await guarded.close();
+      await closeServer(attacker);
     }
   }, 90_000);
 

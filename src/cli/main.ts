@@ -9,6 +9,7 @@ import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-
 import getPort from 'get-port';
 import type { KubernetesFindings } from '../doctor/doctor.js';
 import type { LocalAutoscaler } from './local-autoscaler.js';
+import { addJobsCommand } from './jobs-command.js';
 import { TerminalStatus } from './terminal-status.js';
 
 // Each command loads only the parts it runs (a worker needs no gRPC, no Kubernetes client, no
@@ -171,18 +172,19 @@ export function buildProgram(): Command {
       const lifecycle = new Lifecycle(logger, {
         deadlineMs: shutdownDeadlineMs(config, config.autoscale.enabled),
       });
+      let privateRedis: PrivateRedis | undefined;
       try {
         if (wantsPrivateRedis(config.redis)) {
-          const redis = await lifecycle.start(async () => {
-            const privateRedis = new PrivateRedis(config.redis.dataDir, logger);
+          privateRedis = await lifecycle.start(async () => {
+            const redis = new PrivateRedis(config.redis.dataDir, logger);
             // A failed start still removes the pid files it wrote.
-            await privateRedis.start().catch(async (error: unknown) => {
-              await privateRedis.close();
+            await redis.start().catch(async (error: unknown) => {
+              await redis.close();
               throw error;
             });
-            return privateRedis;
+            return redis;
           });
-          config = { ...config, redis: { ...config.redis, url: redis.url } };
+          config = { ...config, redis: { ...config.redis, url: privateRedis.url } };
         }
         // Ports first, so the status page knows where to upload and the API whom to allow (CORS).
         const [{ PREFERRED_PORT, runApp }, { runWorker }, { runExporter }, { LocalAutoscaler }] =
@@ -208,6 +210,7 @@ export function buildProgram(): Command {
             }),
           }),
         );
+        await privateRedis?.recordSidecarUrl(`http://127.0.0.1:${exporter.port}`);
         if (autoscaler) {
           const scaler = autoscaler;
           await lifecycle.start(async () => scaler.start());
@@ -344,6 +347,9 @@ export function buildProgram(): Command {
       );
       process.exitCode = report.exitCode;
     });
+
+  // The data directory tells it where a running `qscale start` put its sidecar.
+  addJobsCommand(program, () => configFrom({}).redis.dataDir);
 
   queueOptions(program.command('status'))
     .description(

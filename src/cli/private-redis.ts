@@ -57,13 +57,22 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   return false;
 }
 
-/** The URL of the private Redis a running `qscale start` wrote, if any. */
-export async function readPrivateRedisUrl(dataDir: string): Promise<string | undefined> {
+async function readUrlFile(dataDir: string, file: string): Promise<string | undefined> {
   try {
-    return (await readFile(join(dataDir, 'redis.url'), 'utf8')).trim() || undefined;
+    return (await readFile(join(dataDir, file), 'utf8')).trim() || undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The URL of the private Redis a running `qscale start` wrote, if any. */
+export function readPrivateRedisUrl(dataDir: string): Promise<string | undefined> {
+  return readUrlFile(dataDir, 'redis.url');
+}
+
+/** The sidecar (status page, console API) of a running `qscale start`, if any. */
+export function readSidecarUrl(dataDir: string): Promise<string | undefined> {
+  return readUrlFile(dataDir, 'sidecar.url');
 }
 
 /**
@@ -200,12 +209,18 @@ export class PrivateRedis {
     this.child = child;
   }
 
+  /** Tells `qscale jobs` where this stack's sidecar listens (removed again by {@link close}). */
+  async recordSidecarUrl(url: string): Promise<void> {
+    if (this.ownsDataDir) await writeFile(this.path('sidecar.url'), `${url}\n`);
+  }
+
   /** Stops redis-server (it flushes the append-only file first); idempotent. */
   close(): Promise<void> {
     this.stopping ??= (async () => {
       if (!this.ownsDataDir) return;
       const child = this.child;
       await rm(this.path('redis.url'), { force: true });
+      await rm(this.path('sidecar.url'), { force: true });
       if (child && child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');

@@ -283,6 +283,10 @@ export function createStatusAssets(): Map<string, Asset> {
       { path: pageFile('status.js'), contentType: 'text/javascript; charset=utf-8' },
     ],
     [
+      '/assets/jobs.js',
+      { path: pageFile('jobs.js'), contentType: 'text/javascript; charset=utf-8' },
+    ],
+    [
       '/assets/status.css',
       { path: pageFile('status.css'), contentType: 'text/css; charset=utf-8' },
     ],

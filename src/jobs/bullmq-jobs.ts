@@ -212,7 +212,8 @@ export class BullmqJobs implements QueueJobs {
       data: data.text,
       dataTruncated: data.truncated,
       options: (job.opts ?? null) as Record<string, unknown> | null,
-      attempts: job.opts?.attempts ?? 1,
+      // BullMQ stores `attempts: 0` for jobs added without the option: one attempt.
+      attempts: Math.max(1, job.opts?.attempts ?? 1),
       dueAt: known === 'delayed' && delay > 0 ? job.timestamp + delay : null,
       stacktrace: (job.stacktrace ?? []).filter((line): line is string => typeof line === 'string'),
       progress: job.progress ?? null,

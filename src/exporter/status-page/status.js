@@ -218,6 +218,15 @@ function renderQueuePicker(queues) {
   }
   if (!selected || !names.includes(selected)) selected = names[0];
   select.value = selected ?? '';
+  announceQueue();
+}
+
+let announced;
+/** Tells the jobs console (jobs.js) which queue the page shows. */
+function announceQueue() {
+  if (selected === announced || selected === undefined) return;
+  announced = selected;
+  window.dispatchEvent(new CustomEvent('qscale:queue', { detail: selected }));
 }
 
 /** `60` → `1 min`, `45` → `45 s`. */
@@ -368,8 +377,11 @@ function renderFailures(failures) {
     ...failures.map((failure) => {
       const item = el('li');
       const head = el('div', 'failure-head');
+      // Opens the job in the jobs console (jobs.js follows the link).
+      const link = el('a', 'failure-name', failure.fileName ?? failure.name ?? failure.id);
+      link.href = `#queue=${encodeURIComponent(selected)}&job=${encodeURIComponent(failure.id)}`;
       head.append(
-        el('span', 'failure-name', failure.fileName ?? failure.name ?? failure.id),
+        link,
         el('time', 'failure-time', failure.failedAt ? formatTime(failure.failedAt) : ''),
       );
       item.append(head, el('div', 'failure-error', failure.error ?? '(no error recorded)'));
@@ -509,6 +521,7 @@ async function poll() {
 
 $('queue-select').addEventListener('change', (event) => {
   selected = event.target.value;
+  announceQueue();
   render();
 });
 
