@@ -29,6 +29,7 @@ const ALERTS = [
   'QscaleJobFailureRatioHigh',
   'QscaleExporterRedisDown',
   'QscaleExporterAbsent',
+  'QscaleRedisMemoryNearMax',
 ];
 
 describe('monitoring/alerts.yaml', () => {

@@ -18,6 +18,36 @@ describe('loadConfig', () => {
     expect(config.redis.url).toBeUndefined();
   });
 
+  it('should parse the retention settings: files kept forever by default, jobs for a day or a week', () => {
+    const defaults = loadConfig({});
+    expect(defaults.retention).toEqual({ fileSeconds: 0, maxFiles: 0, intervalSeconds: 60 });
+    expect(defaults.worker).toMatchObject({
+      keepCompleted: 1000,
+      keepFailed: 5000,
+      keepCompletedSeconds: 86_400,
+      keepFailedSeconds: 604_800,
+    });
+    const set = loadConfig({
+      FILE_RETENTION_SECONDS: '3600',
+      MAX_FILES: '100',
+      RETENTION_INTERVAL_SECONDS: '5',
+      KEEP_COMPLETED_SECONDS: '0',
+      KEEP_FAILED_SECONDS: '60',
+    });
+    expect(set.retention).toEqual({ fileSeconds: 3600, maxFiles: 100, intervalSeconds: 5 });
+    expect(set.worker).toMatchObject({ keepCompletedSeconds: 0, keepFailedSeconds: 60 });
+    let error: unknown;
+    try {
+      loadConfig({ RETENTION_INTERVAL_SECONDS: '0', MAX_FILES: '-1' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      'MAX_FILES="-1": must be a whole number from 0 to 1000000000',
+      'RETENTION_INTERVAL_SECONDS="0": must be a whole number from 1 to 86400',
+    ]);
+  });
+
   it('should accept a hash-tag prefix, rediss:// with credentials, and Sentinel', () => {
     const config = loadConfig({
       QUEUE_PREFIX: '{bull}',

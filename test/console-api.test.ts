@@ -7,11 +7,14 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
+import { runDoctor } from '../src/doctor/doctor.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
+import supertest from 'supertest';
 import { runCli } from './helpers/cli-process.js';
+import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
 import { rqEnqueue, RqWorker } from './helpers/rq.js';
-import { testEnv } from './helpers/stack.js';
+import { createTestStack, testEnv } from './helpers/stack.js';
 
 /** Response bodies, read loosely: each test asserts on the shape it needs. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -268,6 +271,70 @@ describe('Operator console API', () => {
       () => queue.getCompletedCount(),
       (n) => n === 4,
     );
+  });
+
+  it('should retry a failed file job to completed: the upload API, worker and records agree', async () => {
+    const embeddings = await new FakeEmbeddingServer().start();
+    cleanups.push(() => embeddings.stop());
+    embeddings.hold(); // the embedding service hangs: the job times out and fails
+    const stack = await createTestStack(redis, {
+      EMBEDDING_PROVIDER: 'openai',
+      EMBEDDING_URL: embeddings.url,
+      EMBEDDING_TIMEOUT_MS: '200',
+      EMBEDDING_MAX_RETRIES: '0',
+      JOB_ATTEMPTS: '1',
+    });
+    cleanups.push(() => stack.close());
+    const upload = await supertest(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('a file worth keeping. '.repeat(20)), 'notes.txt');
+    expect(upload.status).toBe(202);
+    const id = upload.body.id as string;
+    expect((await stack.waitForStatus(id, 'failed', 20_000)).error).toMatch(/embedding/i);
+
+    embeddings.release();
+    const { base } = await sidecarFor([stack.config.queue.name]);
+    const listed = await getJson(
+      `${base}/api/v1/queues/${stack.config.queue.name}/jobs?state=failed`,
+    );
+    expect(listed.body.jobs).toEqual([expect.objectContaining({ id, fileName: 'notes.txt' })]);
+    const retried = await act(`${base}/api/v1/queues/${stack.config.queue.name}/jobs/${id}/retry`);
+    expect(retried.status).toBe(200);
+    const record = await stack.waitForStatus(id, 'completed', 20_000);
+    expect(record.chunks).toBeGreaterThan(0);
+    const chunks = await supertest(stack.app).get(`/api/v1/files/${id}/chunks`);
+    expect(chunks.status).toBe(200);
+  });
+
+  it('should let doctor warn only about failures nobody acknowledged', async () => {
+    const name = uniqueQueueName('console');
+    const queue = newQueue(name);
+    worker(name, { failing: { value: true } });
+    await Promise.all([1, 2].map((n) => queue.add('file', { fileName: `${n}.txt`, fail: true })));
+    await until(
+      () => queue.getFailedCount(),
+      (n) => n === 2,
+    );
+    const { base } = await sidecarFor([name]);
+    const config = loadConfig(await testEnv(redis, { QUEUE_NAME: name }));
+    const failures = async () =>
+      (await runDoctor(config)).checks.find((check) => check.name === 'failures (last hour)')!;
+    expect(await failures()).toMatchObject({ status: 'WARN' });
+    expect((await failures()).found).toContain('2 jobs failed in the last hour');
+
+    const ack = await act(`${base}/api/v1/queues/${name}/ack-failures`);
+    expect(ack.status).toBe(200);
+    expect(ack.body.acknowledgedAt).toBeGreaterThan(Date.now() - 10_000);
+    expect(await failures()).toMatchObject({ status: 'OK' });
+    // Still there to inspect.
+    expect((await getJson(`${base}/api/v1/queues/${name}/jobs?state=failed`)).body.total).toBe(2);
+    // A new failure warns again, alone.
+    await queue.add('file', { fileName: '3.txt', fail: true });
+    await until(
+      () => queue.getFailedCount(),
+      (n) => n === 3,
+    );
+    expect((await failures()).found).toContain('1 jobs failed in the last hour');
   });
 
   it('should answer bad input with 400/404 naming what is allowed, changing nothing', async () => {
@@ -529,6 +596,8 @@ describe('Operator console API', () => {
     expect((await runCli(['jobs', 'pause'], env)).stdout).toContain(`${name}: paused`);
     expect(await queue.isPaused()).toBe(true);
     expect((await runCli(['jobs', 'resume'], env)).stdout).toContain(`${name}: running`);
+    const ack = await runCli(['jobs', 'ack-failures'], env);
+    expect(ack.stdout).toMatch(new RegExp(`${name}: failures up to \\S+ acknowledged`));
     const clean = await runCli(['jobs', 'clean', '--state', 'completed', '--older-than', '0'], env);
     expect(clean.stdout).toContain(`${name}: removed 1 completed job`);
 

@@ -69,7 +69,10 @@ const CORPUS: Case[] = [
   {
     name: 'pages.pdf',
     content: () => pdfWithPages(51),
-    failsWith: /has 51 pages, more than 50 \(PDF_MAX_PAGES\)/,
+    // On a loaded 2-core CI machine parsing 51 pages can outlast the 5 s limit first (seen once);
+    // the page limit alone is tested in extraction-sandbox.test.ts.
+    failsWith:
+      /has 51 pages, more than 50 \(PDF_MAX_PAGES\)|took longer than 5 s to extract \(EXTRACT_TIMEOUT_SECONDS\)/,
   },
   {
     name: 'deep.json',

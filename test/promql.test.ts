@@ -29,6 +29,7 @@ const EXPECTED_EMPTY = [
   'alert QscaleWorkersSaturated', // the worker was busy a fraction of its window
   'alert QscaleExporterRedisDown', // Redis is up
   'alert QscaleExporterAbsent', // both exporters are scraped
+  'alert QscaleRedisMemoryNearMax', // the test's Redis has no maxmemory
 ];
 
 /** Grafana's variables as Grafana would fill them for one queue and a 1 s scrape interval. */

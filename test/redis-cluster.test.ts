@@ -246,6 +246,13 @@ describe('Redis Cluster', () => {
         expect(valueOf(m, 'qscale_queue_length', { queue: name }), name).toBe(n);
       }
       expect(valueOf(m, 'qscale_queue_jobs', { queue: names.c, state: 'delayed' })).toBe(1);
+      // Redis memory: one series per master (3 here), named by its address.
+      const used = find(m, 'qscale_redis_memory_used_bytes');
+      expect(used.map((sample) => sample.labels.node).sort()).toEqual(
+        [...new Set(Object.values(masterOf))].map((port) => `127.0.0.1:${port}`).sort(),
+      );
+      for (const sample of used) expect(sample.value).toBeGreaterThan(0);
+      expect(find(m, 'qscale_redis_maxmemory_bytes')).toHaveLength(3);
 
       // MONITOR on every node shows each script call, with its first key and the client that
       // sent it. These nodes are the test's own.

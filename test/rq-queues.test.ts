@@ -44,6 +44,8 @@ describe('the sidecar for Python RQ queues', () => {
       SAMPLE_TTL_MS: '0',
       METRICS_PORT: '0',
       KEDA_PORT: '0',
+      // Scrapes' own commands are measured with MONITOR: no history writer ticking into them.
+      HISTORY: 'off',
     });
     const config = loadConfig(env);
     exporter = await runExporter(config, createLogger(config, 'test'));

@@ -15,9 +15,11 @@ import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { createExporterServer } from '../src/exporter/exporter-server.js';
+import { readHistory } from '../src/exporter/queue-history.js';
 import { createQueueJobs } from '../src/jobs/create-queue-jobs.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import type { StatusBody } from '../src/exporter/status-api.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis } from '../src/queue/redis-connection.js';
 import { watchedQueueKeys } from '../src/queue/watched-queues.js';
@@ -59,6 +61,7 @@ async function startExporter(
   const sampler = new QueueSampler(redis, watchedQueueKeys(config), {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
+    readMemory: true,
   });
   const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
   let server: Server;
@@ -73,6 +76,12 @@ async function startExporter(
       queuePrefix: config.queue.prefix,
       queuePrefixes: config.metrics.queuePrefixes,
       jobs: new Map(watchedQueueKeys(config).map((k) => [k.queue, createQueueJobs(redis, k)])),
+      history: (queue, seconds) =>
+        readHistory(
+          redis,
+          watchedQueueKeys(config).find((k) => k.queue === queue)!,
+          seconds,
+        ),
       ...options,
     });
   } catch (error) {
@@ -427,6 +436,44 @@ describe('Status page', () => {
     }
   }, 90_000);
 
+  it('should draw the charts from the stored history on first load and after a reload', async () => {
+    const name = `history_${randomUUID().slice(0, 8)}`;
+    const env = await testEnv(redis, { QUEUE_NAME: name });
+    const exporter = await startExporter(env);
+    const client = redis.client();
+    try {
+      // Four minutes of points as a sidecar writes them (one per 5 s, `backlog,active,done/s,
+      // enqueued/s,live,desired`), dated in the past: a recorder cannot backdate its points.
+      const key = new QueueKeys('bull', name).history('5s');
+      const now = Date.now();
+      for (let i = 48; i >= 1; i--) {
+        await client.xadd(key, `${now - i * 5000}-0`, 'p', `${48 - i},1,0.5,0.6,1,2`);
+      }
+      const view = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
+      await waitForText(view, '#connection', 'live');
+      const pointsDrawn = () =>
+        view.page.evaluate('charts.backlog ? charts.backlog.data[0].length : 0') as Promise<number>;
+      await expect.poll(pointsDrawn, { timeout: 10_000 }).toBeGreaterThanOrEqual(48);
+      // Redis memory and the uploads' bytes, in the footer.
+      await view.page
+        .locator('#storage', { hasText: /^Redis [\d.]+ (KiB|MiB) \(no maxmemory\) · files 0 B$/ })
+        .waitFor({ timeout: 5_000 });
+      await view.page.reload();
+      await waitForText(view, '#connection', 'live');
+      await expect.poll(pointsDrawn, { timeout: 10_000 }).toBeGreaterThanOrEqual(48);
+      // The longer windows come from the same storage.
+      await view.page.selectOption('#chart-window', '3600');
+      await waitForText(view, '#chart-source', 'one point per 5 s, kept in Redis');
+      expect(await pointsDrawn()).toBe(48);
+      await view.page.screenshot({ path: `${ARTIFACTS}status-page-history.png`, fullPage: false });
+      expect(view.errors).toEqual([]);
+      await view.close();
+    } finally {
+      client.disconnect();
+      await exporter.close();
+    }
+  }, 60_000);
+
   it('should say which numbers are derived for an RQ queue and a plain BullMQ app, in a real browser', async () => {
     const rqName = `rq_${randomUUID().slice(0, 8)}`;
     const plainName = `plain_${randomUUID().slice(0, 8)}`;
@@ -494,6 +541,7 @@ describe('Status page', () => {
         sampledAt: null,
         uploadUrl: null,
         windows: { rateSeconds: 60, utilizationSeconds: 60 },
+        storage: { redisUsedBytes: null, redisMaxBytes: null, blobBytes: null },
         queues: [],
       });
 
@@ -502,6 +550,7 @@ describe('Status page', () => {
       // Unknown, not empty: the lists say so instead of "No failed jobs." / "No live workers.".
       await waitForText(view, '#failures-empty', 'Unknown while Redis cannot be reached.');
       await waitForText(view, '#workers-empty', 'Unknown while Redis cannot be reached.');
+      await waitForText(view, '#job-message', 'Jobs are unknown while Redis cannot be reached.');
       expect(await view.page.locator('#failures-empty').isVisible()).toBe(true);
       expect(await view.page.locator('#banner').isVisible()).toBe(true);
       expect(await view.page.locator('#upload-card').isVisible()).toBe(false);

@@ -306,7 +306,7 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
     }
   });
 
-  it('should read the app’s Redis with read-only commands only', async () => {
+  it('should read the app’s Redis with read-only commands only, writing nothing but its own history', async () => {
     // The app's worker stops, so that every command MONITOR shows is the sidecar's (the app's
     // scripts' inner commands carry no client address).
     await worker.close();
@@ -319,7 +319,13 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
       await sleep(5100);
       await scrape();
     });
-    expect(seen.filter(([command]) => !READ_ONLY_COMMANDS.has(command!))).toEqual([]);
+    // Its only writes: the queue history it keeps (HISTORY=on), under its own keys, bounded.
+    const writes = seen.filter(([command]) => !READ_ONLY_COMMANDS.has(command!));
+    const historyKey = new RegExp(`^${prefix}:[^:]+:qscale:history:(5s|1m)(:step)?$`);
+    expect(writes.filter(([, key]) => !historyKey.test(key ?? ''))).toEqual([]);
+    expect(new Set(writes.map(([command]) => command))).toEqual(
+      new Set(['set', 'xadd', 'pexpire']),
+    );
     // MONITOR does not show administrative commands: CLIENT LIST is counted in commandstats (once
     // per 5 s at most, for the scrape and the sidecar's own reads every 2 s).
     const calls = (await clientListCalls()) - before;

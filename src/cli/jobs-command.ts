@@ -162,6 +162,10 @@ export function addJobsCommand(program: Command, dataDir: () => string): void {
 
   for (const [action, help] of [
     ['retry-failed', 'run every failed job of the queue again'],
+    [
+      'ack-failures',
+      'mark the failures so far as handled: `qscale doctor` warns only about later ones',
+    ],
     ['pause', 'stop workers from taking new jobs (BullMQ)'],
     ['resume', 'let workers take jobs again (BullMQ)'],
   ] as const) {
@@ -176,7 +180,9 @@ export function addJobsCommand(program: Command, dataDir: () => string): void {
             result,
             action === 'retry-failed'
               ? `${name}: ${result.count} failed job${result.count === 1 ? '' : 's'} moved back to waiting`
-              : `${name}: ${result.paused ? 'paused' : 'running'}`,
+              : action === 'ack-failures'
+                ? `${name}: failures up to ${new Date(result.acknowledgedAt!).toISOString()} acknowledged`
+                : `${name}: ${result.paused ? 'paused' : 'running'}`,
           );
         }),
       );

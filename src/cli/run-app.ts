@@ -6,6 +6,7 @@ import { createApp } from '../app/express-adapter.js';
 import { IdempotencyStore } from '../app/idempotency.js';
 import { ReplicaAcker } from '../app/replica-acker.js';
 import { UploadSettler } from '../app/upload-settler.js';
+import { RetentionSweeper } from '../app/retention-sweeper.js';
 import { UploadSweeper } from '../app/upload-sweeper.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
 import { createFileQueue } from '../queue/file-queue.js';
@@ -135,6 +136,14 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     graceMs: config.http.sweep.graceSeconds * 1000,
     intervalMs: config.http.sweep.intervalSeconds * 1000,
   }).start();
+  // Retention (finished files and jobs past their age or count): at start, then every interval.
+  const retention = new RetentionSweeper(context, {
+    fileMaxAgeMs: config.retention.fileSeconds * 1000,
+    maxFiles: config.retention.maxFiles,
+    completedJobMaxAgeMs: config.worker.keepCompletedSeconds * 1000,
+    failedJobMaxAgeMs: config.worker.keepFailedSeconds * 1000,
+    intervalMs: config.retention.intervalSeconds * 1000,
+  }).start();
   let closing: Promise<void> | undefined;
   return {
     context,
@@ -145,6 +154,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
       (closing ??= closeAll(logger, [
         () => closeServer(server),
         () => sweeper.close(),
+        () => retention.close(),
         () => context.settler.close(),
         () => context.acker?.close() ?? Promise.resolve(),
         () => context.queue.close(),

@@ -9,6 +9,7 @@ import { startScalerServer, type RunningScalerServer } from '../keda/scaler-serv
 import { loadKubeConfig } from '../k8s/kube-config.js';
 import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
 import { createQueueJobs } from '../jobs/create-queue-jobs.js';
+import { HistoryRecorder, readHistory } from '../exporter/queue-history.js';
 import { createRedis } from '../queue/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from './close-all.js';
@@ -120,7 +121,9 @@ export async function runExporter(
     connectionName: `qscale:exporter:${config.worker.id}`,
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const { signals, keys } = scalingSignalsFor(config, redis, config.metrics.queues);
+  const { signals, keys } = scalingSignalsFor(config, redis, config.metrics.queues, {
+    readMemory: true,
+  });
   const watchers = new QueueWatchers(
     redis,
     new Map(keys.map((k) => [k.queue, k])),
@@ -129,6 +132,18 @@ export async function runExporter(
   );
   const extras = options.prepare?.(signals) ?? {};
   const jobs = new Map(keys.map((k) => [k.queue, createQueueJobs(redis, k)]));
+  const keyOf = new Map(keys.map((k) => [k.queue, k]));
+  const recorder = config.metrics.history
+    ? new HistoryRecorder({
+        redis,
+        keys: keyOf,
+        read: () => signals.read().catch(() => undefined),
+        rates: (snapshot) => signals.rates(snapshot),
+        drainSeconds: config.scaler.drainSeconds,
+        logger,
+        owner: config.worker.id,
+      })
+    : undefined;
   const server = createExporterServer({
     source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
@@ -140,15 +155,20 @@ export async function runExporter(
     queuePrefixes: config.metrics.queuePrefixes,
     ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
     jobs,
+    ...(recorder && {
+      history: (queue: string, seconds: number) => readHistory(redis, keyOf.get(queue)!, seconds),
+    }),
     ...(config.metrics.actionToken !== undefined && { actionToken: config.metrics.actionToken }),
     ...extras,
   });
   const closeSteps: (() => Promise<unknown>)[] = [
+    async () => recorder?.close(),
     () => Promise.all([...jobs.values()].map((queueJobs) => queueJobs.close())),
     () => redis.quit(),
   ];
   const keeper = keepDerivedQueuesRead(signals, logger);
   closeSteps.unshift(async () => clearInterval(keeper));
+  recorder?.start();
   // A first read now: derived counters count from the sidecar's start, not from its first scrape.
   void signals.read().catch((error: unknown) => logger.debug({ err: error }, 'first read failed'));
   try {

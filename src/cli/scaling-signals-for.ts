@@ -8,11 +8,13 @@ import { ScalingSignals } from '../scaling/scaling-signals.js';
 /**
  * The shared scaling inputs for `queues` on one request-role connection, with the sample TTL,
  * Redis timeout and rate window of the config: what the sidecar and the local autoscaler read.
+ * `readMemory`: samples carry Redis's `INFO memory` too (the sidecar's storage metrics).
  */
 export function scalingSignalsFor(
   config: Config,
   redis: RedisClient,
   queues: readonly string[],
+  options: { readMemory?: boolean } = {},
 ): { signals: ScalingSignals; keys: QueueKeys[] } {
   const keys = queues.map((queue) => queueKeysOf(config, queue));
   const sampler = new QueueSampler(redis, keys, {
@@ -24,6 +26,7 @@ export function scalingSignalsFor(
     maxWorkers: config.autoscale.enabled
       ? Math.max(config.metrics.workerSeriesLimit, config.autoscale.maxWorkers)
       : config.metrics.workerSeriesLimit,
+    readMemory: options.readMemory ?? false,
   });
   return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), keys };
 }

@@ -194,6 +194,11 @@ const envSchema = z.object({
   STALLED_INTERVAL_MS: int(1000, 3_600_000).default(30_000),
   KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(1000),
   KEEP_FAILED_JOBS: int(0, 10_000_000).default(5000),
+  KEEP_COMPLETED_SECONDS: int(0, 10 * 365 * 86_400).default(86_400),
+  KEEP_FAILED_SECONDS: int(0, 10 * 365 * 86_400).default(7 * 86_400),
+  FILE_RETENTION_SECONDS: int(0, 100 * 365 * 86_400).default(0),
+  MAX_FILES: int(0, 1_000_000_000).default(0),
+  RETENTION_INTERVAL_SECONDS: int(1, 86_400).default(60),
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 86_400).default(30),
   CHUNK_SIZE: int(100, 100_000).default(1000),
   CHUNK_OVERLAP: int(0, 50_000).default(200),
@@ -216,6 +221,7 @@ const envSchema = z.object({
   QUEUES: z.string().trim().optional(),
   METRICS_PORT: int(0, 65535).optional(),
   ACTION_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  HISTORY: oneOf(['on', 'off'] as const).default('on'),
   METRICS_AUTH: z
     .string()
     .regex(/^(bearer:.{16,}|basic:[^:]+:.{8,})$/, {
@@ -345,7 +351,24 @@ export interface Config {
     stalledIntervalMs: number;
     keepCompleted: number;
     keepFailed: number;
+    /** Completed jobs older than this (s) are removed too; 0: no age limit (count only). */
+    keepCompletedSeconds: number;
+    /** Failed jobs older than this (s) are removed too; 0: no age limit (count only). */
+    keepFailedSeconds: number;
     shutdownTimeoutSeconds: number;
+  };
+  /**
+   * Retention of uploaded files, applied by the API's retention sweeper: a finished file (completed
+   * or failed, never queued or processing) is deleted whole — record, chunks, vectors, job, blob —
+   * once it finished more than `fileSeconds` ago, or once it is not among the newest `maxFiles`.
+   */
+  retention: {
+    /** 0: files are kept whatever their age. */
+    fileSeconds: number;
+    /** 0: no limit on the number of files. */
+    maxFiles: number;
+    /** Time between sweeps (one replica sweeps per interval). */
+    intervalSeconds: number;
   };
   /** Worker telemetry and the exporter that reads it. */
   metrics: {
@@ -363,6 +386,11 @@ export interface Config {
      * as a bearer token. Unset: actions are allowed over loopback only, read-only elsewhere.
      */
     actionToken?: string;
+    /**
+     * HISTORY: the sidecar keeps each watched queue's numbers in Redis (an hour at 5 s, a day at
+     * 1 min: streams under `…:qscale:history:*`) for the status page's charts.
+     */
+    history: boolean;
     perWorker: boolean;
     /**
      * Per queue, at most this many live workers (the longest-running) are read one by one and get
@@ -586,7 +614,14 @@ export function loadConfig(env: Env = process.env): Config {
       stalledIntervalMs: e.STALLED_INTERVAL_MS,
       keepCompleted: e.KEEP_COMPLETED_JOBS,
       keepFailed: e.KEEP_FAILED_JOBS,
+      keepCompletedSeconds: e.KEEP_COMPLETED_SECONDS,
+      keepFailedSeconds: e.KEEP_FAILED_SECONDS,
       shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    },
+    retention: {
+      fileSeconds: e.FILE_RETENTION_SECONDS,
+      maxFiles: e.MAX_FILES,
+      intervalSeconds: e.RETENTION_INTERVAL_SECONDS,
     },
     metrics: {
       queues,
@@ -604,6 +639,7 @@ export function loadConfig(env: Env = process.env): Config {
               },
             })),
       ...(e.ACTION_TOKEN !== undefined && { actionToken: e.ACTION_TOKEN }),
+      history: e.HISTORY === 'on',
       perWorker: e.WORKER_METRICS === 'on',
       workerSeriesLimit: e.WORKER_SERIES_LIMIT,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,

@@ -90,11 +90,25 @@ function failuresCheck(
     status: failedLastHour > 0 ? 'WARN' : 'OK',
     found:
       failedLastHour > 0
-        ? `${approximate ? 'at least ' : ''}${failedLastHour} jobs failed in the last hour; most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
-        : 'no job failed in the last hour',
+        ? `${approximate ? 'at least ' : ''}${failedLastHour} jobs failed in the last hour (not acknowledged); most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
+        : 'no job failed in the last hour (or every failure was acknowledged)',
     ...(failedLastHour > 0 && { fix }),
     details: { failedLastHour, topErrors: top.map(([message, count]) => ({ message, count })) },
   };
+}
+
+/**
+ * Where the failures worth a warning start: an hour ago, or just after the last time an operator
+ * acknowledged the queue's failures (`qscale jobs ack-failures`), whichever is later. Retried and
+ * removed jobs have left the failed set already.
+ */
+async function unacknowledgedSince(
+  redis: RedisClient,
+  keys: QueueKeys,
+  now: number,
+): Promise<number> {
+  const acknowledged = Number(await redis.get(keys.failuresAcknowledged()));
+  return Math.max(now - HOUR_MS, Number.isFinite(acknowledged) ? acknowledged + 1 : 0);
 }
 
 /**
@@ -102,8 +116,9 @@ function failuresCheck(
  * newest FAILED_SAMPLE entries are read and counted by their `ended_at`.
  */
 async function rqFailures(redis: RedisClient, keys: QueueKeys, now: number): Promise<DoctorCheck> {
+  const since = await unacknowledgedSince(redis, keys, now);
   const failures = await readRecentFailures(redis, keys, FAILED_SAMPLE);
-  const recent = failures.filter((f) => f.failedAt >= now - HOUR_MS);
+  const recent = failures.filter((f) => f.failedAt >= since);
   const reasons = new Map<string, number>();
   for (const f of recent) {
     const message = (f.error ?? 'no message').slice(0, 200);
@@ -113,7 +128,7 @@ async function rqFailures(redis: RedisClient, keys: QueueKeys, now: number): Pro
   return failuresCheck(
     recent.length,
     top,
-    `read the errors above: rq info, and the job's traceback (rq requeue --queue ${keys.queue} <id> to try again)`,
+    `read the errors above (qscale jobs list --queue ${keys.queue} --state failed); retry with qscale jobs retry <id>, or acknowledge them once handled: qscale jobs ack-failures --queue ${keys.queue}`,
     recent.length === FAILED_SAMPLE,
   );
 }
@@ -123,15 +138,16 @@ async function bullmqFailures(
   keys: QueueKeys,
   now: number,
 ): Promise<DoctorCheck> {
+  const since = await unacknowledgedSince(redis, keys, now);
   const ids = await redis.zrevrangebyscore(
     keys.bull('failed'),
     '+inf',
-    now - HOUR_MS,
+    since,
     'LIMIT',
     0,
     FAILED_SAMPLE,
   );
-  const failedLastHour = await redis.zcount(keys.bull('failed'), now - HOUR_MS, '+inf');
+  const failedLastHour = await redis.zcount(keys.bull('failed'), since, '+inf');
   const reasons = new Map<string, number>();
   if (ids.length > 0) {
     const pipeline = redis.pipeline();
@@ -145,6 +161,6 @@ async function bullmqFailures(
   return failuresCheck(
     failedLastHour,
     top,
-    'read the errors above; a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS',
+    'read the errors above (qscale jobs list --state failed); a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS; once handled, retry or remove them, or acknowledge them: qscale jobs ack-failures',
   );
 }

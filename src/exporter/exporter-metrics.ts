@@ -6,6 +6,7 @@ import {
   type HistogramSnapshot,
   workerTotals,
   type QueueSnapshot,
+  type RedisMemory,
   type WorkerSnapshot,
 } from '../queue/queue-snapshot.js';
 import {
@@ -287,6 +288,41 @@ export function registerExporterMetrics(
           : [],
       ),
   });
+  registerCollectedMetric(registry, {
+    name: 'qscale_blob_storage_bytes',
+    help: "Bytes of the uploaded files (blobs) qscale's upload API keeps for the queue, as counted in Redis when each upload was confirmed and when each file was deleted (files uploaded before qscale kept this count are not in it). BullMQ queues only; 0 for a queue qscale does not upload to.",
+    type: 'gauge',
+    labelNames: QUEUE_LABELS,
+    collect: () =>
+      queues().flatMap((q) =>
+        q.blobBytes === undefined ? [] : [{ labels: queueLabels(q), value: q.blobBytes }],
+      ),
+  });
+  const memorySeries: [string, string, (m: RedisMemory) => number][] = [
+    [
+      'qscale_redis_memory_used_bytes',
+      "Redis's used_memory (INFO memory): bytes its allocator holds. On a Redis Cluster one series per master (label node=host:port), else one without labels.",
+      (m) => m.usedBytes,
+    ],
+    [
+      'qscale_redis_maxmemory_bytes',
+      "Redis's maxmemory setting (INFO memory); 0: no limit. On a Redis Cluster one series per master (label node=host:port), else one without labels.",
+      (m) => m.maxBytes,
+    ],
+  ];
+  for (const [name, help, value] of memorySeries) {
+    registerCollectedMetric(registry, {
+      name,
+      help,
+      type: 'gauge',
+      labelNames: ['node'] as const,
+      collect: () =>
+        (source.sample?.memory ?? []).map((m) => ({
+          ...(m.node !== '' && { labels: { node: m.node } }),
+          value: value(m),
+        })),
+    });
+  }
   registerCollectedMetric(registry, {
     name: 'qscale_redis_up',
     help: '1 when the last scrape read Redis within REDIS_TIMEOUT_MS, else 0.',

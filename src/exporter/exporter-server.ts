@@ -7,6 +7,7 @@ import type { Logger } from '../config/logger.js';
 import type { QueueJobs } from '../jobs/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
 import { createConsoleApp } from './console/console-app.js';
+import type { ConsoleContext } from './console/console-context.js';
 import { createExporterRegistry } from './exporter-metrics.js';
 import type { ScrapeSource } from './scrape-source.js';
 import { assetBody, createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
@@ -48,6 +49,8 @@ export interface ExporterServerOptions {
   jobs?: ReadonlyMap<string, QueueJobs>;
   /** ACTION_TOKEN: what the console's actions need; without it they are loopback-only. */
   actionToken?: string;
+  /** Reads a queue's stored history for the page's charts (HISTORY=on). */
+  history?: ConsoleContext['history'];
 }
 
 /**
@@ -91,6 +94,7 @@ export function createExporterServer(options: ExporterServerOptions): Server {
         ...(options.actionToken !== undefined && { actionToken: options.actionToken }),
       }),
       logger,
+      ...(options.history && { history: options.history }),
     });
   let queue: Promise<unknown> = Promise.resolve();
 

@@ -80,8 +80,37 @@ export interface StatusBody {
    * processing comes from every job recorded.
    */
   windows: { rateSeconds: number | null; utilizationSeconds: number | null };
+  /** Redis memory and blob disk use; see {@link storageStatus}. */
+  storage: StorageStatus;
   queues: QueueStatus[];
   [extra: string]: unknown;
+}
+
+/** Redis memory and blob disk use in `GET /api/status`; null when unknown (Redis not read). */
+export interface StorageStatus {
+  /** `used_memory`; on a Redis Cluster summed over the masters. */
+  redisUsedBytes: number | null;
+  /** `maxmemory`; on a Cluster summed over the masters, 0 when any of them has no limit. */
+  redisMaxBytes: number | null;
+  /** The upload API's blob byte totals of the sampled BullMQ queues, summed (see `blobBytes`). */
+  blobBytes: number | null;
+}
+
+/** The storage part of a sample (pure: no I/O). */
+export function storageStatus(sample: Sample | undefined): StorageStatus {
+  const memory = sample?.memory;
+  const counted = (sample?.queues ?? []).flatMap((q) =>
+    q.blobBytes === undefined ? [] : [q.blobBytes],
+  );
+  return {
+    redisUsedBytes: memory ? memory.reduce((sum, m) => sum + m.usedBytes, 0) : null,
+    redisMaxBytes: memory
+      ? memory.some((m) => m.maxBytes === 0)
+        ? 0
+        : memory.reduce((sum, m) => sum + m.maxBytes, 0)
+      : null,
+    blobBytes: counted.length > 0 ? counted.reduce((sum, bytes) => sum + bytes, 0) : null,
+  };
 }
 
 export interface StatusApiOptions {
@@ -224,6 +253,7 @@ export class StatusApi {
         rateSeconds: this.options.windows?.rateSeconds ?? null,
         utilizationSeconds: this.options.windows?.utilizationSeconds ?? null,
       },
+      storage: storageStatus(sample),
       queues,
     };
   }

@@ -2,6 +2,7 @@ import { Queue, type Job } from 'bullmq';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import {
+  acknowledgeFailures,
   BULLMQ_JOB_STATES,
   cut,
   JobActionError,
@@ -111,14 +112,19 @@ export class BullmqJobs implements QueueJobs {
     'remove',
     'promote',
     'retry-failed',
+    'ack-failures',
     'pause',
     'resume',
     'clean',
   ];
   private readonly bull: Queue;
+  private readonly redis: RedisClient;
+  private readonly keys: QueueKeys;
 
   constructor(redis: RedisClient, keys: QueueKeys) {
     this.queue = keys.queue;
+    this.redis = redis;
+    this.keys = keys;
     this.bull = new Queue(keys.queue, {
       connection: redis,
       prefix: keys.prefix,
@@ -267,6 +273,10 @@ export class BullmqJobs implements QueueJobs {
     const failed = await this.count('failed');
     if (failed > 0) await this.bull.retryJobs({ state: 'failed', count: 1000 });
     return failed;
+  }
+
+  acknowledgeFailures(): Promise<number> {
+    return acknowledgeFailures(this.redis, this.keys);
   }
 
   async pause(): Promise<void> {

@@ -155,8 +155,8 @@ export class ConsoleClient {
 
   queueAction(
     queue: string,
-    action: 'retry-failed' | 'pause' | 'resume',
-  ): Promise<{ count?: number; paused?: boolean }> {
+    action: 'retry-failed' | 'ack-failures' | 'pause' | 'resume',
+  ): Promise<{ count?: number; paused?: boolean; acknowledgedAt?: number }> {
     return this.request('POST', `${this.queuePath(queue)}/${action}`);
   }
 

@@ -1,4 +1,6 @@
 import type { QueueKind } from '../config/config.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import type { RedisClient } from '../queue/redis-connection.js';
 
 /** The job states a BullMQ queue lists, in the order a console shows them. */
 export const BULLMQ_JOB_STATES = [
@@ -31,7 +33,7 @@ export function jobStatesOf(kind: QueueKind): readonly JobState[] {
 
 /** What an operator can do to a queue and its jobs. */
 export type JobAction =
-  'retry' | 'remove' | 'promote' | 'retry-failed' | 'pause' | 'resume' | 'clean';
+  'retry' | 'remove' | 'promote' | 'retry-failed' | 'ack-failures' | 'pause' | 'resume' | 'clean';
 
 /** One job in a list. Times are epoch ms, null when not reached (or unknown). */
 export interface JobSummary {
@@ -129,6 +131,11 @@ export interface QueueJobs {
   promote(id: string): Promise<void>;
   /** Moves every failed job back to waiting; resolves to how many there were. */
   retryAllFailed(): Promise<number>;
+  /**
+   * Marks the failures so far as seen (they stay listed): `qscale doctor` warns only about later
+   * ones. Resolves to the time acknowledged (epoch ms).
+   */
+  acknowledgeFailures(): Promise<number>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   isPaused(): Promise<boolean>;
@@ -138,6 +145,13 @@ export interface QueueJobs {
 }
 
 const MAX_ERROR_CHARS = 500;
+
+/** Stores "failures seen up to now" for a queue; see {@link QueueJobs.acknowledgeFailures}. */
+export async function acknowledgeFailures(redis: RedisClient, keys: QueueKeys): Promise<number> {
+  const now = Date.now();
+  await redis.set(keys.failuresAcknowledged(), String(now));
+  return now;
+}
 
 /** `text` cut to `max` characters with an ellipsis. */
 export function cut(text: string | null | undefined, max = MAX_ERROR_CHARS): string | null {

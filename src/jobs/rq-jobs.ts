@@ -2,6 +2,7 @@ import type { QueueKeys } from '../queue/queue-keys.js';
 import { inflateText, lastLine } from '../queue/recent-failures.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import {
+  acknowledgeFailures,
   cut,
   JobActionError,
   matchesSearch,
@@ -357,6 +358,10 @@ export class RqJobs implements QueueJobs {
       retried += moved;
       if (moved === 0) return retried;
     }
+  }
+
+  acknowledgeFailures(): Promise<number> {
+    return acknowledgeFailures(this.redis, this.keys);
   }
 
   async pause(): Promise<void> {

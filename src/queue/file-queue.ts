@@ -1,9 +1,18 @@
-import { Queue } from 'bullmq';
+import { Queue, type KeepJobs } from 'bullmq';
 import type { RedisClient } from './redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { FileJobData, FileJobResult } from './file-job.js';
 
 export type FileQueue = Queue<FileJobData, FileJobResult>;
+
+/**
+ * BullMQ's finished-job retention: at most `count` jobs, none older than `ageSeconds` (0: no age
+ * limit). BullMQ applies it when a later job finishes; the API's retention sweeper also removes jobs
+ * past the age when none finishes.
+ */
+function keepJobs(count: number, ageSeconds: number): KeepJobs {
+  return ageSeconds > 0 ? { age: ageSeconds, count } : { count };
+}
 
 /**
  * The BullMQ queue that file jobs go through, with the retry and retention policy from the
@@ -18,8 +27,8 @@ export function createFileQueue(config: Config, connection: RedisClient): FileQu
     defaultJobOptions: {
       attempts: config.worker.attempts,
       backoff: { type: 'exponential', delay: config.worker.backoffMs },
-      removeOnComplete: { count: config.worker.keepCompleted },
-      removeOnFail: { count: config.worker.keepFailed },
+      removeOnComplete: keepJobs(config.worker.keepCompleted, config.worker.keepCompletedSeconds),
+      removeOnFail: keepJobs(config.worker.keepFailed, config.worker.keepFailedSeconds),
     },
   });
   return queue;

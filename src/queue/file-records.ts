@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-connection.js';
 import type { FileType } from './file-types.js';
 import type { QueueKeys } from './queue-keys.js';
+import { BLOB_BYTES_LUA, CONFIRM_FILES, DELETE_FILE } from './blob-bytes-scripts.js';
 
 export type FileStatus = 'queued' | 'processing' | 'completed' | 'failed';
 
@@ -124,35 +125,44 @@ const TEMPORARY_RESULT_TTL_MS = 10 * 60_000;
  * the marker key, so a later run of the same settlement (a retry sent while Redis was away) repeats
  * the answer and changes nothing.
  *
- * KEYS: marker, files index, idempotency key (the marker when none), then per file: record, job.
+ * A kept upload's blobs are added to the blob byte total (once: see BLOB_BYTES_LUA); a dropped one's
+ * records leave the index, and whatever of them was counted is subtracted.
+ *
+ * KEYS: marker, files index, idempotency key (the marker when none), blob byte total, then per
+ *       file: record, job.
  * ARGV: uploadedAt, idempotency token ('' when none), response JSON, idempotency TTL (s),
  *       marker TTL (s), then per file: id, JSON array of the record's field/value pairs.
  */
-const SETTLE_UPLOAD = `
+const SETTLE_UPLOAD = `${BLOB_BYTES_LUA}
 local decided = redis.call('GET', KEYS[1])
 if decided then return decided end
-local files = (#KEYS - 3) / 2
+local files = (#KEYS - 4) / 2
 local happened = false
 for i = 0, files - 1 do
-  if redis.call('EXISTS', KEYS[5 + 2 * i]) == 1 then happened = true end
-  if tonumber(redis.call('HGET', KEYS[4 + 2 * i], 'attempts') or '0') > 0 then happened = true end
+  if redis.call('EXISTS', KEYS[6 + 2 * i]) == 1 then happened = true end
+  if tonumber(redis.call('HGET', KEYS[5 + 2 * i], 'attempts') or '0') > 0 then happened = true end
 end
 local outcome = 'dropped'
 if happened then
   outcome = 'kept'
   for i = 0, files - 1 do
-    local record = KEYS[4 + 2 * i]
+    local record = KEYS[5 + 2 * i]
     if redis.call('EXISTS', record) == 0 then
       redis.call('HSET', record, unpack(cjson.decode(ARGV[7 + 2 * i])))
     end
     redis.call('PERSIST', record)
     redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[6 + 2 * i])
+    countBlob(record, KEYS[4])
   end
   if ARGV[2] ~= '' then
     redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
   end
 else
-  for i = 0, files - 1 do redis.call('DEL', KEYS[4 + 2 * i]) end
+  for i = 0, files - 1 do
+    uncountBlob(KEYS[5 + 2 * i], KEYS[4])
+    redis.call('DEL', KEYS[5 + 2 * i])
+    redis.call('ZREM', KEYS[2], ARGV[6 + 2 * i])
+  end
   if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 end
 redis.call('SET', KEYS[1], outcome, 'EX', ARGV[5])
@@ -186,6 +196,8 @@ type RedisWithScripts = RedisClient & {
   ): Promise<number>;
   qscaleSettleUpload(...args: (string | number)[]): Promise<'kept' | 'dropped'>;
   qscaleFailIfUnfinished(record: string, error: string, finishedAt: number): Promise<number>;
+  qscaleConfirmFiles(...args: (string | number)[]): Promise<number>;
+  qscaleDeleteFile(...args: string[]): Promise<number>;
 };
 
 function withScripts(redis: RedisClient): RedisWithScripts {
@@ -195,6 +207,8 @@ function withScripts(redis: RedisClient): RedisWithScripts {
     redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 5, lua: COMPLETE_OR_DISCARD });
     redis.defineCommand('qscaleSettleUpload', { lua: SETTLE_UPLOAD });
     redis.defineCommand('qscaleFailIfUnfinished', { numberOfKeys: 1, lua: FAIL_IF_UNFINISHED });
+    redis.defineCommand('qscaleConfirmFiles', { lua: CONFIRM_FILES });
+    redis.defineCommand('qscaleDeleteFile', { numberOfKeys: 5, lua: DELETE_FILE });
   }
   return scripted;
 }
@@ -278,14 +292,37 @@ export class FileRecords {
     await execOrThrow(multi);
   }
 
-  /** Makes pending records permanent and lists them in the file index. */
+  /**
+   * Makes pending records permanent, lists them in the file index and adds their sizes to the blob
+   * byte total ({@link storedBlobBytes}), in one script.
+   */
   async confirm(ids: string[], uploadedAt: number): Promise<void> {
-    const multi = this.redis.multi();
-    for (const id of ids) {
-      multi.persist(this.keys.file(id));
-      multi.zadd(this.keys.files(), uploadedAt, id);
+    if (ids.length === 0) return;
+    const keys = [this.keys.files(), this.keys.storage(), ...ids.map((id) => this.keys.file(id))];
+    await this.redis.qscaleConfirmFiles(keys.length, ...keys, uploadedAt, ...ids);
+  }
+
+  /**
+   * Bytes of the blobs of the files in the index, as counted when each was confirmed (see
+   * BLOB_BYTES_LUA): files confirmed before qscale kept this total are not in it.
+   */
+  async storedBlobBytes(): Promise<number> {
+    return Number((await this.redis.hget(this.keys.storage(), 'blobBytes')) ?? 0);
+  }
+
+  /** How many files the index lists. */
+  async count(): Promise<number> {
+    return this.redis.zcard(this.keys.files());
+  }
+
+  /** Up to `count` confirmed files, oldest first, from the `start`th (0-based) on. */
+  async listOldest(start: number, count: number): Promise<FilePosition[]> {
+    const flat = await this.redis.zrange(this.keys.files(), start, start + count - 1, 'WITHSCORES');
+    const page: FilePosition[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      page.push({ id: flat[i]!, uploadedAt: Number(flat[i + 1]) });
     }
-    await execOrThrow(multi);
+    return page;
   }
 
   async get(id: string): Promise<FileRecord | undefined> {
@@ -334,16 +371,26 @@ export class FileRecords {
     return kept === 1;
   }
 
-  /** Removes a record with its chunks and vectors. Returns whether the record existed. */
-  async delete(id: string): Promise<boolean> {
-    const results = await execOrThrow(
-      this.redis
-        .multi()
-        .del(this.keys.file(id))
-        .del(this.keys.chunks(id), this.keys.vectors(id))
-        .zrem(this.keys.files(), id),
+  /**
+   * Removes a record with its chunks and vectors, takes it out of the index and subtracts its blob
+   * from the blob byte total, in one script. With `onlyFinished`, a file whose record says queued or
+   * processing is left whole (`unfinished`). `missing`: there was no record (what else of the file
+   * was left is deleted all the same).
+   */
+  async delete(
+    id: string,
+    options: { onlyFinished?: boolean } = {},
+  ): Promise<'deleted' | 'missing' | 'unfinished'> {
+    const deleted = await this.redis.qscaleDeleteFile(
+      this.keys.file(id),
+      this.keys.chunks(id),
+      this.keys.vectors(id),
+      this.keys.files(),
+      this.keys.storage(),
+      id,
+      options.onlyFinished ? '1' : '0',
     );
-    return results[0]?.[1] === 1;
+    return deleted === 1 ? 'deleted' : deleted === 0 ? 'missing' : 'unfinished';
   }
 
   /**
@@ -356,6 +403,7 @@ export class FileRecords {
       this.settleMarker(upload.uploadId),
       this.keys.files(),
       upload.idempotency?.key ?? this.settleMarker(upload.uploadId),
+      this.keys.storage(),
     ];
     const args: (string | number)[] = [
       upload.uploadedAt,

@@ -60,6 +60,31 @@ export class QueueKeys {
     return `${this.base}:qscale:files`;
   }
 
+  /**
+   * String: epoch ms up to which an operator acknowledged this queue's failures (`qscale jobs
+   * ack-failures`); `qscale doctor` warns only about failures after it.
+   */
+  failuresAcknowledged(): string {
+    return `${this.base}:qscale:failures:acknowledged`;
+  }
+
+  /**
+   * Stream: the sidecar's history of this queue's numbers at one resolution (`5s`, `1m`), capped
+   * by MAXLEN; `…:step` is the short lease that lets one sidecar replica write each step.
+   */
+  history(tier: string): string {
+    return `${this.base}:qscale:history:${tier}`;
+  }
+
+  /**
+   * Hash: what the upload API has stored for this queue. `blobBytes`: the bytes of the blobs of the
+   * files in {@link files}, kept by the scripts that confirm and delete files (absent: 0). Files
+   * confirmed before a qscale version that kept it are not counted.
+   */
+  storage(): string {
+    return `${this.base}:qscale:storage`;
+  }
+
   /** Sorted set: live workers' ids, scored by when their heartbeat expires (epoch ms). */
   workers(): string {
     return `${this.base}:qscale:workers`;

@@ -4,7 +4,13 @@ import { BullmqDerivedState, RqDerivedState, type BullmqEvent } from './derived-
 import { isCluster, slotOf, type RedisClient } from './redis-connection.js';
 import { parseHistogram } from './histogram-fields.js';
 import type { QueueKeys } from './queue-keys.js';
-import type { QueueSnapshot, Sample, WorkerSnapshot, WorkerTotals } from './queue-snapshot.js';
+import type {
+  QueueSnapshot,
+  RedisMemory,
+  Sample,
+  WorkerSnapshot,
+  WorkerTotals,
+} from './queue-snapshot.js';
 import { parseRqSample, rqSampleKeys, SAMPLE_RQ_QUEUE, type RqSampleReply } from './rq-sample.js';
 
 /**
@@ -78,7 +84,7 @@ end
  *
  * KEYS: wait, paused, prioritized, active, delayed, waiting-children, completed, failed, meta, id,
  *       workers, histogram processing:completed, processing:failed, wait, worker totals, worker
- *       contributions, workers by start, events
+ *       contributions, workers by start, events, storage (the upload API's blob byte total)
  * ARGV: job key prefix (`<prefix>:<queue>:`), worker key prefix, now (ms), max workers, stale limit,
  *       events cursor, max events
  *
@@ -152,6 +158,7 @@ return {
   redis.call('HGETALL', KEYS[14]),
   {live, redis.call('HGETALL', KEYS[15]), stale},
   readEvents(KEYS[18], jobPrefix, ARGV[6], tonumber(ARGV[7])),
+  redis.call('HGET', KEYS[19], 'blobBytes') or '0',
 }
 `;
 
@@ -172,6 +179,7 @@ type SampleReply = [
   string[],
   [number, string[], string[]],
   EventsReply,
+  string,
 ];
 
 /** `readEvents`' reply: cursor, events, entries read (-1: reset), the stream before the read. */
@@ -224,6 +232,11 @@ export interface QueueSamplerOptions {
    * have no qscale telemetry, in ms. @defaultValue 5000
    */
   workerListTtlMs?: number;
+  /**
+   * Also read `INFO memory` (of every master on a Cluster, in parallel with the queues) into
+   * {@link Sample.memory}: for the exporter. @defaultValue false
+   */
+  readMemory?: boolean;
 }
 
 /** The Redis read of a sample took longer than the timeout. */
@@ -232,6 +245,12 @@ export class SampleTimeoutError extends Error {
     super(`reading the queues from Redis took longer than ${ms} ms`);
     this.name = 'SampleTimeoutError';
   }
+}
+
+/** `used_memory` and `maxmemory` of an `INFO memory` answer (0 for a field it lacks). */
+export function parseMemoryInfo(info: string): { usedBytes: number; maxBytes: number } {
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return { usedBytes: field('used_memory'), maxBytes: field('maxmemory') };
 }
 
 function toWorker(id: string, flat: string[]): WorkerSnapshot | undefined {
@@ -334,6 +353,7 @@ export class QueueSampler {
       buckets: DEFAULT_BUCKETS,
       utilizationWindowMs: 60_000,
       workerListTtlMs: 5000,
+      readMemory: false,
       ...options,
     };
     for (const name of [
@@ -349,7 +369,7 @@ export class QueueSampler {
     }
     this.redis = redis as SamplingRedis;
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
-      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 18, lua: SAMPLE_QUEUE });
+      redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 19, lua: SAMPLE_QUEUE });
     }
     if (typeof this.redis.qscaleCatchUpEvents !== 'function') {
       redis.defineCommand('qscaleCatchUpEvents', { numberOfKeys: 1, lua: CATCH_UP_EVENTS });
@@ -479,6 +499,7 @@ export class QueueSampler {
         k.workerContributions(),
         k.workersByStart(),
         k.bull('events'),
+        k.storage(),
         k.bull(''),
         k.workerPrefix(),
         now,
@@ -540,15 +561,49 @@ export class QueueSampler {
     const now = this.opts.now();
     // Masters are read in parallel: one request per master, whatever the number of queues.
     const byQueue = new Map<string, QueueSnapshot>();
-    const groups = await Promise.all(this.groups().map((group) => this.readGroup(group, now)));
+    const reading = Promise.all(this.groups().map((group) => this.readGroup(group, now)));
+    const [groups, memory] = await Promise.all([
+      reading,
+      this.opts.readMemory ? this.readMemory(reading) : undefined,
+    ]);
     for (const snapshot of groups.flat()) byQueue.set(snapshot.queue, snapshot);
     const sample: Sample = {
       sampledAt: now,
       durationSeconds: (performance.now() - started) / 1000,
       queues: this.queues.map((k) => byQueue.get(k.queue)!),
+      ...(memory && { memory }),
     };
     this.cached = { at: now, sample };
     return sample;
+  }
+
+  /**
+   * `INFO memory` of the Redis node, or of each master of a Cluster (in parallel): one read-only
+   * command per node. Undefined when a node does not answer it (an ACL without INFO): the queue
+   * numbers do not depend on it, so the sample goes on without. A Cluster client that does not know
+   * its masters yet (the first read) learns them from the queues' read, `after`.
+   */
+  private async readMemory(after: Promise<unknown>): Promise<RedisMemory[] | undefined> {
+    const redis = this.redis as RedisClient;
+    if (isCluster(redis) && redis.nodes('master').length === 0) {
+      await after.catch(() => undefined);
+    }
+    const nodes = isCluster(redis)
+      ? redis
+          .nodes('master')
+          .map((client) => ({ node: `${client.options.host}:${client.options.port}`, client }))
+      : [{ node: '', client: redis }];
+    if (nodes.length === 0) return undefined;
+    try {
+      return await Promise.all(
+        nodes.map(async ({ node, client }) => ({
+          node,
+          ...parseMemoryInfo(await client.info('memory')),
+        })),
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   private async toSnapshot(
@@ -557,8 +612,17 @@ export class QueueSampler {
     reply: SampleReply,
   ): Promise<QueueSnapshot> {
     const queue = keys.queue;
-    const [counts, enqueued, workerList, completedHist, failedHist, waitHist, fleet, stream] =
-      reply;
+    const [
+      counts,
+      enqueued,
+      workerList,
+      completedHist,
+      failedHist,
+      waitHist,
+      fleet,
+      stream,
+      blobBytes,
+    ] = reply;
     const [wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest] =
       counts.map(Number) as number[];
     const workers: WorkerSnapshot[] = [];
@@ -600,6 +664,7 @@ export class QueueSampler {
       oldestJobAgeSeconds: oldest! >= 0 ? Math.max(0, (now - oldest!) / 1000) : 0,
       paused: counts[10] === 1,
       enqueuedTotal: Number(enqueued) || 0,
+      blobBytes: Number(blobBytes) || 0,
     };
     if (instrumented) {
       return {

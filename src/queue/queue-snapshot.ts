@@ -187,6 +187,21 @@ export interface QueueSnapshot {
   workerTotals?: WorkerTotals;
   processing: { completed: HistogramSnapshot; failed: HistogramSnapshot };
   wait: HistogramSnapshot;
+  /**
+   * BullMQ queues: bytes of the blobs qscale's upload API stored for the queue's files (0 when it
+   * stored none); files confirmed before qscale kept this total are not counted. Absent for RQ.
+   */
+  blobBytes?: number;
+}
+
+/** What `INFO memory` of one Redis node said. */
+export interface RedisMemory {
+  /** The master's `host:port` on a Redis Cluster; '' on a single Redis (or Sentinel's master). */
+  node: string;
+  /** `used_memory`: bytes the allocator holds for data and overhead. */
+  usedBytes: number;
+  /** `maxmemory`; 0: no limit. */
+  maxBytes: number;
 }
 
 /** One read of every configured queue. */
@@ -195,4 +210,9 @@ export interface Sample {
   /** How long the Redis read took, in seconds. */
   durationSeconds: number;
   queues: QueueSnapshot[];
+  /**
+   * Memory of the Redis node, or of every master of a Cluster, when the sampler was asked to read it
+   * (`readMemory`) and INFO answered.
+   */
+  memory?: RedisMemory[];
 }

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../../http/api-error.js';
 import type { ApiRequest, ApiResponse } from '../../http/api-types.js';
+import { removeFile } from '../file-removal.js';
 import { fileView } from '../file-view.js';
 import type { FilePosition, FileRecord, FileStatus } from '../../queue/file-records.js';
 
@@ -155,34 +155,6 @@ export async function deleteFile(ctx: ApiContext, req: ApiRequest): Promise<ApiR
   const id = fileId(req);
   const record = await ctx.records.get(id);
   if (!record) throw notFound(id);
-  // The record goes first, in one MULTI: from then on the file is gone for every reader, and a
-  // worker that meets its job finds no record and discards it. If Redis does not answer, the
-  // delete may still happen when it does; the blob is then removed once the record is seen gone.
-  try {
-    await ctx.records.delete(id);
-  } catch (error) {
-    void removeBlobOnceRecordIsGone(ctx, id);
-    throw error;
-  }
-  // A waiting or delayed job is removed; an active one (locked) cannot be, and its worker finds
-  // the record gone and discards what it produced.
-  await ctx.storage.remove(id);
-  await ctx.queue.remove(id).catch((error: unknown) => {
-    ctx.logger.warn({ err: error, fileId: id }, 'could not remove the job; its worker skips it');
-  });
+  await removeFile(ctx, id);
   return { status: 204 };
-}
-
-/** After a delete with no answer: asks Redis (for up to 10 min) and removes the blob if the record went. */
-async function removeBlobOnceRecordIsGone(ctx: ApiContext, id: string): Promise<void> {
-  const deadline = Date.now() + 600_000;
-  while (Date.now() < deadline) {
-    try {
-      const [exists] = await ctx.records.existing([id]);
-      if (!exists) await ctx.storage.remove(id);
-      return;
-    } catch {
-      await sleep(500);
-    }
-  }
 }

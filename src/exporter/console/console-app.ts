@@ -5,7 +5,9 @@ import { errorResponse } from '../../http/error-response.js';
 import type { Actor } from './console-access.js';
 import type { ConsoleContext, ConsoleRequest } from './console-context.js';
 import {
+  ackFailures,
   cleanQueue,
+  getHistory,
   getJob,
   jobAction,
   listJobs,
@@ -28,6 +30,7 @@ const routes: Route[] = [
   { method: 'get', path: '/api/v1/queues', handler: listQueues, act: false },
   { method: 'get', path: '/api/v1/queues/:queue/jobs', handler: listJobs, act: false },
   { method: 'get', path: '/api/v1/queues/:queue/jobs/:id', handler: getJob, act: false },
+  { method: 'get', path: '/api/v1/queues/:queue/history', handler: getHistory, act: false },
   {
     method: 'post',
     path: '/api/v1/queues/:queue/jobs/:id/retry',
@@ -47,6 +50,7 @@ const routes: Route[] = [
     act: true,
   },
   { method: 'post', path: '/api/v1/queues/:queue/retry-failed', handler: retryFailed, act: true },
+  { method: 'post', path: '/api/v1/queues/:queue/ack-failures', handler: ackFailures, act: true },
   { method: 'post', path: '/api/v1/queues/:queue/pause', handler: queuePause('pause'), act: true },
   {
     method: 'post',

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../../config/logger.js';
 import type { QueueJobs } from '../../jobs/queue-jobs.js';
+import type { HistoryPoint } from '../queue-history.js';
 import type { ApiRequest } from '../../http/api-types.js';
 import type { Actor, ConsoleAccess } from './console-access.js';
 
@@ -10,6 +11,13 @@ export interface ConsoleContext {
   jobs: ReadonlyMap<string, QueueJobs>;
   access: ConsoleAccess;
   logger: Logger;
+  /** A queue's stored history (HISTORY=on); absent when the sidecar keeps none. */
+  history?: (queue: string, seconds: number) => Promise<QueueHistory>;
+}
+
+export interface QueueHistory {
+  stepSeconds: number;
+  points: HistoryPoint[];
 }
 
 /** A console request: a handler's request plus who is acting (actions only). */

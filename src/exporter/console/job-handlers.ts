@@ -94,18 +94,29 @@ function mapped<T>(promise: Promise<T>): Promise<T> {
   });
 }
 
-/** GET /api/v1/queues: the watched queues, their counts, and what this client may do. */
+/**
+ * GET /api/v1/queues: the watched queues, whether each is paused, and what this client may do.
+ * Answers 200 while Redis is down too (`redisUp: false`, `paused: null`): the queues and the
+ * permission are known without it.
+ */
 export async function listQueues(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  let redisUp = true;
   const queues = await Promise.all(
     [...ctx.jobs.values()].map(async (jobs) => ({
       name: jobs.queue,
       kind: jobs.kind,
       states: jobStatesOf(jobs.kind),
       actions: jobs.supported,
-      paused: await mapped(jobs.isPaused()),
+      paused: await jobs.isPaused().catch(() => {
+        redisUp = false;
+        return null;
+      }),
     })),
   );
-  return { status: 200, body: { queues, permission: ctx.access.permission(req.raw) } };
+  return {
+    status: 200,
+    body: { redisUp, queues, permission: ctx.access.permission(req.raw) },
+  };
 }
 
 /** GET /api/v1/queues/:queue/jobs?state=failed&limit=20&cursor=…&search=… */
@@ -129,6 +140,39 @@ export async function listJobs(ctx: ConsoleContext, req: ConsoleRequest): Promis
     jobs.list({ state, limit, cursor, ...(search !== undefined && { search: search.trim() }) }),
   );
   return { status: 200, body: { queue: jobs.queue, ...page } };
+}
+
+/**
+ * GET /api/v1/queues/:queue/history?seconds=300: the stored points of the last `seconds` (60 to
+ * 86 400), oldest first; `enabled: false` and no points when the sidecar keeps no history.
+ */
+export async function getHistory(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  const seconds = intOf(req.query.seconds, 'seconds', 300, 60, 86_400);
+  if (!ctx.history) {
+    return {
+      status: 200,
+      body: { queue: jobs.queue, enabled: false, stepSeconds: null, points: [] },
+    };
+  }
+  const history = await ctx.history(jobs.queue, seconds);
+  return {
+    status: 200,
+    body: {
+      queue: jobs.queue,
+      enabled: true,
+      fields: [
+        't',
+        'backlog',
+        'active',
+        'donePerSecond',
+        'enqueuedPerSecond',
+        'workersLive',
+        'workersDesired',
+      ],
+      ...history,
+    },
+  };
 }
 
 /** GET /api/v1/queues/:queue/jobs/:id */
@@ -192,6 +236,14 @@ export function jobAction(action: 'retry' | 'remove' | 'promote') {
       id,
     );
   };
+}
+
+/** POST /api/v1/queues/:queue/ack-failures: `qscale doctor` stops warning about these failures. */
+export async function ackFailures(ctx: ConsoleContext, req: ConsoleRequest): Promise<ApiResponse> {
+  const jobs = queueOf(ctx, req);
+  return audited(ctx, req, jobs, 'ack-failures', async () => ({
+    acknowledgedAt: await jobs.acknowledgeFailures(),
+  }));
 }
 
 /** POST /api/v1/queues/:queue/retry-failed */

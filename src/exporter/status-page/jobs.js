@@ -32,6 +32,7 @@
     state: 'failed',
     cursor: 0,
     search: '',
+    redisUp: true,
     permission: { allowed: false, needsToken: false, reason: null },
     token: sessionStorage.getItem(TOKEN_KEY) ?? '',
     openId: undefined,
@@ -260,6 +261,7 @@
 
   async function loadQueues(wanted) {
     const body = await api('GET', 'api/v1/queues');
+    view.redisUp = body.redisUp;
     view.queues = body.queues;
     view.permission = body.permission;
     const name = wanted ?? view.queue?.name;
@@ -276,6 +278,14 @@
   async function loadJobs() {
     if (!view.queue) return;
     renderTabs();
+    if (!view.redisUp) {
+      // Unknown, not empty: nothing is listed as if it were current.
+      $('job-rows').replaceChildren();
+      $('jobs-range').textContent = '';
+      say('Jobs are unknown while Redis cannot be reached.', 'error');
+      return;
+    }
+    if ($('job-message').textContent.startsWith('Jobs are unknown')) say('');
     const query = new URLSearchParams({
       state: view.state,
       limit: String(PAGE_SIZE),
@@ -308,7 +318,7 @@
     try {
       await loadQueues();
       await loadJobs();
-      if (view.openId !== undefined) {
+      if (view.openId !== undefined && view.redisUp) {
         const job = await api('GET', jobPath(view.openId)).catch(() => undefined);
         if (job) renderDetail(job.job);
       }
@@ -367,6 +377,7 @@
         pause: 'Queue paused: workers take no new jobs.',
         resume: 'Queue resumed.',
         'retry-failed': `${result.count} failed job${result.count === 1 ? '' : 's'} moved back to waiting.`,
+        'ack-failures': 'Failures so far acknowledged: qscale doctor warns only about new ones.',
         clean: `Removed ${result.count} ${body?.state} job${result.count === 1 ? '' : 's'}.`,
       };
       say(messages[action], 'ok');

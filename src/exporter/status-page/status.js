@@ -97,12 +97,89 @@ function formatClock(seconds) {
   });
 }
 
-/** The shown time window: the data's span, at least a minute, at most HISTORY_SECONDS. */
+/** The shown time window: the data's span, at least a minute, at most the chosen window. */
 function timeRange(_u, min, max) {
   if (min === null || max === null) return [0, 1];
-  const span = Math.min(HISTORY_SECONDS, Math.max(60, max - min));
+  const span = Math.min(chartSeconds, Math.max(60, max - min));
   return [max - span, max];
 }
+
+// ---------- stored history (the sidecar keeps it in Redis: HISTORY=on) ----------
+
+/** The charts' window in seconds: 300 from live points (seeded from storage), longer from storage. */
+let chartSeconds = 300;
+/** Queues whose live points were seeded from the stored history. */
+const seeded = new Set();
+/** The stored points of a longer window: { queue, seconds, points, at }. */
+let stored;
+
+function historyUrl(queue, seconds) {
+  return `api/v1/queues/${encodeURIComponent(queue)}/history?seconds=${seconds}`;
+}
+
+async function fetchHistory(queue, seconds) {
+  const res = await fetch(historyUrl(queue, seconds), {
+    cache: 'no-store',
+    credentials: 'same-origin',
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
+/** Puts the stored points older than the page's first live point in front of them. */
+async function seedHistory(queue) {
+  if (seeded.has(queue)) return;
+  seeded.add(queue);
+  try {
+    const body = await fetchHistory(queue, HISTORY_SECONDS);
+    $('chart-source').textContent = body.enabled ? '' : 'history is not kept (HISTORY=off)';
+    const points = history.get(queue) ?? { t: [], backlog: [], done: [], enqueued: [] };
+    history.set(queue, points);
+    const first = points.t[0] ?? Infinity;
+    const older = body.points.filter((p) => p[0] < first);
+    points.t.unshift(...older.map((p) => p[0]));
+    points.backlog.unshift(...older.map((p) => p[1]));
+    points.done.unshift(...older.map((p) => p[3]));
+    points.enqueued.unshift(...older.map((p) => p[4]));
+    if (queue === selected) renderCharts(queue);
+  } catch {
+    seeded.delete(queue);
+  }
+}
+
+/** The stored points of the chosen long window, re-read at most every 10 s. */
+async function refreshStored(queue) {
+  if (
+    stored?.queue === queue &&
+    stored.seconds === chartSeconds &&
+    Date.now() - stored.at < 10000
+  ) {
+    return;
+  }
+  const seconds = chartSeconds;
+  try {
+    const body = await fetchHistory(queue, seconds);
+    stored = { queue, seconds, points: body.points, at: Date.now() };
+    $('chart-source').textContent = body.enabled
+      ? `one point per ${body.stepSeconds} s, kept in Redis`
+      : 'history is not kept (HISTORY=off)';
+    if (queue === selected && seconds === chartSeconds) renderCharts(queue);
+  } catch (error) {
+    $('chart-source').textContent = `history could not be read (${error.message})`;
+  }
+}
+
+$('chart-window').addEventListener('change', (event) => {
+  chartSeconds = Number(event.target.value);
+  const label = event.target.selectedOptions[0].textContent;
+  for (const span of document.querySelectorAll('.chart-span')) span.textContent = label;
+  stored = undefined;
+  $('chart-source').textContent = '';
+  if (selected) {
+    if (chartSeconds > HISTORY_SECONDS) void refreshStored(selected);
+    renderCharts(selected);
+  }
+});
 
 function makeChart(container, series, yValues) {
   const axis = {
@@ -171,10 +248,27 @@ function ensureCharts() {
   );
 }
 
+function storedPoints(name) {
+  const points = { t: [], backlog: [], done: [], enqueued: [] };
+  if (stored?.queue !== name || stored.seconds !== chartSeconds) return points;
+  for (const p of stored.points) {
+    points.t.push(p[0]);
+    points.backlog.push(p[1]);
+    points.done.push(p[3]);
+    points.enqueued.push(p[4]);
+  }
+  return points;
+}
+
 function renderCharts(name) {
   ensureCharts();
   if (!charts.backlog) return;
-  const points = history.get(name) ?? { t: [], backlog: [], done: [], enqueued: [] };
+  if (chartSeconds > HISTORY_SECONDS) void refreshStored(name);
+  else void seedHistory(name);
+  const points =
+    chartSeconds > HISTORY_SECONDS
+      ? storedPoints(name)
+      : (history.get(name) ?? { t: [], backlog: [], done: [], enqueued: [] });
   charts.backlog.setData([points.t, points.backlog]);
   charts.throughput.setData([points.t, points.done, points.enqueued]);
   charts.backlog.showLatest();
@@ -393,6 +487,41 @@ function renderFailures(failures) {
   empty.textContent = 'No failed jobs.';
 }
 
+function formatBytes(bytes) {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes)) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value < 10 && unit > 0 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** Redis memory (of its maxmemory) and the uploaded files' bytes; warns from 85 % of the limit. */
+function renderStorage(storage) {
+  const node = $('storage');
+  if (!storage || storage.redisUsedBytes === null) {
+    node.textContent = 'Redis memory unknown';
+    node.dataset.level = '';
+    return;
+  }
+  const max = storage.redisMaxBytes;
+  const ratio = max > 0 ? storage.redisUsedBytes / max : null;
+  node.textContent = [
+    `Redis ${formatBytes(storage.redisUsedBytes)}${
+      max > 0 ? ` of ${formatBytes(max)} (${Math.round(ratio * 100)} %)` : ' (no maxmemory)'
+    }`,
+    ...(storage.blobBytes !== null ? [`files ${formatBytes(storage.blobBytes)}`] : []),
+  ].join(' · ');
+  node.dataset.level = ratio !== null && ratio > 0.85 ? 'warn' : '';
+  node.title =
+    ratio !== null && ratio > 0.85
+      ? 'Redis is close to maxmemory: new uploads will be refused. Set retention (FILE_RETENTION_SECONDS, MAX_FILES) or raise maxmemory.'
+      : '';
+}
+
 function factValue(key, value) {
   if (value === null || value === undefined) return '–';
   // Epoch-ms timestamps by their name: `at`, `decidedAt`, …
@@ -483,6 +612,7 @@ function render() {
   }
   renderAutoscaler(status.autoscaler);
   renderWindows(status.windows);
+  renderStorage(status.storage);
   renderUploadBox(status.uploadUrl);
   if (!status.redisUp || status.queues.length === 0) {
     // No stale numbers presented as current: blank them until Redis answers again, and say

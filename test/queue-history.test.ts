@@ -1,0 +1,150 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runExporter } from '../src/cli/run-exporter.js';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import { HistoryRecorder, readHistory, type HistoryTier } from '../src/exporter/queue-history.js';
+import { QueueKeys } from '../src/queue/queue-keys.js';
+import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { ScalingSignals } from '../src/scaling/scaling-signals.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
+import { testEnv } from './helpers/stack.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Queue history', () => {
+  let redis: TestRedisServer;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const logger = createLogger({ logLevel: 'silent' }, 'test');
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  /** A sidecar replica's recorder on the test Redis, with the tiers given. */
+  function recorder(keys: QueueKeys, tiers: HistoryTier[], owner: string) {
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    const signals = new ScalingSignals(new QueueSampler(client, [keys], { ttlMs: 0 }), 60);
+    return new HistoryRecorder({
+      redis: client,
+      keys: new Map([[keys.queue, keys]]),
+      read: () => signals.read(),
+      rates: (snapshot) => signals.rates(snapshot),
+      drainSeconds: 300,
+      logger,
+      owner,
+      tiers,
+    });
+  }
+
+  it('should write each step once between replicas, keep a bounded stream and read it back', async () => {
+    const name = uniqueQueueName('history');
+    const { queue, close } = openTestQueue(redis, name);
+    cleanups.push(close);
+    const keys = new QueueKeys('bull', name);
+    const tier = { name: '5s', stepMs: 400, keepMs: 2_000 };
+    const replicas = [recorder(keys, [tier], 'a'), recorder(keys, [tier], 'b')];
+    for (let round = 1; round <= 7; round++) {
+      await queue.add('j', {});
+      await Promise.all(replicas.map((replica) => replica.tick()));
+      await sleep(450);
+    }
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    // Seven steps, one point each (the lease lapses 320 ms into a 400 ms step), the stream cut
+    // to keepMs / stepMs = 5 points.
+    expect(await client.xlen(keys.history('5s'))).toBe(5);
+    const { stepSeconds, points } = await readHistory(client, keys, 60, [tier]);
+    expect(stepSeconds).toBe(0.4);
+    // The newest five: backlog 3..7 (one job added per round, no worker).
+    expect(points.map((point) => point[1])).toEqual([3, 4, 5, 6, 7]);
+    expect(points.every(([t], i) => i === 0 || t > points[i - 1]![0])).toBe(true);
+    // The stream and its lease expire when no sidecar writes for a whole tier.
+    expect(await client.pttl(keys.history('5s'))).toBeGreaterThan(0);
+    expect(await client.pttl(keys.history('5s'))).toBeLessThanOrEqual(2_000);
+  });
+
+  it('should cost a few tens of KiB per queue for a full hour and day', async () => {
+    const name = uniqueQueueName('history');
+    const keys = new QueueKeys('bull', name);
+    const { queue, close } = openTestQueue(redis, name);
+    cleanups.push(close);
+    await queue.addBulk(Array.from({ length: 1234 }, () => ({ name: 'j', data: {} })));
+    // The shipped lengths (720 and 1 440 points), filled quickly: a 1 ms step.
+    const tiers = [
+      { name: '5s', stepMs: 1, keepMs: 720 },
+      { name: '1m', stepMs: 1, keepMs: 1_440 },
+    ];
+    const filler = recorder(keys, tiers, 'a');
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    while ((await client.xlen(keys.history('1m'))) < 1_440) await filler.tick();
+    const bytes =
+      Number(await client.call('MEMORY', 'USAGE', keys.history('5s'))) +
+      Number(await client.call('MEMORY', 'USAGE', keys.history('1m')));
+    expect(await client.xlen(keys.history('5s'))).toBe(720);
+    // Measured 2026-12-02: see the README's "History" paragraph.
+    console.log(`history of one queue, full: ${(bytes / 1024).toFixed(1)} KiB`);
+    expect(bytes).toBeLessThan(200 * 1024);
+  });
+
+  it('should serve the stored history after a sidecar restart, and keep none with HISTORY=off', async () => {
+    const name = uniqueQueueName('history');
+    const { queue, close } = openTestQueue(redis, name);
+    cleanups.push(close);
+    await queue.add('j', {});
+    const env: Env = await testEnv(redis, { QUEUE_NAME: name, HOST: '127.0.0.1' });
+    const config = loadConfig(env);
+    const first = await runExporter(config, logger);
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    // The first point is written at start.
+    for (
+      let i = 0;
+      i < 50 && (await client.exists(new QueueKeys('bull', name).history('5s'))) === 0;
+      i++
+    ) {
+      await sleep(50);
+    }
+    await first.close();
+    const second = await runExporter(config, logger);
+    cleanups.push(() => second.close());
+    const res = await fetch(`${second.url}/api/v1/queues/${name}/history?seconds=300`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      enabled: boolean;
+      stepSeconds: number;
+      points: number[][];
+    };
+    expect(body.enabled).toBe(true);
+    expect(body.stepSeconds).toBe(5);
+    expect(body.points.length).toBeGreaterThanOrEqual(1);
+    expect(body.points[0]![1]).toBe(1);
+    const bad = await fetch(`${second.url}/api/v1/queues/${name}/history?seconds=5`);
+    expect(bad.status).toBe(400);
+
+    const offName = uniqueQueueName('history');
+    const off = await runExporter(
+      loadConfig(await testEnv(redis, { QUEUE_NAME: offName, HOST: '127.0.0.1', HISTORY: 'off' })),
+      logger,
+    );
+    cleanups.push(() => off.close());
+    await fetch(`${off.url}/metrics`);
+    await sleep(200);
+    expect(await client.keys(`bull:${offName}:qscale:history*`)).toEqual([]);
+    const none = (await (await fetch(`${off.url}/api/v1/queues/${offName}/history`)).json()) as {
+      enabled: boolean;
+      points: unknown[];
+    };
+    expect(none).toMatchObject({ enabled: false, points: [] });
+  });
+});
