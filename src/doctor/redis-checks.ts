@@ -170,7 +170,7 @@ export async function redisChecks(
       status: ratio > 0.9 ? 'FAIL' : ratio > 0.75 ? 'WARN' : 'OK',
       found: `${on(fullest.node)}${mib(used)} used of maxmemory ${mib(max)} (${(ratio * 100).toFixed(0)} %)${cluster ? ', the fullest master' : ''}`,
       ...(ratio > 0.75 && {
-        fix: 'raise maxmemory, or keep fewer finished jobs (KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS); with noeviction a full Redis refuses new jobs',
+        fix: 'raise maxmemory, or keep less: finished files (FILE_RETENTION_SECONDS, MAX_FILES) and finished jobs (KEEP_COMPLETED_SECONDS/_JOBS, KEEP_FAILED_SECONDS/_JOBS); with noeviction a full Redis refuses new jobs',
       }),
       details: { usedBytes: used, maxBytes: max },
     });

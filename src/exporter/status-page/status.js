@@ -142,8 +142,9 @@ async function seedHistory(queue) {
     points.done.unshift(...older.map((p) => p[3]));
     points.enqueued.unshift(...older.map((p) => p[4]));
     if (queue === selected) renderCharts(queue);
-  } catch {
-    seeded.delete(queue);
+  } catch (error) {
+    // Not retried every second: the charts go on from live points.
+    $('chart-source').textContent = `history could not be read (${error.message})`;
   }
 }
 
