@@ -384,6 +384,48 @@ describe('Operator console API', () => {
     expect(await queue.getWaitingCount()).toBe(1);
   });
 
+  it('should answer within the deadline while Redis is frozen, without claiming an action was not applied', async () => {
+    const frozen = await startRedisServer();
+    cleanups.push(() => frozen.stop());
+    const name = uniqueQueueName('console');
+    const config = loadConfig(
+      await testEnv(frozen, {
+        QUEUE_NAME: name,
+        HOST: '127.0.0.1',
+        REDIS_TIMEOUT_MS: '1000',
+        HISTORY: 'off',
+      }),
+    );
+    const exporter = await runExporter(config, pino({ level: 'silent' }));
+    cleanups.push(() => exporter.close());
+    const base = `http://127.0.0.1:${exporter.port}/api/v1/queues`;
+    frozen.freeze();
+    try {
+      const started = Date.now();
+      const queues = await getJson(base);
+      expect(queues).toMatchObject({ status: 200, body: { redisUp: false } });
+      const list = await getJson(`${base}/${name}/jobs`);
+      expect(list.status).toBe(503);
+      const pause = await act(`${base}/${name}/pause`);
+      expect(pause.status).toBe(503);
+      expect(pause.body.error.message).toMatch(/may or may not have been applied/);
+      expect(Date.now() - started).toBeLessThan(3 * 1000 + 1500);
+    } finally {
+      frozen.thaw();
+    }
+    // Whether the PAUSE ran once Redis woke up depends on what was still in flight (seen both
+    // ways): the answer said so, and a reload shows what is true.
+    const client = frozen.client();
+    cleanups.push(async () => client.disconnect());
+    await sleep(500);
+    const truth = (await client.hexists(`bull:${name}:meta`, 'paused')) === 1;
+    const after = await until(
+      () => getJson(base),
+      (res) => res.body.redisUp === true,
+    );
+    expect(after.body.queues[0].paused).toBe(truth);
+  });
+
   it('should refuse actions sent across origins (CSRF) and through other hosts', async () => {
     const name = uniqueQueueName('console');
     const queue = newQueue(name);

@@ -117,7 +117,7 @@ export class BullmqJobs implements QueueJobs {
     'resume',
     'clean',
   ];
-  private readonly bull: Queue;
+  private opening?: Promise<Queue>;
   private readonly redis: RedisClient;
   private readonly keys: QueueKeys;
 
@@ -125,18 +125,37 @@ export class BullmqJobs implements QueueJobs {
     this.queue = keys.queue;
     this.redis = redis;
     this.keys = keys;
-    this.bull = new Queue(keys.queue, {
-      connection: redis,
-      prefix: keys.prefix,
-      skipMetasUpdate: true,
-      skipWaitingForReady: true,
-    });
-    // Connection errors reach the caller of each read; the shared client logs them already.
-    this.bull.on('error', () => undefined);
+  }
+
+  /**
+   * BullMQ's queue, opened on first use. BullMQ checks the Redis version once, when a queue is
+   * created, and a queue whose check failed (Redis down or frozen at that moment) fails every call
+   * after; such a queue is dropped and the next call opens a new one.
+   */
+  private open(): Promise<Queue> {
+    this.opening ??= (async () => {
+      const queue = new Queue(this.keys.queue, {
+        connection: this.redis,
+        prefix: this.keys.prefix,
+        skipMetasUpdate: true,
+        skipWaitingForReady: true,
+      });
+      // Connection errors reach the caller of each read; the shared client logs them already.
+      queue.on('error', () => undefined);
+      try {
+        await queue.waitUntilReady();
+        return queue;
+      } catch (error) {
+        this.opening = undefined;
+        await queue.close().catch(() => undefined);
+        throw error;
+      }
+    })();
+    return this.opening;
   }
 
   private async count(state: BullmqState): Promise<number> {
-    const counts = await this.bull.getJobCounts(state);
+    const counts = await (await this.open()).getJobCounts(state);
     return counts[state] ?? 0;
   }
 
@@ -158,7 +177,7 @@ export class BullmqJobs implements QueueJobs {
     const state = bullState(asked);
     const total = await this.count(state);
     if (search === undefined || search === '') {
-      const jobs = await this.bull.getJobs([state], cursor, cursor + limit - 1, false);
+      const jobs = await (await this.open()).getJobs([state], cursor, cursor + limit - 1, false);
       const end = cursor + limit;
       return {
         state,
@@ -174,9 +193,10 @@ export class BullmqJobs implements QueueJobs {
     let scanned = 0;
     while (jobs.length < limit && scanned < SEARCH_SCAN_LIMIT && position < total) {
       const batch = Math.min(SEARCH_BATCH, SEARCH_SCAN_LIMIT - scanned);
-      const ids = await this.bull.getRanges([state], position, position + batch - 1, false);
+      const bull = await this.open();
+      const ids = await bull.getRanges([state], position, position + batch - 1, false);
       if (ids.length === 0) break;
-      const found = await Promise.all(ids.map((id) => this.bull.getJob(id)));
+      const found = await Promise.all(ids.map((id) => bull.getJob(id)));
       let taken = ids.length;
       for (let i = 0; i < found.length; i++) {
         const job = found[i];
@@ -203,11 +223,12 @@ export class BullmqJobs implements QueueJobs {
   }
 
   async get(id: string): Promise<JobDetail | undefined> {
-    const job = await this.bull.getJob(id);
+    const bull = await this.open();
+    const job = await bull.getJob(id);
     if (!job) return undefined;
     const [state, logs] = await Promise.all([
       job.getState() as Promise<string>,
-      this.bull.getJobLogs(id, 0, MAX_LOG_LINES - 1, false),
+      bull.getJobLogs(id, 0, MAX_LOG_LINES - 1, false),
     ]);
     const known = (state === 'unknown' ? 'unknown' : state) as JobSummary['state'];
     const data = json(job.data);
@@ -231,7 +252,7 @@ export class BullmqJobs implements QueueJobs {
   }
 
   private async job(id: string): Promise<{ job: Job; state: string }> {
-    const job = await this.bull.getJob(id);
+    const job = await (await this.open()).getJob(id);
     if (!job) throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
     return { job, state: (await job.getState()) as string };
   }
@@ -271,7 +292,7 @@ export class BullmqJobs implements QueueJobs {
 
   async retryAllFailed(): Promise<number> {
     const failed = await this.count('failed');
-    if (failed > 0) await this.bull.retryJobs({ state: 'failed', count: 1000 });
+    if (failed > 0) await (await this.open()).retryJobs({ state: 'failed', count: 1000 });
     return failed;
   }
 
@@ -280,15 +301,15 @@ export class BullmqJobs implements QueueJobs {
   }
 
   async pause(): Promise<void> {
-    await this.bull.pause();
+    await (await this.open()).pause();
   }
 
   async resume(): Promise<void> {
-    await this.bull.resume();
+    await (await this.open()).resume();
   }
 
-  isPaused(): Promise<boolean> {
-    return this.bull.isPaused();
+  async isPaused(): Promise<boolean> {
+    return (await this.open()).isPaused();
   }
 
   async clean(state: JobState, olderThanMs: number, limit: number): Promise<number> {
@@ -299,11 +320,15 @@ export class BullmqJobs implements QueueJobs {
         `A BullMQ queue can be cleaned of ${CLEANABLE.join(', ')} jobs, not ${state}`,
       );
     }
-    const removed = await this.bull.clean(olderThanMs, limit, bull === 'waiting' ? 'wait' : bull);
+    const removed = await (
+      await this.open()
+    ).clean(olderThanMs, limit, bull === 'waiting' ? 'wait' : bull);
     return removed.length;
   }
 
   async close(): Promise<void> {
-    await this.bull.close();
+    const opening = this.opening;
+    this.opening = undefined;
+    await (await opening?.catch(() => undefined))?.close();
   }
 }

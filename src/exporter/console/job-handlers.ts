@@ -1,4 +1,5 @@
 import { ApiError } from '../../http/api-error.js';
+import { isRedisUnavailable } from '../../queue/redis-errors.js';
 import type { ApiResponse } from '../../http/api-types.js';
 import {
   JobActionError,
@@ -208,6 +209,19 @@ async function audited(
     ctx.logger.info({ audit: { ...entry, outcome: 'done', ...result } }, `console: ${action} done`);
     return { status: 200, body: { action, queue: jobs.queue, ...result } };
   } catch (error) {
+    if (isRedisUnavailable(error)) {
+      // Sent but not answered in time: a frozen Redis runs it when it wakes up. Say so.
+      ctx.logger.warn(
+        { audit: { ...entry, outcome: 'unknown', error: (error as Error).message } },
+        `console: ${action} unanswered`,
+      );
+      throw new ApiError(
+        503,
+        'redis_unavailable',
+        `Redis did not answer in time: the ${action} may or may not have been applied (it may still be when Redis answers again). Reload to see the state before trying again.`,
+        { headers: { 'Retry-After': '5' } },
+      );
+    }
     ctx.logger.warn(
       { audit: { ...entry, outcome: 'refused', error: (error as Error).message } },
       `console: ${action} refused`,
