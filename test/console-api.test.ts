@@ -363,6 +363,19 @@ describe('Operator console API', () => {
     expect((await getJson(`${jobsUrl}/no-such-job`)).status).toBe(404);
     expect((await getJson(`${jobsUrl}/${encodeURIComponent('bad id')}`)).status).toBe(400);
     expect((await act(`${jobsUrl}/no-such-job/retry`)).status).toBe(404);
+    // Ids that name BullMQ's own keys of the queue are no jobs: nothing is read as one or removed.
+    await queue.pause();
+    await queue.resume();
+    const client = redis.client();
+    cleanups.push(async () => client.disconnect());
+    const metaBefore = await client.hgetall(`bull:${name}:meta`);
+    expect(Object.keys(metaBefore).length).toBeGreaterThan(0);
+    for (const id of ['meta', 'events', 'id', 'wait', 'qscale:files', 'marker']) {
+      expect((await getJson(`${jobsUrl}/${encodeURIComponent(id)}`)).status, id).toBe(404);
+      const removal = await act(`${jobsUrl}/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      expect(removal.status, id).toBe(404);
+    }
+    expect(await client.hgetall(`bull:${name}:meta`)).toEqual(metaBefore);
     const waiting = (await queue.getWaiting())[0]!;
     const notFailed = await act(`${jobsUrl}/${waiting.id}/retry`);
     expect(notFailed.status).toBe(409);

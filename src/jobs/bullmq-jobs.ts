@@ -224,7 +224,7 @@ export class BullmqJobs implements QueueJobs {
 
   async get(id: string): Promise<JobDetail | undefined> {
     const bull = await this.open();
-    const job = await bull.getJob(id);
+    const job = await this.find(bull, id);
     if (!job) return undefined;
     const [state, logs] = await Promise.all([
       job.getState() as Promise<string>,
@@ -251,8 +251,26 @@ export class BullmqJobs implements QueueJobs {
     };
   }
 
+  /**
+   * The job `id` names, if it is one. Ids come from the request: `meta`, `events` or `id` name
+   * BullMQ's own keys of the queue (`<prefix>:<queue>:meta` is a hash BullMQ would read as a job,
+   * and removing it would wipe the queue's settings), so a hash without a job's `name` and
+   * `timestamp`, or a key of another type, is no job.
+   */
+  private async find(bull: Queue, id: string): Promise<Job | undefined> {
+    let job: Job | undefined;
+    try {
+      job = await bull.getJob(id);
+    } catch (error) {
+      if (/^WRONGTYPE/.test((error as Error).message)) return undefined;
+      throw error;
+    }
+    if (!job || typeof job.name !== 'string' || !(job.timestamp > 0)) return undefined;
+    return job;
+  }
+
   private async job(id: string): Promise<{ job: Job; state: string }> {
-    const job = await (await this.open()).getJob(id);
+    const job = await this.find(await this.open(), id);
     if (!job) throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
     return { job, state: (await job.getState()) as string };
   }
@@ -270,6 +288,12 @@ export class BullmqJobs implements QueueJobs {
 
   async remove(id: string): Promise<void> {
     const { job, state } = await this.job(id);
+    if (state === 'unknown') {
+      throw new JobActionError(
+        'conflict',
+        `Job "${id}" is in none of the queue's states; BullMQ's own clean-up handles such leftovers`,
+      );
+    }
     if (state === 'active') {
       throw new JobActionError(
         'conflict',

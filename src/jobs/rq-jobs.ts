@@ -241,11 +241,19 @@ export class RqJobs implements QueueJobs {
 
   async get(id: string): Promise<JobDetail | undefined> {
     const key = this.jobKey(id);
-    const [fields, exc, results] = await Promise.all([
-      this.redis.hgetall(key),
-      this.redis.hgetBuffer(key, 'exc_info'),
-      this.redis.xrevrange(`${this.keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1),
-    ]);
+    let replies: [Record<string, string>, Buffer | null, [string, string[]][]];
+    try {
+      replies = await Promise.all([
+        this.redis.hgetall(key),
+        this.redis.hgetBuffer(key, 'exc_info'),
+        this.redis.xrevrange(`${this.keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1),
+      ]);
+    } catch (error) {
+      // An id that names another kind of key (`<id>:dependents` is a set): no job.
+      if (/^WRONGTYPE/.test((error as Error).message)) return undefined;
+      throw error;
+    }
+    const [fields, exc, results] = replies;
     if (Object.keys(fields).length === 0 || fields.origin !== this.queue) return undefined;
     const status = fields.status ?? '';
     const state = (RQ_JOB_STATES as readonly string[]).includes(status)
@@ -323,21 +331,27 @@ export class RqJobs implements QueueJobs {
   }
 
   async remove(id: string): Promise<void> {
-    const removed = (await this.redis.eval(
-      REMOVE,
-      9,
-      this.jobKey(id),
-      this.keys.rq('queue'),
-      this.keys.rq('finished'),
-      this.keys.rq('failed'),
-      this.keys.rq('deferred'),
-      this.keys.rq('scheduled'),
-      this.keys.rq('canceled'),
-      `${this.keys.prefix}:results:${id}`,
-      `${this.jobKey(id)}:dependents`,
-      id,
-      this.queue,
-    )) as number;
+    const removed = (await this.redis
+      .eval(
+        REMOVE,
+        9,
+        this.jobKey(id),
+        this.keys.rq('queue'),
+        this.keys.rq('finished'),
+        this.keys.rq('failed'),
+        this.keys.rq('deferred'),
+        this.keys.rq('scheduled'),
+        this.keys.rq('canceled'),
+        `${this.keys.prefix}:results:${id}`,
+        `${this.jobKey(id)}:dependents`,
+        id,
+        this.queue,
+      )
+      .catch((error: unknown) => {
+        // An id that names another kind of key: no job, nothing touched (the script's first read).
+        if (/WRONGTYPE/.test((error as Error).message)) return 0;
+        throw error;
+      })) as number;
     if (removed === 0)
       throw new JobActionError('not_found', `No job "${id}" in queue ${this.queue}`);
     if (removed === -2) {
