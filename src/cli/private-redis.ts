@@ -70,8 +70,13 @@ export function readPrivateRedisUrl(dataDir: string): Promise<string | undefined
   return readUrlFile(dataDir, 'redis.url');
 }
 
-/** The sidecar (status page, console API) of a running `qscale start`, if any. */
-export function readSidecarUrl(dataDir: string): Promise<string | undefined> {
+/**
+ * The sidecar (status page, console API) of a running `qscale start`, if any: a file left by one
+ * that was killed (`kill -9`) is not taken for a running one.
+ */
+export async function readSidecarUrl(dataDir: string): Promise<string | undefined> {
+  const owner = await readPid(join(dataDir, 'qscale.pid'));
+  if (owner === undefined || !(await isRunning(owner, /cli\/main\.[jt]s/))) return undefined;
   return readUrlFile(dataDir, 'sidecar.url');
 }
 
