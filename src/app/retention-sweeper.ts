@@ -1,3 +1,4 @@
+import { PeriodicTask } from './periodic-task.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../config/logger.js';
 import type { FileQueue } from '../queue/file-queue.js';
@@ -63,9 +64,7 @@ export class RetentionSweeper {
   };
   private readonly options: Required<RetentionSweeperOptions>;
   private readonly owner = randomUUID();
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-  private closed = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     deps: {
@@ -104,6 +103,11 @@ export class RetentionSweeper {
     }
     this.deps = deps;
     this.options = merged;
+    this.task = new PeriodicTask(
+      () => this.sweepIfFirst(),
+      merged.intervalMs,
+      (error: unknown) => this.deps.logger.warn({ err: error }, 'retention sweep failed'),
+    );
   }
 
   /** Whether any retention setting asks for something to be removed. */
@@ -115,24 +119,13 @@ export class RetentionSweeper {
   /** Sweeps now, then every interval; failures are logged and retried next time. */
   start(): this {
     if (!this.enabled) return this;
-    const tick = () => {
-      if (this.closed) return;
-      this.running = this.sweepIfFirst()
-        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'retention sweep failed'))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.closed) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    tick();
+    this.task.start();
     return this;
   }
 
   /** Stops sweeping; a sweep in progress stops after the file it is deleting, and is waited for. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+  close(): Promise<void> {
+    return this.task.close();
   }
 
   /** Sweeps unless another replica swept in this interval; undefined when it did. */
@@ -172,7 +165,7 @@ export class RetentionSweeper {
     // the index since, by which the next page's offset moves back.
     let seen = 0;
     let gone = 0;
-    while (seen < scanLimit && removed < batch && !this.closed) {
+    while (seen < scanLimit && removed < batch && !this.task.closed) {
       const page = await records.listOldest(seen - gone, Math.min(PAGE, scanLimit - seen));
       // Oldest first: once a file is neither past the count nor uploaded before the cutoff, no
       // later one is (a file cannot have finished before it was uploaded).
@@ -181,7 +174,7 @@ export class RetentionSweeper {
       );
       const found = await records.getMany(candidates.map((file) => file.id));
       for (const [index, file] of candidates.entries()) {
-        if (removed >= batch || this.closed) break;
+        if (removed >= batch || this.task.closed) break;
         const record = found[index];
         const overCount = seen + index < excess;
         // An index entry whose record is gone is a leftover: taken out like an expired file.
@@ -204,7 +197,7 @@ export class RetentionSweeper {
     maxAgeMs: number,
     now: number,
   ): Promise<number> {
-    if (maxAgeMs === 0 || this.closed) return 0;
+    if (maxAgeMs === 0 || this.task.closed) return 0;
     const { redis, records, queue } = this.deps;
     // BullMQ scores finished jobs by when they finished. Asked first: a clean adds an event to the
     // queue's stream even when it removes nothing.

@@ -1,3 +1,4 @@
+import { PeriodicTask } from './periodic-task.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../config/logger.js';
 import type { FileRecords } from '../queue/file-records.js';
@@ -40,9 +41,7 @@ export class UploadSweeper {
   private readonly logger: Logger;
   private readonly options: UploadSweeperOptions;
   private readonly owner = randomUUID();
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-  private closed = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     deps: { redis: RedisClient; records: FileRecords; storage: BlobStorage; logger: Logger },
@@ -53,28 +52,22 @@ export class UploadSweeper {
     this.storage = deps.storage;
     this.logger = deps.logger;
     this.options = options;
+    this.task = new PeriodicTask(
+      () => this.sweepIfFirst(),
+      options.intervalMs,
+      (error: unknown) => this.logger.warn({ err: error }, 'sweep failed'),
+    );
   }
 
   /** Sweeps now, then every interval; failures are logged and retried next time. */
   start(): this {
-    const tick = () => {
-      if (this.closed) return;
-      this.running = this.sweepIfFirst()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed'))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.closed) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    tick();
+    this.task.start();
     return this;
   }
 
   /** Stops sweeping; a sweep in progress is waited for. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+  close(): Promise<void> {
+    return this.task.close();
   }
 
   /** Sweeps unless another replica swept in this interval; undefined when it did. */
@@ -107,7 +100,7 @@ export class UploadSweeper {
       batch = [];
       const exist = await this.records.existing(ids);
       for (const [index, id] of ids.entries()) {
-        if (exist[index] || this.closed) continue;
+        if (exist[index] || this.task.closed) continue;
         await this.storage.remove(id);
         removed++;
       }
@@ -122,7 +115,7 @@ export class UploadSweeper {
 
   private async failEndedRecords(before: number, now: number): Promise<number> {
     let failed = 0;
-    for (let start = 0; !this.closed; start += PAGE) {
+    for (let start = 0; !this.task.closed; start += PAGE) {
       const ids = await this.records.listIds(start, start + PAGE - 1);
       for (const record of await this.records.findUnfinished(ids)) {
         let reason: string | undefined;

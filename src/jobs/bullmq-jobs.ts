@@ -3,13 +3,12 @@ import type { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import {
   acknowledgeFailures,
+  readPage,
   BULLMQ_JOB_STATES,
   cut,
   JobActionError,
-  matchesSearch,
   MAX_DATA_CHARS,
   MAX_LOG_LINES,
-  SEARCH_SCAN_LIMIT,
   type JobAction,
   type JobDetail,
   type JobPage,
@@ -33,9 +32,6 @@ function bullState(state: JobState): BullmqState {
     `"${state}" is not a BullMQ job state; use one of ${BULLMQ_JOB_STATES.join(', ')}`,
   );
 }
-
-/** Ids read per Redis round trip while a search fills a page. */
-const SEARCH_BATCH = 200;
 
 function fileNameOf(data: unknown): string | null {
   const name = (data as { fileName?: unknown } | null)?.fileName;
@@ -173,53 +169,15 @@ export class BullmqJobs implements QueueJobs {
     };
   }
 
-  async list({ state: asked, limit, cursor = 0, search }: ListOptions): Promise<JobPage> {
-    const state = bullState(asked);
+  async list(options: ListOptions): Promise<JobPage> {
+    const state = bullState(options.state);
     const total = await this.count(state);
-    if (search === undefined || search === '') {
-      const jobs = await (await this.open()).getJobs([state], cursor, cursor + limit - 1, false);
-      const end = cursor + limit;
-      return {
-        state,
-        total,
-        jobs: jobs.map((job) => this.summary(job, state)),
-        nextCursor: end < total ? String(end) : null,
-        scanned: jobs.length,
-      };
-    }
-    const needle = search.toLowerCase();
-    const jobs: JobSummary[] = [];
-    let position = cursor;
-    let scanned = 0;
-    while (jobs.length < limit && scanned < SEARCH_SCAN_LIMIT && position < total) {
-      const batch = Math.min(SEARCH_BATCH, SEARCH_SCAN_LIMIT - scanned);
+    return readPage({ ...options, state }, total, async (start, count) => {
       const bull = await this.open();
-      const ids = await bull.getRanges([state], position, position + batch - 1, false);
-      if (ids.length === 0) break;
-      const found = await Promise.all(ids.map((id) => bull.getJob(id)));
-      let taken = ids.length;
-      for (let i = 0; i < found.length; i++) {
-        const job = found[i];
-        if (job) {
-          const summary = this.summary(job, state);
-          if (matchesSearch(summary, needle)) jobs.push(summary);
-        }
-        if (jobs.length === limit) {
-          taken = i + 1;
-          break;
-        }
-      }
-      position += taken;
-      scanned += taken;
-      if (ids.length < batch) break;
-    }
-    return {
-      state,
-      total,
-      jobs,
-      nextCursor: position < total ? String(position) : null,
-      scanned,
-    };
+      const ids = await bull.getRanges([state], start, start + count - 1, false);
+      const jobs = await Promise.all(ids.map((id) => bull.getJob(id)));
+      return jobs.map((job) => (job ? this.summary(job, state) : undefined));
+    });
   }
 
   async get(id: string): Promise<JobDetail | undefined> {

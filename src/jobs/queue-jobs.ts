@@ -159,6 +159,45 @@ export function cut(text: string | null | undefined, max = MAX_ERROR_CHARS): str
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** Jobs read per Redis round trip while a search fills a page. */
+const SEARCH_BATCH = 200;
+
+/**
+ * One page of a state's jobs, newest first, from `cursor`: `read(start, count)` gives the jobs at
+ * those positions (undefined for one that vanished meanwhile). Without a search it reads `limit`
+ * jobs; with one it reads on in batches until the page is full, the state ends or
+ * {@link SEARCH_SCAN_LIMIT} jobs were read (then `nextCursor` says where to go on).
+ */
+export async function readPage(
+  { state, limit, cursor = 0, search }: ListOptions,
+  total: number,
+  read: (start: number, count: number) => Promise<(JobSummary | undefined)[]>,
+): Promise<JobPage> {
+  const needle = search ? search.toLowerCase() : undefined;
+  const scanLimit = needle === undefined ? limit : SEARCH_SCAN_LIMIT;
+  const jobs: JobSummary[] = [];
+  let position = cursor;
+  let scanned = 0;
+  while (jobs.length < limit && scanned < scanLimit && position < total) {
+    const batch = Math.min(needle === undefined ? limit : SEARCH_BATCH, scanLimit - scanned);
+    const found = await read(position, batch);
+    if (found.length === 0) break;
+    let taken = found.length;
+    for (let i = 0; i < found.length; i++) {
+      const job = found[i];
+      if (job && (needle === undefined || matchesSearch(job, needle))) jobs.push(job);
+      if (jobs.length === limit) {
+        taken = i + 1;
+        break;
+      }
+    }
+    position += taken;
+    scanned += taken;
+    if (found.length < batch) break;
+  }
+  return { state, total, jobs, nextCursor: position < total ? String(position) : null, scanned };
+}
+
 /** Whether `search` (lower-cased) is found in the job's id, name or file name. */
 export function matchesSearch(job: JobSummary, search: string): boolean {
   return [job.id, job.name, job.fileName].some(

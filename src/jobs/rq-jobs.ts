@@ -4,8 +4,8 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import {
   acknowledgeFailures,
   cut,
+  readPage,
   JobActionError,
-  matchesSearch,
   MAX_DATA_CHARS,
   RQ_JOB_STATES,
   SEARCH_SCAN_LIMIT,
@@ -31,7 +31,8 @@ const REGISTRY_KEY: Record<Registry, Parameters<QueueKeys['rq']>[0]> = {
 };
 /** States `clean` may empty, by the job's `ended_at`. */
 const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
-const SEARCH_BATCH = 200;
+/** Jobs read per round trip while cleaning. */
+const CLEAN_BATCH = 200;
 
 /**
  * Moves a job from a registry (failed or scheduled) to the end of its queue, as RQ's
@@ -204,39 +205,12 @@ export class RqJobs implements QueueJobs {
     });
   }
 
-  async list({ state: asked, limit, cursor = 0, search }: ListOptions): Promise<JobPage> {
-    const state = this.rqState(asked);
+  async list(options: ListOptions): Promise<JobPage> {
+    const state = this.rqState(options.state);
     const total = await this.count(state);
-    const needle = search ? search.toLowerCase() : undefined;
-    const jobs: JobSummary[] = [];
-    let position = cursor;
-    let scanned = 0;
-    const scanLimit = needle === undefined ? limit : SEARCH_SCAN_LIMIT;
-    while (jobs.length < limit && scanned < scanLimit && position < total) {
-      const batch = Math.min(needle === undefined ? limit : SEARCH_BATCH, scanLimit - scanned);
-      const ids = await this.ids(state, position, position + batch - 1);
-      if (ids.length === 0) break;
-      const found = await this.summaries(ids, state);
-      let taken = ids.length;
-      for (let i = 0; i < found.length; i++) {
-        const job = found[i];
-        if (job && (needle === undefined || matchesSearch(job, needle))) jobs.push(job);
-        if (jobs.length === limit) {
-          taken = i + 1;
-          break;
-        }
-      }
-      position += taken;
-      scanned += taken;
-      if (ids.length < batch) break;
-    }
-    return {
-      state,
-      total,
-      jobs,
-      nextCursor: position < total ? String(position) : null,
-      scanned,
-    };
+    return readPage({ ...options, state }, total, async (start, count) =>
+      this.summaries(await this.ids(state, start, start + count - 1), state),
+    );
   }
 
   async get(id: string): Promise<JobDetail | undefined> {
@@ -408,7 +382,7 @@ export class RqJobs implements QueueJobs {
     let offset = 0;
     // Oldest expiry first: in one registry jobs expire in the order they ended (same TTL).
     while (removed < limit && offset < SEARCH_SCAN_LIMIT * 50) {
-      const ids = await this.redis.zrange(registry, offset, offset + SEARCH_BATCH - 1);
+      const ids = await this.redis.zrange(registry, offset, offset + CLEAN_BATCH - 1);
       if (ids.length === 0) break;
       const found = await this.summaries(ids, state);
       let kept = 0;
@@ -432,7 +406,7 @@ export class RqJobs implements QueueJobs {
         }
       }
       offset += kept;
-      if (ids.length < SEARCH_BATCH) break;
+      if (ids.length < CLEAN_BATCH) break;
     }
     return removed;
   }
