@@ -3,6 +3,7 @@ import type { ApiContext } from './api-context.js';
 import { ApiError } from '../http/api-error.js';
 import type { ApiRequest, ApiResponse } from '../http/api-types.js';
 import { createBearerCheck } from './auth.js';
+import { apiRequest, finishRoutes, handle } from '../http/express-routes.js';
 import { errorResponse } from './error-response.js';
 import { deleteFile, getFile, getFileChunks, listFiles } from './handlers/files.js';
 import { healthz, readyz } from './handlers/health.js';
@@ -103,12 +104,6 @@ function refuseCrossSite(origins: readonly string[]) {
   };
 }
 
-function send(res: Response, response: ApiResponse): void {
-  if (response.headers) res.set(response.headers);
-  if (response.body === undefined) res.status(response.status).end();
-  else res.status(response.status).json(response.body);
-}
-
 /** The upload API as an Express app; `listen` is the caller's (tests use supertest without it). */
 export function createApp(ctx: ApiContext): Express {
   const app = express();
@@ -136,41 +131,16 @@ export function createApp(ctx: ApiContext): Express {
     app[route.method](
       route.path,
       ...middlewares,
-      async (req: Request, res: Response, next: NextFunction) => {
-        try {
-          const response = await route.handler(ctx, {
-            params: req.params as Record<string, string>,
-            query: req.query as Record<string, unknown>,
-            body: req.body,
-            headers: req.headers,
-            raw: req,
-          });
-          send(res, response);
-        } catch (error) {
-          next(error);
-        }
-      },
+      handle((req) => route.handler(ctx, apiRequest(req))),
     );
   }
 
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}`));
-  });
-
   // Registered last: every error of every route ends here.
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const bodyError = error as { type?: string; status?: number };
-    let mapped = error;
-    if (bodyError?.type === 'entity.parse.failed') {
-      mapped = new ApiError(400, 'invalid_json', 'The request body is not valid JSON');
-    } else if (bodyError?.type === 'entity.too.large') {
-      mapped = new ApiError(413, 'body_too_large', 'The JSON body is larger than 64 KiB');
-    }
-    const response = errorResponse(mapped);
-    if (response.status >= 500) {
-      ctx.logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
-    }
-    if (!res.headersSent) send(res, response);
+  finishRoutes(app, {
+    toResponse: errorResponse,
+    logger: ctx.logger,
+    jsonLimit: '64 KiB',
+    failed: 'request failed',
   });
   return app;
 }

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Express }
 import { ApiError } from '../../http/api-error.js';
 import type { ApiResponse } from '../../http/api-types.js';
 import { errorResponse } from '../../http/error-response.js';
+import { apiRequest, finishRoutes, handle } from '../../http/express-routes.js';
 import type { Actor } from './console-access.js';
 import type { ConsoleContext, ConsoleRequest } from './console-context.js';
 import {
@@ -61,13 +62,6 @@ const routes: Route[] = [
   { method: 'post', path: '/api/v1/queues/:queue/clean', handler: cleanQueue, act: true },
 ];
 
-function send(res: Response, response: ApiResponse): void {
-  res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
-  if (response.headers) res.set(response.headers);
-  if (response.body === undefined) res.status(response.status).end();
-  else res.status(response.status).json(response.body);
-}
-
 /**
  * The operator console's HTTP API under `/api/v1/`: the watched queues' jobs (list, detail) and
  * the actions on them. The exporter's server hands it every `/api/v1/` request.
@@ -109,49 +103,30 @@ export function createConsoleApp(ctx: ConsoleContext): Express {
     }
   };
 
+  // Console answers are never cached: they show live state.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    next();
+  });
   for (const route of routes) {
     app[route.method](
       route.path,
       guard(route.act),
       ...(route.method === 'post' ? [json] : []),
-      async (req: Request, res: Response, next: NextFunction) => {
-        try {
-          const response = await route.handler(ctx, {
-            params: req.params as Record<string, string>,
-            query: req.query as Record<string, unknown>,
-            body: req.body,
-            headers: req.headers,
-            raw: req,
-            ...(res.locals.actor !== undefined && { actor: res.locals.actor as Actor }),
-          });
-          send(res, response);
-        } catch (error) {
-          next(error);
-        }
-      },
+      handle((req, res) =>
+        route.handler(ctx, {
+          ...apiRequest(req),
+          raw: req,
+          ...(res.locals.actor !== undefined && { actor: res.locals.actor as Actor }),
+        }),
+      ),
     );
   }
-
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}`));
-  });
-
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const bodyError = error as { type?: string };
-    let mapped = error;
-    if (bodyError?.type === 'entity.parse.failed') {
-      mapped = new ApiError(400, 'invalid_json', 'The request body is not valid JSON');
-    } else if (bodyError?.type === 'entity.too.large') {
-      mapped = new ApiError(413, 'body_too_large', 'The JSON body is larger than 16 KiB');
-    }
-    const response = errorResponse(mapped);
-    if (response.status >= 500) {
-      ctx.logger.error(
-        { err: error, method: req.method, path: req.path },
-        'console request failed',
-      );
-    }
-    if (!res.headersSent) send(res, response);
+  finishRoutes(app, {
+    toResponse: errorResponse,
+    logger: ctx.logger,
+    jsonLimit: '16 KiB',
+    failed: 'console request failed',
   });
   return app;
 }
