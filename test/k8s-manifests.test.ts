@@ -78,6 +78,11 @@ function qscaleSecrets(objects: readonly unknown[]): Record<string, string> {
   return secret!.stringData ?? {};
 }
 
+/** The Secret as a deployer fills it in: the placeholder token replaced by a real one. */
+function deployedSecrets(objects: readonly unknown[]): Record<string, string> {
+  return { ...qscaleSecrets(objects), API_TOKEN: 'b7c1e0f2a9d84c3e5f60718293a4b5c6' };
+}
+
 function deployment(objects: readonly unknown[], name: string) {
   return objects.filter(Deployment.is).find((d) => d.metadata?.name === name);
 }
@@ -348,9 +353,17 @@ describe('k8s manifests', () => {
 
       it('should hand the containers settings that qscale accepts', () => {
         const secrets = qscaleSecrets(objects);
-        // What a container sees: the ConfigMap, the Secret and the downward API's pod name.
+        // The Secret ships a placeholder token: a pod refuses to start with it, saying so.
         expect(() =>
           loadConfig({ ...config, ...secrets, WORKER_ID: 'qscale-worker-7d4b9c-x2x9q' }),
+        ).toThrow(/API_TOKEN="\*+": is the placeholder of k8s\/base\/secret\.yaml/);
+        // What a container sees once it is replaced: the ConfigMap, the Secret and the pod name.
+        expect(() =>
+          loadConfig({
+            ...config,
+            ...deployedSecrets(objects),
+            WORKER_ID: 'qscale-worker-7d4b9c-x2x9q',
+          }),
         ).not.toThrow();
         expect(secrets.API_TOKEN?.length ?? 0).toBeGreaterThanOrEqual(16);
         const claims = objects.filter(PersistentVolumeClaim.is).map((c) => c.metadata?.name);
@@ -441,7 +454,7 @@ describe('k8s manifests', () => {
           // What the exporter container sees, with the downward API's namespace filled in.
           const parsed = loadConfig({
             ...config,
-            ...qscaleSecrets(objects),
+            ...deployedSecrets(objects),
             POD_DELETION_COST: 'on',
             POD_NAMESPACE: template.deployment.metadata?.namespace,
           });

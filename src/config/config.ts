@@ -165,6 +165,18 @@ function hashTagOf(prefix: string): string | undefined {
  * Every setting, by its environment variable. The schema's keys are the variable names, so an error
  * always names the variable the user has to fix.
  */
+/**
+ * A bearer token: 16+ characters, and not the placeholder of k8s/base/secret.yaml — left in
+ * place it would be a publicly known token that passes the length check.
+ */
+const secretToken = z
+  .string()
+  .min(16, { message: 'must be at least 16 characters' })
+  .refine((token) => !/^replace-me/i.test(token), {
+    message:
+      'is the placeholder of k8s/base/secret.yaml: set a long random token (openssl rand -hex 24)',
+  });
+
 const envSchema = z.object({
   REDIS_URL: redisUrl.optional(),
   REDIS_SENTINELS: sentinels.optional(),
@@ -181,7 +193,7 @@ const envSchema = z.object({
   UPLOAD_DIR: nonEmpty.default('./data/uploads'),
   MAX_UPLOAD_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(100 * MiB),
   MAX_FILES_PER_REQUEST: int(1, 1000).default(10),
-  API_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  API_TOKEN: secretToken.optional(),
   MAX_QUEUE_BACKLOG: int(0, Number.MAX_SAFE_INTEGER).default(0),
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
   BODY_TIMEOUT_SECONDS: int(1, 3600).default(30),
@@ -220,7 +232,7 @@ const envSchema = z.object({
   WORKER_ID: z.string().optional(),
   QUEUES: z.string().trim().optional(),
   METRICS_PORT: int(0, 65535).optional(),
-  ACTION_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  ACTION_TOKEN: secretToken.optional(),
   HISTORY: oneOf(['on', 'off'] as const).default('on'),
   METRICS_AUTH: z
     .string()
