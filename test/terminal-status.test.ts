@@ -41,4 +41,26 @@ describe('TerminalStatus', () => {
     status.log.write('after\n');
     expect(chunks.at(-1)).toBe('\r\x1b[2Kafter\n');
   });
+
+  it('should drop whole segments, least important last ones first, to fit a narrow terminal', () => {
+    const { out, chunks } = fakeTerminal();
+    const status = new TerminalStatus(out);
+    const segments = [
+      '▶ backlog 1204',
+      'active 12',
+      'workers 6 (9 wanted)',
+      'done/s 3.4',
+      'failed 17',
+      'completed 88211',
+      'file_processing',
+    ];
+    status.showFitted(segments);
+    // 60 columns: the first four fit (53 characters), "failed 17" would not.
+    expect(chunks.at(-1)).toBe(
+      '\r\x1b[2K▶ backlog 1204  active 12  workers 6 (9 wanted)  done/s 3.4',
+    );
+    out.columns = 200;
+    status.showFitted(segments);
+    expect(chunks.at(-1)).toBe(`\r\x1b[2K${segments.join('  ')}`);
+  });
 });

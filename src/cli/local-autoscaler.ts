@@ -436,7 +436,7 @@ export class LocalAutoscaler implements Closable {
       if (proc.pid === undefined) onGone(null, null, error);
       else this.logger.warn({ err: error, workerId: id }, 'worker process error');
     });
-    this.logger.info({ workerId: id, pid: proc.pid }, 'worker started');
+    this.logger.info({ workerId: id, workerPid: proc.pid }, 'worker started');
   }
 
   /** SIGTERM now; SIGKILL when it is still there SHUTDOWN_TIMEOUT_SECONDS + 7 s later. */

@@ -33,6 +33,8 @@ const FLAG_TO_ENV = {
   prefix: 'QUEUE_PREFIX',
   port: 'PORT',
   metricsPort: 'METRICS_PORT',
+  kedaPort: 'KEDA_PORT',
+  queues: 'QUEUES',
   host: 'HOST',
   concurrency: 'WORKER_CONCURRENCY',
   uploadDir: 'UPLOAD_DIR',
@@ -289,11 +291,19 @@ export function buildProgram(): Command {
 
   serverOptions(program.command('exporter'))
     .description(
-      'run the metrics exporter (sidecar): /metrics for every queue in QUEUES, read-only against Redis',
+      'run the sidecar: /metrics, the status page and console, and the KEDA external scaler for every queue in QUEUES',
+    )
+    .option(
+      '--queues <list>',
+      'queues to watch, comma-separated: name, bullmq:<prefix>/<name> or rq:<name> (env QUEUES; default QUEUE_NAME)',
     )
     .option(
       '--metrics-port <port>',
       'metrics port (env METRICS_PORT; default 9464, or a free port if busy)',
+    )
+    .option(
+      '--keda-port <port>',
+      'KEDA external scaler (gRPC) port (env KEDA_PORT; default 6000, or a free port if busy)',
     )
     .option('--host <host>', 'HTTP bind address (env HOST)')
     .action(async (flags: Flags) => {

@@ -6,6 +6,7 @@ import { watchedQueueKeys } from '../queue/watched-queues.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { workerTotals, type QueueSnapshot, type TelemetrySource } from '../queue/queue-snapshot.js';
 import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
+import { connectionErrorExplainer } from '../queue/redis-errors.js';
 
 /** One watched queue in `qscale status`. */
 export interface QueueReport extends Pick<
@@ -59,14 +60,14 @@ export async function collectStatus(config: Config, timeoutMs = 3000): Promise<S
     noReconnect: true,
     connectionName: 'qscale:status',
   });
-  redis.on('error', () => undefined);
+  const explain = connectionErrorExplainer(redis);
   try {
     const started = performance.now();
     try {
       await withTimeout(redis.connect(), timeoutMs, 'connecting to Redis');
       await withTimeout(redis.ping(), timeoutMs, 'PING');
     } catch (error) {
-      return { redis: { target, up: false, error: (error as Error).message } };
+      return { redis: { target, up: false, error: explain(error) } };
     }
     const latencyMs = Number((performance.now() - started).toFixed(2));
     const info = await redis.info('server');

@@ -34,6 +34,17 @@ export class TerminalStatus {
     this.out.write(`\r\x1b[2K${this.line}`);
   }
 
+  /**
+   * Draws as many of `segments` as fit the terminal's width, in order (the first ones matter
+   * most), so a narrow terminal shows whole numbers rather than a line cut mid-word.
+   */
+  showFitted(segments: string[]): void {
+    const width = (this.out.columns ?? 120) - 1;
+    let shown = segments.length;
+    while (shown > 1 && segments.slice(0, shown).join('  ').length > width) shown--;
+    this.show(segments.slice(0, shown).join('  '));
+  }
+
   /** Refreshes from the shared signals every second until {@link close}. */
   follow(signals: ScalingSignals, queue: string, drainSeconds: number, logger: Logger): void {
     const refresh = async () => {
@@ -43,12 +54,18 @@ export class TerminalStatus {
         if (!signal) return;
         const { snapshot, rates } = signal;
         const done = rates.finishedPerSecond;
-        this.show(
-          `▶ ${queue}  backlog ${snapshot.backlog}  active ${snapshot.counts.active}  ` +
-            `done/s ${done === undefined ? '–' : done.toFixed(1)}  ` +
-            `workers ${workerTotals(snapshot).live}/${desiredWorkers(snapshot, rates, { drainSeconds })}  ` +
-            `completed ${snapshot.counts.completed}  failed ${snapshot.counts.failed}`,
-        );
+        const live = workerTotals(snapshot).live;
+        const desired = desiredWorkers(snapshot, rates, { drainSeconds });
+        // Segments in order of importance: a narrow terminal drops the last ones whole.
+        this.showFitted([
+          `▶ backlog ${snapshot.backlog}`,
+          `active ${snapshot.counts.active}`,
+          `workers ${live}${desired !== live ? ` (${desired} wanted)` : ''}`,
+          `done/s ${done === undefined ? '–' : done.toFixed(1)}`,
+          `failed ${snapshot.counts.failed}`,
+          `completed ${snapshot.counts.completed}`,
+          queue,
+        ]);
       } catch (error) {
         this.show(`▶ ${queue}  Redis unavailable: ${(error as Error).message}`);
         logger.debug({ err: error }, 'status line could not read Redis');

@@ -1,3 +1,4 @@
+import { connectionErrorExplainer } from '../queue/redis-errors.js';
 import type { Config } from '../config/config.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis, describeRedis } from '../queue/redis-connection.js';
@@ -51,14 +52,14 @@ export async function runDoctor(
     noReconnect: true,
     connectionName: 'qscale:doctor',
   });
-  redis.on('error', () => undefined);
+  const explain = connectionErrorExplainer(redis);
   const checks: DoctorCheck[] = [];
   try {
     // A frozen Redis accepts the connection but never answers its ready check: bound the wait.
     await withTimeout(redis.connect(), opts.timeoutMs, 'connecting to Redis').catch(
       () => undefined,
     );
-    const redisResult = await redisChecks(redis, describeRedis(config.redis));
+    const redisResult = await redisChecks(redis, describeRedis(config.redis), explain);
     checks.push(...redisResult.checks);
     const kubernetes = await (opts.kubernetes?.() ?? Promise.resolve(undefined)).catch(
       (error: unknown): KubernetesFindings => ({

@@ -82,6 +82,8 @@ async function clusterCheck(redis: Cluster): Promise<DoctorCheck> {
 export async function redisChecks(
   redis: RedisClient,
   target: string,
+  /** Turns a failed PING into what happened (`connection refused at …`). */
+  explain: (error: unknown) => string = (error) => (error as Error).message,
 ): Promise<{ checks: DoctorCheck[]; reachable: boolean }> {
   const started = performance.now();
   try {
@@ -94,7 +96,7 @@ export async function redisChecks(
           area: 'redis',
           name: 'reachable',
           status: 'FAIL',
-          found: `${target} does not answer: ${(error as Error).message}`,
+          found: `${target} does not answer: ${explain(error)}`,
           fix: 'check REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES), that Redis runs, and that network policies let this pod reach it',
         },
       ],
