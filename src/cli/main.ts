@@ -170,7 +170,7 @@ export function buildProgram(): Command {
       let config = configFrom(flags, { HOST: '127.0.0.1' });
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
       const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
-      const logger = createLogger(config, 'start', terminal?.log);
+      const logger = createLogger(config, 'start', terminal?.log, terminal !== undefined);
       const lifecycle = new Lifecycle(logger, {
         deadlineMs: shutdownDeadlineMs(config, config.autoscale.enabled),
       });
