@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger } from '../config/logger.js';
@@ -10,6 +10,7 @@ import getPort from 'get-port';
 import type { KubernetesFindings } from '../doctor/doctor.js';
 import type { LocalAutoscaler } from './local-autoscaler.js';
 import { addJobsCommand } from './jobs-command.js';
+import { FLAG_TO_ENV, settingOption } from './setting-options.js';
 import { TerminalStatus } from './terminal-status.js';
 
 // Each command loads only the parts it runs (a worker needs no gRPC, no Kubernetes client, no
@@ -26,27 +27,7 @@ const load = {
   kubeFindings: () => import('../k8s/doctor-findings.js'),
 };
 
-/** CLI flags that override an environment variable of the same meaning. */
-const FLAG_TO_ENV = {
-  redisUrl: 'REDIS_URL',
-  queue: 'QUEUE_NAME',
-  prefix: 'QUEUE_PREFIX',
-  port: 'PORT',
-  metricsPort: 'METRICS_PORT',
-  kedaPort: 'KEDA_PORT',
-  queues: 'QUEUES',
-  host: 'HOST',
-  concurrency: 'WORKER_CONCURRENCY',
-  uploadDir: 'UPLOAD_DIR',
-  logLevel: 'LOG_LEVEL',
-  autoscale: 'AUTOSCALE',
-  minWorkers: 'MIN_WORKERS',
-  maxWorkers: 'MAX_WORKERS',
-  autoscaleMode: 'AUTOSCALE_MODE',
-  autoscaleTarget: 'AUTOSCALE_TARGET',
-} as const;
-
-type Flags = Partial<Record<keyof typeof FLAG_TO_ENV, string | boolean>>;
+type Flags = Partial<Record<string, string | boolean>>;
 
 /**
  * The settings of a command: the environment, overridden by its flags. `qscale start` is the
@@ -58,7 +39,7 @@ function configFrom(flags: Flags, defaults: Env = {}): Config {
     if (env[variable] === undefined || env[variable] === '') env[variable] = value;
   }
   for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
-    const value = flags[flag as keyof Flags];
+    const value = flags[flag];
     if (value !== undefined) env[variable] = value === true ? 'on' : String(value);
   }
   return loadConfig(env);
@@ -74,28 +55,28 @@ async function withPrivateRedisUrl(config: Config): Promise<Config> {
 /** The local autoscaler's flags, for `start` and `workers`. */
 function autoscaleOptions(command: Command): Command {
   return command
-    .option(
-      '--autoscale',
-      'size worker processes like the KEDA scaler: up at once, down after the stabilization window, idle ones first (env AUTOSCALE=on)',
+    .addOption(
+      settingOption(
+        'AUTOSCALE',
+        'size worker processes like the KEDA scaler: up at once, down after the stabilization window, idle ones first',
+      ),
     )
-    .option('--min-workers <n>', 'fewest worker processes (env MIN_WORKERS)')
-    .option('--max-workers <n>', 'most worker processes (env MAX_WORKERS)')
-    .option('--autoscale-mode <mode>', 'backlog | latency | workers (env AUTOSCALE_MODE)')
-    .option('--autoscale-target <n>', 'target per worker (env AUTOSCALE_TARGET)');
+    .addOption(settingOption('MIN_WORKERS'))
+    .addOption(settingOption('MAX_WORKERS'))
+    .addOption(settingOption('AUTOSCALE_MODE'))
+    .addOption(settingOption('AUTOSCALE_TARGET'));
 }
 
 /** Where to find the queue: every command has these. */
 function queueOptions(command: Command): Command {
   return command
-    .addOption(new Option('--redis-url <url>', 'Redis to use (env REDIS_URL)'))
-    .addOption(new Option('--queue <name>', 'queue name (env QUEUE_NAME)'))
-    .addOption(new Option('--prefix <prefix>', 'BullMQ key prefix (env QUEUE_PREFIX)'));
+    .addOption(settingOption('REDIS_URL'))
+    .addOption(settingOption('QUEUE_NAME'))
+    .addOption(settingOption('QUEUE_PREFIX'));
 }
 
 function serverOptions(command: Command): Command {
-  return queueOptions(command).addOption(
-    new Option('--log-level <level>', 'log level (env LOG_LEVEL)'),
-  );
+  return queueOptions(command).addOption(settingOption('LOG_LEVEL'));
 }
 
 interface DoctorFlags {
@@ -155,17 +136,11 @@ export function buildProgram(): Command {
     .description(
       'run the single-replica stack: upload API + built-in worker (+ a private redis-server when REDIS_URL is not set)',
     )
-    .option('--port <port>', 'HTTP port (env PORT; default 8080, or a free port if 8080 is busy)')
-    .option(
-      '--metrics-port <port>',
-      'metrics port (env METRICS_PORT; default 9464, or a free port if busy)',
-    )
-    .option('--host <host>', 'HTTP bind address (env HOST)')
-    .option(
-      '--concurrency <n>',
-      'jobs processed at once by the built-in worker (env WORKER_CONCURRENCY)',
-    )
-    .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
+    .addOption(settingOption('PORT'))
+    .addOption(settingOption('METRICS_PORT'))
+    .addOption(settingOption('HOST'))
+    .addOption(settingOption('WORKER_CONCURRENCY', 'jobs processed at once by the built-in worker'))
+    .addOption(settingOption('UPLOAD_DIR'))
     .action(async (flags: Flags) => {
       let config = configFrom(flags, { HOST: '127.0.0.1' });
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
@@ -244,9 +219,9 @@ export function buildProgram(): Command {
 
   serverOptions(program.command('app'))
     .description('run the upload API only (scale it out: it is stateless)')
-    .option('--port <port>', 'HTTP port (env PORT)')
-    .option('--host <host>', 'HTTP bind address (env HOST)')
-    .option('--upload-dir <dir>', 'where uploads are stored (env UPLOAD_DIR)')
+    .addOption(settingOption('PORT'))
+    .addOption(settingOption('HOST'))
+    .addOption(settingOption('UPLOAD_DIR'))
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'app');
@@ -258,8 +233,8 @@ export function buildProgram(): Command {
 
   serverOptions(program.command('worker'))
     .description('run a worker only (scale it out: any worker takes any job)')
-    .option('--concurrency <n>', 'jobs processed at once (env WORKER_CONCURRENCY)')
-    .option('--upload-dir <dir>', 'where uploads are read from (env UPLOAD_DIR)')
+    .addOption(settingOption('WORKER_CONCURRENCY'))
+    .addOption(settingOption('UPLOAD_DIR', 'where uploads are read from'))
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'worker');
@@ -273,8 +248,8 @@ export function buildProgram(): Command {
     .description(
       'run a pool of worker processes on this host: --min-workers of them, or with --autoscale between --min-workers and --max-workers, sized like the KEDA scaler',
     )
-    .option('--concurrency <n>', 'jobs each worker processes at once (env WORKER_CONCURRENCY)')
-    .option('--upload-dir <dir>', 'where uploads are read from (env UPLOAD_DIR)')
+    .addOption(settingOption('WORKER_CONCURRENCY', 'jobs each worker process runs at once'))
+    .addOption(settingOption('UPLOAD_DIR', 'where uploads are read from'))
     .action(async (flags: Flags) => {
       let config = await withPrivateRedisUrl(configFrom(flags));
       if (!config.autoscale.enabled) {
@@ -293,19 +268,10 @@ export function buildProgram(): Command {
     .description(
       'run the sidecar: /metrics, the status page and console, and the KEDA external scaler for every queue in QUEUES',
     )
-    .option(
-      '--queues <list>',
-      'queues to watch, comma-separated: name, bullmq:<prefix>/<name> or rq:<name> (env QUEUES; default QUEUE_NAME)',
-    )
-    .option(
-      '--metrics-port <port>',
-      'metrics port (env METRICS_PORT; default 9464, or a free port if busy)',
-    )
-    .option(
-      '--keda-port <port>',
-      'KEDA external scaler (gRPC) port (env KEDA_PORT; default 6000, or a free port if busy)',
-    )
-    .option('--host <host>', 'HTTP bind address (env HOST)')
+    .addOption(settingOption('QUEUES'))
+    .addOption(settingOption('METRICS_PORT'))
+    .addOption(settingOption('KEDA_PORT'))
+    .addOption(settingOption('HOST'))
     .action(async (flags: Flags) => {
       const config = await withPrivateRedisUrl(configFrom(flags));
       const logger = createLogger(config, 'exporter');

@@ -2,108 +2,11 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
-
-const MiB = 1024 * 1024;
+import { queueName, queuePrefix } from './setting-types.js';
+import { SETTINGS } from './settings.js';
 
 /** Processing and wait time histogram buckets, in seconds: 50 ms to 30 min. */
 export const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
-
-/** Reads an integer env var; empty strings count as unset. */
-function int(min: number, max: number) {
-  return z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, { message: `must be a whole number from ${min} to ${max}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(min, { message: `must be a whole number from ${min} to ${max}` })
-        .max(max, { message: `must be a whole number from ${min} to ${max}` }),
-    );
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z
-    .string()
-    .trim()
-    .toLowerCase()
-    .pipe(z.enum(values, { message: `must be one of: ${values.join(', ')}` }));
-}
-
-/** A URL whose scheme is one of `protocols` (with the colon, e.g. `redis:`) and that has a host. */
-function urlWith(protocols: string[], message: string) {
-  return z
-    .string()
-    .trim()
-    .refine(
-      (value) => {
-        try {
-          const url = new URL(value);
-          return protocols.includes(url.protocol) && url.hostname !== '';
-        } catch {
-          return false;
-        }
-      },
-      { message },
-    );
-}
-
-const redisUrl = urlWith(
-  ['redis:', 'rediss:'],
-  'must be a URL like redis://[user:password@]host:port[/db] or rediss://… for TLS',
-);
-
-/** A comma-separated list of `host:port` (Sentinels, or Redis Cluster seed nodes). */
-const hostPorts = (example: string) =>
-  z
-    .string()
-    .trim()
-    .transform((value, ctx) => {
-      const nodes = value
-        .split(',')
-        .map((part) => part.trim())
-        .filter(Boolean)
-        .map((part) => {
-          const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(part);
-          const port = match ? Number(match[2]) : NaN;
-          if (!match || port < 1 || port > 65535) {
-            ctx.addIssue({
-              code: 'custom',
-              message: `"${part}" is not host:port; expected a comma-separated list such as ${example}`,
-            });
-            return { host: '', port: 0 };
-          }
-          return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
-        });
-      if (nodes.length === 0) {
-        ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
-      }
-      return nodes;
-    });
-
-const sentinels = hostPorts('sentinel-0:26379,sentinel-1:26379');
-const clusterNodes = hostPorts('redis-0:6379,redis-1:6379,redis-2:6379');
-
-const queueName = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9_.-]{1,100}$/, {
-    message: 'must be 1-100 characters of letters, digits, "_", "." or "-"',
-  });
-
-const queuePrefix = z
-  .string()
-  .trim()
-  .regex(/^(\{[A-Za-z0-9_.-]{1,50}\}|[A-Za-z0-9_.-]{1,50})$/, {
-    message:
-      'must be 1-50 characters of letters, digits, "_", "." or "-", optionally in a hash tag such as {bull} for Redis Cluster',
-  });
-
-const httpUrl = urlWith(['http:', 'https:'], 'must be an http:// or https:// URL');
-
-const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
 /** Which job-queue library owns a queue's keys. */
 export type QueueKind = 'bullmq' | 'rq';
@@ -162,143 +65,14 @@ function hashTagOf(prefix: string): string | undefined {
 }
 
 /**
- * Every setting, by its environment variable. The schema's keys are the variable names, so an error
- * always names the variable the user has to fix.
+ * Every setting, by its environment variable (declared in settings.ts). The schema's keys are the
+ * variable names, so an error always names the variable the user has to fix.
  */
-/**
- * A bearer token: 16+ characters, and not the placeholder of k8s/base/secret.yaml — left in
- * place it would be a publicly known token that passes the length check.
- */
-const secretToken = z
-  .string()
-  .min(16, { message: 'must be at least 16 characters' })
-  .refine((token) => !/^replace-me/i.test(token), {
-    message:
-      'is the placeholder of k8s/base/secret.yaml: set a long random token (openssl rand -hex 24)',
-  });
-
-const envSchema = z.object({
-  REDIS_URL: redisUrl.optional(),
-  REDIS_SENTINELS: sentinels.optional(),
-  REDIS_SENTINEL_NAME: nonEmpty.default('mymaster'),
-  REDIS_SENTINEL_PASSWORD: z.string().optional(),
-  REDIS_CLUSTER_NODES: clusterNodes.optional(),
-  REDIS_MIN_REPLICAS_ACK: int(0, 100).default(0),
-  REDIS_ACK_TIMEOUT_MS: int(1, 60_000).default(500),
-  REDIS_DATA_DIR: nonEmpty.default('./data/redis'),
-  QUEUE_NAME: queueName.default('file_processing'),
-  QUEUE_PREFIX: queuePrefix.default('bull'),
-  HOST: nonEmpty.default('0.0.0.0'),
-  PORT: int(0, 65535).optional(),
-  UPLOAD_DIR: nonEmpty.default('./data/uploads'),
-  MAX_UPLOAD_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(100 * MiB),
-  MAX_FILES_PER_REQUEST: int(1, 1000).default(10),
-  API_TOKEN: secretToken.optional(),
-  MAX_QUEUE_BACKLOG: int(0, Number.MAX_SAFE_INTEGER).default(0),
-  IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
-  BODY_TIMEOUT_SECONDS: int(1, 3600).default(30),
-  SWEEP_INTERVAL_SECONDS: int(10, 86_400).default(600),
-  SWEEP_GRACE_SECONDS: int(1, 30 * 24 * 3600).default(3600),
-  WORKER_CONCURRENCY: int(1, 1000).default(2),
-  JOB_ATTEMPTS: int(1, 100).default(3),
-  JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
-  JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
-  STALLED_INTERVAL_MS: int(1000, 3_600_000).default(30_000),
-  KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(1000),
-  KEEP_FAILED_JOBS: int(0, 10_000_000).default(5000),
-  KEEP_COMPLETED_SECONDS: int(0, 10 * 365 * 86_400).default(86_400),
-  KEEP_FAILED_SECONDS: int(0, 10 * 365 * 86_400).default(7 * 86_400),
-  FILE_RETENTION_SECONDS: int(0, 100 * 365 * 86_400).default(0),
-  MAX_FILES: int(0, 1_000_000_000).default(0),
-  RETENTION_INTERVAL_SECONDS: int(1, 86_400).default(60),
-  SHUTDOWN_TIMEOUT_SECONDS: int(1, 86_400).default(30),
-  CHUNK_SIZE: int(100, 100_000).default(1000),
-  CHUNK_OVERLAP: int(0, 50_000).default(200),
-  EXTRACT_TIMEOUT_SECONDS: int(1, 3600).default(60),
-  EXTRACT_MAX_MEMORY_MB: int(16, 65_536).default(256),
-  EXTRACT_MAX_CHARACTERS: int(1, 500_000_000).default(20_000_000),
-  DOCX_MAX_UNCOMPRESSED_MB: int(1, 4096).default(200),
-  PDF_MAX_PAGES: int(1, 1_000_000).default(2000),
-  PDF_MAX_INFLATED_MB: int(1, 65_536).default(256),
-  MAX_CHUNKS_PER_FILE: int(1, 10_000_000).default(25_000),
-  EMBEDDING_PROVIDER: oneOf(['hash', 'openai'] as const).default('hash'),
-  EMBEDDING_DIM: int(8, 8192).default(256),
-  EMBEDDING_URL: httpUrl.optional(),
-  EMBEDDING_MODEL: nonEmpty.optional(),
-  EMBEDDING_API_KEY: z.string().optional(),
-  EMBEDDING_BATCH_SIZE: int(1, 2048).default(64),
-  EMBEDDING_TIMEOUT_MS: int(100, 600_000).default(30_000),
-  EMBEDDING_MAX_RETRIES: int(0, 20).default(5),
-  WORKER_ID: z.string().optional(),
-  QUEUES: z.string().trim().optional(),
-  METRICS_PORT: int(0, 65535).optional(),
-  ACTION_TOKEN: secretToken.optional(),
-  HISTORY: oneOf(['on', 'off'] as const).default('on'),
-  METRICS_AUTH: z
-    .string()
-    .regex(/^(bearer:.{16,}|basic:[^:]+:.{8,})$/, {
-      message:
-        'must be bearer:<token of 16+ characters> or basic:<user>:<password of 8+ characters>',
-    })
-    .optional(),
-  WORKER_METRICS: oneOf(['on', 'off'] as const).default('on'),
-  WORKER_SERIES_LIMIT: int(0, 10_000).default(100),
-  HEARTBEAT_SECONDS: int(1, 300).default(5),
-  UTILIZATION_WINDOW_SECONDS: int(5, 3600).default(60),
-  SAMPLE_TTL_MS: int(0, 60_000).default(1000),
-  REDIS_TIMEOUT_MS: int(50, 60_000).default(1000),
-  KEDA_PORT: int(0, 65535).optional(),
-  KEDA_TLS_CERT: nonEmpty.optional(),
-  KEDA_TLS_KEY: nonEmpty.optional(),
-  KEDA_TLS_CA: nonEmpty.optional(),
-  POD_DELETION_COST: oneOf(['on', 'off'] as const).default('off'),
-  POD_DELETION_COST_INTERVAL_SECONDS: int(1, 3600).default(10),
-  POD_NAMESPACE: z
-    .string()
-    .trim()
-    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
-      message: 'must be a Kubernetes namespace name (lower-case letters, digits and "-")',
-    })
-    .optional(),
-  CORS_ORIGINS: z.string().trim().optional(),
-  AUTOSCALE: oneOf(['on', 'off'] as const).default('off'),
-  MIN_WORKERS: int(0, 1000).default(1),
-  MAX_WORKERS: int(1, 1000).default(4),
-  AUTOSCALE_MODE: oneOf(['backlog', 'latency', 'workers'] as const).default('backlog'),
-  AUTOSCALE_TARGET: z
-    .string()
-    .trim()
-    .transform(Number)
-    .pipe(z.number().positive({ message: 'must be a number > 0' }))
-    .optional(),
-  AUTOSCALE_INTERVAL_SECONDS: int(1, 3600).default(2),
-  AUTOSCALE_STABILIZATION_SECONDS: int(0, 86_400).default(60),
-  DRAIN_SECONDS: int(1, 86_400).default(60),
-  RATE_WINDOW_SECONDS: int(5, 3600).default(60),
-  HISTOGRAM_BUCKETS: z
-    .string()
-    .trim()
-    .transform((value, ctx) => {
-      const buckets = value.split(',').map((part) => Number(part.trim()));
-      const ascending = buckets.every((b, i) => i === 0 || b > buckets[i - 1]!);
-      if (
-        buckets.length === 0 ||
-        buckets.length > 50 ||
-        !ascending ||
-        buckets.some((b) => !(b > 0) || !Number.isFinite(b))
-      ) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'must be 1-50 positive numbers of seconds in ascending order, e.g. 0.1,1,10,60',
-        });
-      }
-      return buckets;
-    })
-    .optional(),
-  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default(
-    'info',
-  ),
-});
+const envSchema = z.object(
+  Object.fromEntries(Object.entries(SETTINGS).map(([name, s]) => [name, s.schema])) as {
+    [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['schema'];
+  },
+);
 
 export type Env = Record<string, string | undefined>;
 
