@@ -465,7 +465,7 @@ describe('Exporter', () => {
     ).toBe(200);
   });
 
-  it('should expose exactly the qscale metrics the README documents, with their types', async () => {
+  it('should expose exactly the qscale metrics docs/metrics.md documents, with their types', async () => {
     const name = queueNamed('docs');
     const { exporter } = await exporterFor([name]);
     await instrumentedWorker(name, async () => undefined, { id: 'w-docs', concurrency: 1 });
@@ -473,7 +473,7 @@ describe('Exporter', () => {
     const exposed = [...body.matchAll(/^# TYPE (qscale_\S+) (\S+)$/gm)].map(
       (m) => `${m[1]} ${m[2]}`,
     );
-    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = await readFile(new URL('../docs/metrics.md', import.meta.url), 'utf8');
     const documented = [
       ...readme.matchAll(/^\| `(qscale_[a-z_]+)` +\| (gauge|counter|histogram) /gm),
     ].map((m) => `${m[1]} ${m[2]}`);

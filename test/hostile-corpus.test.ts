@@ -233,7 +233,7 @@ describe('qscale start with a hostile-file corpus', () => {
     expect(after).toMatchObject({ status: 'completed', result: { chunks: 1 } });
     expect(slowest.healthz).toBeLessThan(1000);
     expect(slowest.metrics).toBeLessThan(1000);
-    // The documented cap (README "Limits"): 300 MB + WORKER_CONCURRENCY × (EXTRACT_MAX_MEMORY_MB
+    // The documented cap (docs/limits.md): 300 MB + WORKER_CONCURRENCY × (EXTRACT_MAX_MEMORY_MB
     // + 64 MB + 2 × the largest file) — here 300 + 2 × (256 + 64 + 34) MB. (Measured: 280 MB
     // after the warm-up, 840–950 MB at the peak.)
     const cap = (300 + 2 * (256 + 64 + 2 * 17)) * MiB;

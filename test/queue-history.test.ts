@@ -92,7 +92,7 @@ describe('Queue history', () => {
       Number(await client.call('MEMORY', 'USAGE', keys.history('5s'))) +
       Number(await client.call('MEMORY', 'USAGE', keys.history('1m')));
     expect(await client.xlen(keys.history('5s'))).toBe(720);
-    // Measured 2026-12-02: see the README's "History" paragraph.
+    // Measured 2026-12-02: see the "History" paragraph of docs/console.md.
     console.log(`history of one queue, full: ${(bytes / 1024).toFixed(1)} KiB`);
     expect(bytes).toBeLessThan(200 * 1024);
   });

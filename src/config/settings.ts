@@ -16,8 +16,8 @@ import {
 /**
  * One setting, declared once: how its environment variable is parsed and checked (the schema,
  * with its default), how the docs show it, and the CLI flag that overrides it, if any. The config
- * schema, the CLI options and the README's Settings table all follow from {@link SETTINGS}
- * (`test/settings-docs.test.ts` fails when the README's table differs: `npm run docs:settings`
+ * schema, the CLI options and docs/settings.md's table all follow from {@link SETTINGS}
+ * (`test/settings-docs.test.ts` fails when docs/settings.md differs: `npm run docs:settings`
  * writes it).
  */
 export interface Setting<S extends z.ZodType = z.ZodType> {
@@ -150,7 +150,7 @@ export const SETTINGS = {
   }),
   KEEP_COMPLETED_JOBS: setting(int(0, 10_000_000).default(1000), {
     shown: '`1000`',
-    doc: 'completed BullMQ jobs kept, at most (file records: see [Retention](#retention))',
+    doc: 'completed BullMQ jobs kept, at most (file records: see [Retention](limits.md#retention))',
   }),
   KEEP_FAILED_JOBS: setting(int(0, 10_000_000).default(5000), {
     shown: '`5000`',
@@ -254,7 +254,7 @@ export const SETTINGS = {
   }),
   QUEUES: setting(z.string().trim().optional(), {
     shown: '`QUEUE_NAME`',
-    doc: 'queues the sidecar watches, comma-separated: a name (under `QUEUE_PREFIX`), `bullmq:<prefix>/<name>` or `rq:<name>` (see [Watching an existing app](#watching-an-existing-app)); `status` and `doctor` report each',
+    doc: 'queues the sidecar watches, comma-separated: a name (under `QUEUE_PREFIX`), `bullmq:<prefix>/<name>` or `rq:<name>` (see [Watching an existing app](watching-other-apps.md)); `status` and `doctor` report each',
     flag: '--queues <list>',
   }),
   METRICS_PORT: setting(int(0, 65535).optional(), {
@@ -264,11 +264,11 @@ export const SETTINGS = {
   }),
   ACTION_TOKEN: setting(secretToken.optional(), {
     shown: '–',
-    doc: "the [console](#operator-console)'s actions (retry, remove, pause, clean…) need it as a bearer token (16+ characters); unset: actions from loopback only, read-only elsewhere",
+    doc: "the [console](console.md#operator-console)'s actions (retry, remove, pause, clean…) need it as a bearer token (16+ characters); unset: actions from loopback only, read-only elsewhere",
   }),
   HISTORY: setting(oneOf(['on', 'off'] as const).default('on'), {
     shown: '`on`',
-    doc: "keep each queue's numbers in Redis for the status page's charts (74 KiB per queue; see [History](#status-page)); `off`: the sidecar writes nothing",
+    doc: "keep each queue's numbers in Redis for the status page's charts (74 KiB per queue; see [History](console.md#status-page)); `off`: the sidecar writes nothing",
   }),
   METRICS_AUTH: setting(
     z
