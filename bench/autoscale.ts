@@ -30,13 +30,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import type { LocalAutoscaler } from '../src/cli/local-autoscaler.js';
+import type { LocalAutoscaler } from '../src/supervisor/local-autoscaler.js';
 import { runAutoscaledWorkers } from '../src/cli/run-autoscaled-workers.js';
 import type { Env } from '../src/config/config.js';
-import { CliProcess, type LogLine } from '../test/helpers/cli-process.js';
-import { FakeEmbeddingServer } from '../test/helpers/fake-embedding-server.js';
-import type { TestRedisServer } from '../test/helpers/redis-server.js';
-import { createTestStack, type TestStack } from '../test/helpers/stack.js';
+import { CliProcess, type LogLine } from '../harness/cli-process.js';
+import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
+import type { TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 import { envPositiveInt, sleep, withRedisServer } from './bench-utils.js';
 
 const FILES = envPositiveInt('BENCH_FILES', 500);

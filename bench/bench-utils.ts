@@ -4,7 +4,7 @@
  * writes a client makes to its socket.
  */
 import type { Redis } from 'ioredis';
-import { startRedisServer, type TestRedisServer } from '../test/helpers/redis-server.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 
 /**
  * Runs `body` against a redis-server of its own on a free loopback port (never the shared 6379)

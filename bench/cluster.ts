@@ -31,9 +31,9 @@ import { runExporter } from '../src/cli/run-exporter.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis, isCluster, type RedisClient } from '../src/queue/redis-connection.js';
-import { CliProcess } from '../test/helpers/cli-process.js';
-import { startRedisCluster } from '../test/helpers/redis-cluster.js';
-import { startRedisServer } from '../test/helpers/redis-server.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { startRedisCluster } from '../harness/redis-cluster.js';
+import { startRedisServer } from '../harness/redis-server.js';
 import { withCleanup, type Stoppable } from './with-cleanup.js';
 import { envPositiveInt, sleep } from './bench-env.js';
 

@@ -48,7 +48,7 @@ import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { workerTotals } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import type { TestRedisServer } from '../test/helpers/redis-server.js';
+import type { TestRedisServer } from '../harness/redis-server.js';
 import {
   addCalls,
   callsDelta,

@@ -23,7 +23,7 @@ import { instrumentWorker } from '../src/index.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import type { QueueSnapshot } from '../src/queue/queue-snapshot.js';
-import { rqEnqueue, RqWorker, rqPython } from '../test/helpers/rq.js';
+import { rqEnqueue, RqWorker, rqPython } from '../harness/rq.js';
 import { envPositiveInt, median, percentile, sleep, withRedisServer } from './bench-utils.js';
 
 const RATE = envPositiveInt('BENCH_RATE', 200);

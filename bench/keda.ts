@@ -45,8 +45,8 @@ import { loadConfig, type Config } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { loadExternalScalerProto } from '../src/keda/external-scaler-proto.js';
 import type { ExternalScalerClient } from '../src/keda/generated/externalscaler/ExternalScaler.js';
-import type { TestRedisServer } from '../test/helpers/redis-server.js';
-import { ScalerClient } from '../test/helpers/scaler-client.js';
+import type { TestRedisServer } from '../harness/redis-server.js';
+import { ScalerClient } from '../harness/scaler-client.js';
 import {
   callsDelta,
   commandStats,

@@ -19,8 +19,8 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
-import { CliProcess } from '../test/helpers/cli-process.js';
-import { startRedisServer, type TestRedisServer } from '../test/helpers/redis-server.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { envPositiveInt } from './bench-utils.js';
 
 const FILES = envPositiveInt('BENCH_FILES', 400);

@@ -22,7 +22,7 @@ import { DEFAULT_BUCKETS } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import type { TestRedisServer } from '../test/helpers/redis-server.js';
+import type { TestRedisServer } from '../harness/redis-server.js';
 import { median, thousands, withRedisServer } from './bench-utils.js';
 
 const rawJobs = process.env.BENCH_JOBS;

@@ -15,7 +15,7 @@ import {
   inflatingPdf,
   oneLineCsv,
   pdfWithPages,
-} from '../test/helpers/hostile-files.js';
+} from '../harness/hostile-files.js';
 
 const FILES: Record<string, () => Buffer | Promise<Buffer>> = {
   // ~2 MB that inflates to ~400 MB of ordinary paragraphs (like the 1.5 MB .docx).

@@ -9,7 +9,7 @@ import {
   repoRoot as root,
   SUM_OVER_REPLICAS,
   type RuleFile,
-} from './helpers/monitoring-files.js';
+} from '../harness/monitoring-files.js';
 
 /** Runs a command from the repository root; spawn errors (a missing binary) are returned too. */
 function run(command: string, args: string[]) {

@@ -6,7 +6,7 @@ import {
   type AutoscalePolicyInput,
   type Recommendation,
 } from '../src/scaling/autoscale-policy.js';
-import { queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
+import { queueSnapshot, workerSnapshot } from '../harness/snapshots.js';
 
 /** A snapshot with `backlog` jobs waiting and `active` running. */
 function work(backlog: number, active = 0, overrides: Partial<QueueSnapshot> = {}): QueueSnapshot {

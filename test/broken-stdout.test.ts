@@ -2,8 +2,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess } from './helpers/cli-process.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 
 describe('A process whose log reader is gone', () => {
   let redis: TestRedisServer | undefined;

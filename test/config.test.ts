@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/config.js';
 import { redisOptionsFor } from '../src/queue/redis-connection.js';
-import { runCli } from './helpers/cli-process.js';
+import { runCli } from '../harness/cli-process.js';
 
 describe('loadConfig', () => {
   it('should apply the documented defaults', () => {

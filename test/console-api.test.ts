@@ -8,13 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import supertest from 'supertest';
-import { runCli } from './helpers/cli-process.js';
-import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
-import { rqEnqueue, RqWorker } from './helpers/rq.js';
-import { createTestStack, testEnv } from './helpers/stack.js';
+import { runCli } from '../harness/cli-process.js';
+import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
+import { rqEnqueue, RqWorker } from '../harness/rq.js';
+import { createTestStack, testEnv } from '../harness/stack.js';
 
 /** Response bodies, read loosely: each test asserts on the shape it needs. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

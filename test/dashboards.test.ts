@@ -6,7 +6,7 @@ import {
   readRepoFile,
   SUM_OVER_REPLICAS,
   type GrafanaPanel,
-} from './helpers/monitoring-files.js';
+} from '../harness/monitoring-files.js';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 

@@ -7,16 +7,16 @@ import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { autoscalingChecks } from '../src/doctor/autoscaling-checks.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import { kubernetesDoctorFindings } from '../src/k8s/doctor-findings.js';
+import { kubernetesDoctorFindings } from '../src/doctor/kubernetes/doctor-findings.js';
 import type { DoctorCheck } from '../src/doctor/doctor-check.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import { CliProcess, runCli } from './helpers/cli-process.js';
-import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
-import { FakeKubeApi } from './helpers/fake-kube-api.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { queueSnapshot } from './helpers/snapshots.js';
-import { createTestStack, testEnv } from './helpers/stack.js';
+import { CliProcess, runCli } from '../harness/cli-process.js';
+import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
+import { FakeKubeApi } from '../harness/fake-kube-api.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { queueSnapshot } from '../harness/snapshots.js';
+import { createTestStack, testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const find = (checks: DoctorCheck[], name: string) => {

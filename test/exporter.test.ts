@@ -12,12 +12,12 @@ import { createExporterRegistry } from '../src/exporter/exporter-metrics.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import { CliProcess } from './helpers/cli-process.js';
-import { parsePromText, valueOf, find, type PromSample } from './helpers/prom-text.js';
-import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
-import { testEnv } from './helpers/stack.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { parsePromText, valueOf, find, type PromSample } from '../harness/prom-text.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
+import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -10,9 +10,9 @@ import {
   inflatingPdf,
   pdfWithLargeImage,
   pdfWithPages,
-} from './helpers/hostile-files.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+} from '../harness/hostile-files.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRecords } from '../src/queue/file-records.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 describe('FileRecords.complete', () => {
   let redis: TestRedisServer;

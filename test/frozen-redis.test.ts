@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collectStatus } from '../src/cli/status.js';
 import { loadConfig } from '../src/config/config.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import { TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+import { TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 /** The deadline these tests give every Redis call on a request path. */
 const TIMEOUT_MS = 300;

@@ -2,7 +2,7 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess } from './helpers/cli-process.js';
+import { CliProcess } from '../harness/cli-process.js';
 import {
   binaryAsText,
   deepHtml,
@@ -14,8 +14,8 @@ import {
   oneLineCsv,
   pdfWithPages,
   zip,
-} from './helpers/hostile-files.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+} from '../harness/hostile-files.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 
 const MiB = 1024 * 1024;
 

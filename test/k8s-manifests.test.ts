@@ -27,7 +27,7 @@ import {
   validateObject,
   type Endpoint,
   type PodTemplate,
-} from './helpers/kustomize.js';
+} from '../harness/kustomize.js';
 
 const IMAGE = 'ghcr.io/qscale/qscale:0.1.0';
 const REDIS_IMAGE = 'redis:7-alpine';

@@ -15,11 +15,11 @@ import { runExporter } from '../src/cli/run-exporter.js';
 import { instrumentWorker } from '../src/index.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import { kustomize } from './helpers/kustomize.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
-import { ScalerClient } from './helpers/scaler-client.js';
-import { testEnv } from './helpers/stack.js';
+import { kustomize } from '../harness/kustomize.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
+import { ScalerClient } from '../harness/scaler-client.js';
+import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const logger = createLogger({ logLevel: 'silent' }, 'test');

@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadKubeConfig } from '../src/k8s/kube-config.js';
-import { FakeKubeApi } from './helpers/fake-kube-api.js';
+import { FakeKubeApi } from '../harness/fake-kube-api.js';
 
 function kubeconfigYaml(options: { context: string; server: string; namespace?: string }): string {
   return [

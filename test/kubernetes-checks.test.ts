@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../src/doctor/doctor-check.js';
-import { kubernetesChecks } from '../src/k8s/kubernetes-checks.js';
-import { FakeKubeApi, statusBody } from './helpers/fake-kube-api.js';
+import { kubernetesChecks } from '../src/doctor/kubernetes/kubernetes-checks.js';
+import { FakeKubeApi, statusBody } from '../harness/fake-kube-api.js';
 
 // The objects below have the shapes a real API server returns (trimmed to the fields the checks
 // read plus their neighbours), as recorded with `kubectl get -o json` on a cluster running

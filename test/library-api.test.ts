@@ -11,10 +11,10 @@ import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { instrumentWorker } from '../src/index.js';
-import { find, parsePromText, type PromSample } from './helpers/prom-text.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { testEnv } from './helpers/stack.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+import { find, parsePromText, type PromSample } from '../harness/prom-text.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { testEnv } from '../harness/stack.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -5,15 +5,15 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
-import { LocalAutoscaler } from '../src/cli/local-autoscaler.js';
+import { LocalAutoscaler } from '../src/supervisor/local-autoscaler.js';
 import { runAutoscaledWorkers } from '../src/cli/run-autoscaled-workers.js';
 import type { QueueSnapshot, Sample } from '../src/queue/queue-snapshot.js';
 import type { ScalingSignals } from '../src/scaling/scaling-signals.js';
-import { CliProcess, type LogLine } from './helpers/cli-process.js';
-import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { CliProcess, type LogLine } from '../harness/cli-process.js';
+import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { queueSnapshot, workerSnapshot } from '../harness/snapshots.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 const FILES = 24;
 

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess } from './helpers/cli-process.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 
 describe('Two app processes and two worker processes on one Redis', () => {
   let redis: TestRedisServer;

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess } from './helpers/cli-process.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { testEnv } from './helpers/stack.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { testEnv } from '../harness/stack.js';
 
 /** Whether a process runs (a zombie, already exited and waiting to be reaped, does not count). */
 async function running(pid: number): Promise<boolean> {

@@ -9,9 +9,9 @@ import { QueueSampler } from '../src/queue/queue-sampler.js';
 import type { Sample, WorkerSnapshot } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import { FakeKubeApi, statusBody, type RecordedRequest } from './helpers/fake-kube-api.js';
-import { startRedisServer } from './helpers/redis-server.js';
-import { queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
+import { FakeKubeApi, statusBody, type RecordedRequest } from '../harness/fake-kube-api.js';
+import { startRedisServer } from '../harness/redis-server.js';
+import { queueSnapshot, workerSnapshot } from '../harness/snapshots.js';
 
 const ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 const podPath = (name: string) => `/api/v1/namespaces/qscale/pods/${name}`;

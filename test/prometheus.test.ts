@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { testEnv } from './helpers/stack.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

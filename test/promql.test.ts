@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
-import { dashboardExpressions, loadAlertRules } from './helpers/monitoring-files.js';
+import { dashboardExpressions, loadAlertRules } from '../harness/monitoring-files.js';
 import {
   startPrometheus,
   type PromQueryResponse,
   type TestPrometheus,
-} from './helpers/prometheus-server.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+} from '../harness/prometheus-server.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,9 +6,9 @@ import { HistoryRecorder, readHistory, type HistoryTier } from '../src/exporter/
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { openTestQueue, uniqueQueueName } from './helpers/test-queue.js';
-import { testEnv } from './helpers/stack.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
+import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -17,11 +17,11 @@ import type { FileStatus } from '../src/queue/file-records.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis, slotOf } from '../src/queue/redis-connection.js';
-import { runCli } from './helpers/cli-process.js';
-import { find, parsePromText, sumOf, valueOf, type PromSample } from './helpers/prom-text.js';
-import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
-import { ScalerClient } from './helpers/scaler-client.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+import { runCli } from '../harness/cli-process.js';
+import { find, parsePromText, sumOf, valueOf, type PromSample } from '../harness/prom-text.js';
+import { startRedisCluster, type TestRedisCluster } from '../harness/redis-cluster.js';
+import { ScalerClient } from '../harness/scaler-client.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const silent = createLogger({ logLevel: 'silent' }, 'test');

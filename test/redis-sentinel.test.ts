@@ -11,10 +11,10 @@ import { createLogger } from '../src/config/logger.js';
 import { runApp, type RunningApp } from '../src/cli/run-app.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
-import { parsePromText, valueOf } from './helpers/prom-text.js';
-import { startSentinelTopology, type TestSentinelTopology } from './helpers/redis-sentinel.js';
-import { ScalerClient } from './helpers/scaler-client.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+import { parsePromText, valueOf } from '../harness/prom-text.js';
+import { startSentinelTopology, type TestSentinelTopology } from '../harness/redis-sentinel.js';
+import { ScalerClient } from '../harness/scaler-client.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

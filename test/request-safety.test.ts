@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSlowUpload } from './helpers/slow-upload.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { startSlowUpload } from '../harness/slow-upload.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 const TOKEN = 'a-token-of-sixteen-chars';
 

@@ -8,9 +8,9 @@ import { runApp } from '../src/cli/run-app.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runWorker } from '../src/cli/run-worker.js';
 import type { FileStatus } from '../src/queue/file-records.js';
-import { scrapeMetrics, valueOf } from './helpers/prom-text.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+import { scrapeMetrics, valueOf } from '../harness/prom-text.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DAY = 86_400_000;

@@ -4,14 +4,14 @@ import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import { runCli } from './helpers/cli-process.js';
-import { find, scrapeMetrics, scrapeUntil, sumOf, type PromSample } from './helpers/prom-text.js';
-import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { rqEnqueue, rqLen, RqWorker } from './helpers/rq.js';
-import { ScalerClient } from './helpers/scaler-client.js';
-import { testEnv } from './helpers/stack.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+import { runCli } from '../harness/cli-process.js';
+import { find, scrapeMetrics, scrapeUntil, sumOf, type PromSample } from '../harness/prom-text.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { rqEnqueue, rqLen, RqWorker } from '../harness/rq.js';
+import { ScalerClient } from '../harness/scaler-client.js';
+import { testEnv } from '../harness/stack.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

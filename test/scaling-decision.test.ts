@@ -7,7 +7,7 @@ import {
   metricName,
   scalingValue,
 } from '../src/scaling/scaling-decision.js';
-import { emptyHistogram, queueSnapshot, workerSnapshot } from './helpers/snapshots.js';
+import { emptyHistogram, queueSnapshot, workerSnapshot } from '../harness/snapshots.js';
 
 const snapshot = (overrides: Partial<QueueSnapshot> = {}) =>
   queueSnapshot({ sampledAt: 1_000_000, ...overrides });

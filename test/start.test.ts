@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { CliProcess, runCli } from './helpers/cli-process.js';
-import { ScalerClient } from './helpers/scaler-client.js';
+import { CliProcess, runCli } from '../harness/cli-process.js';
+import { ScalerClient } from '../harness/scaler-client.js';
 
 async function waitForCompleted(url: string, id: string): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 10_000;

@@ -24,9 +24,9 @@ import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis } from '../src/queue/redis-connection.js';
 import { watchedQueueKeys } from '../src/queue/watched-queues.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { rqEnqueue } from './helpers/rq.js';
-import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { rqEnqueue } from '../harness/rq.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 

@@ -1,9 +1,9 @@
 import getPort from 'get-port';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli-process.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { runCli } from '../harness/cli-process.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 describe('qscale status', () => {
   let redis: TestRedisServer;

@@ -10,7 +10,7 @@ import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
-import { loadAlertRules } from './helpers/monitoring-files.js';
+import { loadAlertRules } from '../harness/monitoring-files.js';
 import {
   find,
   parsePromText,
@@ -18,13 +18,13 @@ import {
   scrapeUntil,
   sumOf,
   type PromSample,
-} from './helpers/prom-text.js';
-import { startPrometheus, type TestPrometheus } from './helpers/prometheus-server.js';
-import { commandsDuring, READ_ONLY_COMMANDS } from './helpers/redis-monitor.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { ScalerClient } from './helpers/scaler-client.js';
-import { testEnv } from './helpers/stack.js';
-import { uniqueQueueName } from './helpers/test-queue.js';
+} from '../harness/prom-text.js';
+import { startPrometheus, type TestPrometheus } from '../harness/prometheus-server.js';
+import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { ScalerClient } from '../harness/scaler-client.js';
+import { testEnv } from '../harness/stack.js';
+import { uniqueQueueName } from '../harness/test-queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

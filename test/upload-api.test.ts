@@ -2,8 +2,8 @@ import { Document, Packer, Paragraph } from 'docx';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 let redis: TestRedisServer;
 

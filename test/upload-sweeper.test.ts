@@ -9,8 +9,8 @@ import { UploadSweeper } from '../src/app/upload-sweeper.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runApp } from '../src/cli/run-app.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, testEnv, type TestStack } from './helpers/stack.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const HOUR = 3600_000;
 

@@ -2,10 +2,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess } from './helpers/cli-process.js';
-import { FakeEmbeddingServer } from './helpers/fake-embedding-server.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { CliProcess } from '../harness/cli-process.js';
+import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { createTestStack, type TestStack } from '../harness/stack.js';
 
 describe('Worker process', () => {
   let redis: TestRedisServer;

@@ -4,7 +4,7 @@ import { bucketFor, cumulativeBuckets, parseHistogram } from '../src/queue/histo
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 
 const logger = createLogger({ logLevel: 'silent' }, 'test');
 

@@ -4,7 +4,7 @@
  * so that each job costs ~0.05–0.3 s of CPU on this machine (extraction in the worker's sandbox,
  * chunking, local hash embeddings, storing the chunks).
  */
-import { inflatingDocx, pdfWithPages } from '../../test/helpers/hostile-files.js';
+import { inflatingDocx, pdfWithPages } from '../../harness/hostile-files.js';
 
 export type JobMix = 'sleep' | 'cpu';
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConsoleClient } from '../jobs/console-client.js';
 import { formatJobDetail, formatJobList } from '../jobs/format-jobs.js';
-import { readSidecarUrl } from './private-redis.js';
+import { readSidecarUrl } from '../supervisor/private-redis.js';
 
 interface JobsFlags {
   url?: string;

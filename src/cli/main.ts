@@ -4,11 +4,15 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger } from '../config/logger.js';
-import { Lifecycle, shutdownDeadlineMs } from './lifecycle.js';
-import { wantsPrivateRedis, PrivateRedis, readPrivateRedisUrl } from './private-redis.js';
+import { Lifecycle, shutdownDeadlineMs } from '../supervisor/lifecycle.js';
+import {
+  wantsPrivateRedis,
+  PrivateRedis,
+  readPrivateRedisUrl,
+} from '../supervisor/private-redis.js';
 import getPort from 'get-port';
 import type { KubernetesFindings } from '../doctor/doctor.js';
-import type { LocalAutoscaler } from './local-autoscaler.js';
+import type { LocalAutoscaler } from '../supervisor/local-autoscaler.js';
 import { addJobsCommand } from './jobs-command.js';
 import { FLAG_TO_ENV, settingOption } from './setting-options.js';
 import { TerminalStatus } from './terminal-status.js';
@@ -19,12 +23,12 @@ const load = {
   app: () => import('./run-app.js'),
   worker: () => import('./run-worker.js'),
   exporter: () => import('./run-exporter.js'),
-  autoscaler: () => import('./local-autoscaler.js'),
+  autoscaler: () => import('../supervisor/local-autoscaler.js'),
   autoscaledWorkers: () => import('./run-autoscaled-workers.js'),
   status: () => import('./status.js'),
   doctor: () => import('../doctor/doctor.js'),
   kubeConfig: () => import('../k8s/kube-config.js'),
-  kubeFindings: () => import('../k8s/doctor-findings.js'),
+  kubeFindings: () => import('../doctor/kubernetes/doctor-findings.js'),
 };
 
 type Flags = Partial<Record<string, string | boolean>>;

@@ -15,7 +15,7 @@ import { QueueKeys } from '../queue/queue-keys.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { LocalBlobStorage } from '../storage/local-blob-storage.js';
-import { closeAll } from './close-all.js';
+import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';
 
 /** The port the API listens on when PORT is not set, if it is free. */

@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createRedis } from '../queue/redis-connection.js';
-import { scalingSignalsFor } from './scaling-signals-for.js';
-import { LocalAutoscaler, type LocalAutoscalerOptions } from './local-autoscaler.js';
+import { scalingSignalsFor } from '../scaling/scaling-signals-for.js';
+import { LocalAutoscaler, type LocalAutoscalerOptions } from '../supervisor/local-autoscaler.js';
 
 /**
  * Worker processes on this host sized by the local autoscaler, reading the queue through a Redis

@@ -12,9 +12,9 @@ import { createQueueJobs } from '../jobs/create-queue-jobs.js';
 import { HistoryRecorder, readHistory } from '../exporter/queue-history.js';
 import { createRedis } from '../queue/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
-import { closeAll } from './close-all.js';
+import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';
-import { scalingSignalsFor } from './scaling-signals-for.js';
+import { scalingSignalsFor } from '../scaling/scaling-signals-for.js';
 
 /** The metrics port when METRICS_PORT is not set, if it is free. */
 export const PREFERRED_METRICS_PORT = 9464;

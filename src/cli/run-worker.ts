@@ -6,7 +6,7 @@ import { QueueKeys } from '../queue/queue-keys.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { LocalBlobStorage } from '../storage/local-blob-storage.js';
 import { FileWorker } from '../worker/file-worker.js';
-import { closeAll } from './close-all.js';
+import { closeAll } from '../supervisor/close-all.js';
 
 export interface RunningWorker {
   worker: FileWorker;

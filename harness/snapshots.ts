@@ -2,7 +2,7 @@ import type {
   HistogramSnapshot,
   QueueSnapshot,
   WorkerSnapshot,
-} from '../../src/queue/queue-snapshot.js';
+} from '../src/queue/queue-snapshot.js';
 
 /** An empty histogram. */
 export const emptyHistogram = (): HistogramSnapshot => ({ count: 0, sum: 0, buckets: new Map() });

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Env } from '../../src/config/config.js';
+import type { Env } from '../src/config/config.js';
 
-const SOURCE_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const SOURCE_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const BUILT_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 export interface CliProcessOptions {
   /** Run the source through tsx (tests), or the build in dist/ (benchmarks). @defaultValue 'source' */

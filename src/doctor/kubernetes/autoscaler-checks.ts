@@ -1,6 +1,6 @@
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { DoctorCheck } from '../doctor/doctor-check.js';
-import { apiStatus } from './api-error.js';
+import type { DoctorCheck } from '../doctor-check.js';
+import { apiStatus } from '../../k8s/api-error.js';
 import {
   cannotRead,
   describeCondition,

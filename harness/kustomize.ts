@@ -17,7 +17,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
 
 /** The repository root: kustomization paths are relative to it. */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /** What every rendered document has; the rest is checked by its schema. */
 export interface KubeObject {
@@ -89,7 +89,7 @@ export function validateObject(object: unknown): asserts object is KubeObject {
   const Model = MODELS[key];
   if (!Model) {
     throw new Error(
-      `${object.kind}/${object.metadata.name}: no schema for ${key} in test/helpers/kustomize.ts; add its kubernetes-models class to MODELS`,
+      `${object.kind}/${object.metadata.name}: no schema for ${key} in harness/kustomize.ts; add its kubernetes-models class to MODELS`,
     );
   }
   try {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** The job functions a real `rq worker` imports (test/fixtures/rq/qscale_rq_jobs.py). */
-export const RQ_FIXTURES = fileURLToPath(new URL('../fixtures/rq/', import.meta.url));
+export const RQ_FIXTURES = fileURLToPath(new URL('../test/fixtures/rq/', import.meta.url));
 
 /** Where `rq` is: Debian's python3-rq puts it in /usr/bin. */
 function rqCommand(): string {

@@ -3,13 +3,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
-import { loadConfig, type Config, type Env } from '../../src/config/config.js';
-import { createLogger } from '../../src/config/logger.js';
-import type { ApiContext } from '../../src/app/api-context.js';
-import { createApp } from '../../src/app/express-adapter.js';
-import { createApiContext } from '../../src/cli/run-app.js';
-import { runWorker, type RunningWorker } from '../../src/cli/run-worker.js';
-import type { FileRecord, FileStatus } from '../../src/queue/file-records.js';
+import { loadConfig, type Config, type Env } from '../src/config/config.js';
+import { createLogger } from '../src/config/logger.js';
+import type { ApiContext } from '../src/app/api-context.js';
+import { createApp } from '../src/app/express-adapter.js';
+import { createApiContext } from '../src/cli/run-app.js';
+import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
+import type { FileRecord, FileStatus } from '../src/queue/file-records.js';
 import type { TestRedisServer } from './redis-server.js';
 
 export interface TestStack {

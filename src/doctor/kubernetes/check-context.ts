@@ -8,9 +8,9 @@ import {
   type KubeConfig,
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
-import type { DoctorCheck } from '../doctor/doctor-check.js';
-import { apiErrorMessage, apiStatus } from './api-error.js';
-import { requestOptions } from './request-options.js';
+import type { DoctorCheck } from '../doctor-check.js';
+import { apiErrorMessage, apiStatus } from '../../k8s/api-error.js';
+import { requestOptions } from '../../k8s/request-options.js';
 
 /** What every Kubernetes check needs: the API clients, the namespace, per-request options. */
 export interface CheckContext {

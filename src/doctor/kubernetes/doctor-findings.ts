@@ -1,6 +1,6 @@
 import { AppsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { ScaledObjectInfo } from '../doctor/autoscaling-checks.js';
-import type { KubernetesFindings } from '../doctor/doctor.js';
+import type { ScaledObjectInfo } from '../autoscaling-checks.js';
+import type { KubernetesFindings } from '../doctor.js';
 import { kubernetesChecks } from './kubernetes-checks.js';
 
 interface ScaledObjectResource {

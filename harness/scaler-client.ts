@@ -4,11 +4,11 @@ import {
   type ChannelOptions,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { loadExternalScalerProto } from '../../src/keda/external-scaler-proto.js';
-import type { ExternalScalerClient } from '../../src/keda/generated/externalscaler/ExternalScaler.js';
-import type { GetMetricSpecResponse__Output } from '../../src/keda/generated/externalscaler/GetMetricSpecResponse.js';
-import type { GetMetricsResponse__Output } from '../../src/keda/generated/externalscaler/GetMetricsResponse.js';
-import type { IsActiveResponse__Output } from '../../src/keda/generated/externalscaler/IsActiveResponse.js';
+import { loadExternalScalerProto } from '../src/keda/external-scaler-proto.js';
+import type { ExternalScalerClient } from '../src/keda/generated/externalscaler/ExternalScaler.js';
+import type { GetMetricSpecResponse__Output } from '../src/keda/generated/externalscaler/GetMetricSpecResponse.js';
+import type { GetMetricsResponse__Output } from '../src/keda/generated/externalscaler/GetMetricsResponse.js';
+import type { IsActiveResponse__Output } from '../src/keda/generated/externalscaler/IsActiveResponse.js';
 
 /**
  * A real gRPC client built from our externalscaler.proto, as KEDA would call us, with the unary

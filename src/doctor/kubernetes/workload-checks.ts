@@ -1,8 +1,8 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import type { DoctorCheck } from '../doctor/doctor-check.js';
-import { apiStatus } from './api-error.js';
+import type { DoctorCheck } from '../doctor-check.js';
+import { apiStatus } from '../../k8s/api-error.js';
 import { cannotRead, kubectl, type CheckContext } from './check-context.js';
-import { labelSelectorQuery } from './label-selector.js';
+import { labelSelectorQuery } from '../../k8s/label-selector.js';
 
 /** A pod restarted more often than this is worth a look. */
 export const MAX_QUIET_RESTARTS = 3;

@@ -1,6 +1,6 @@
 import type { KubeConfig, V1Deployment } from '@kubernetes/client-node';
-import type { DoctorCheck } from '../doctor/doctor-check.js';
-import { apiErrorMessage, apiStatus } from './api-error.js';
+import type { DoctorCheck } from '../doctor-check.js';
+import { apiErrorMessage, apiStatus } from '../../k8s/api-error.js';
 import { hpaCheck, scaledObjectCheck } from './autoscaler-checks.js';
 import { cannotRead, checkContext } from './check-context.js';
 import { deploymentCheck, endpointsCheck, podsCheck } from './workload-checks.js';

@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { queueKeysOf } from '../queue/watched-queues.js';
 import { QueueSampler } from '../queue/queue-sampler.js';
-import { ScalingSignals } from '../scaling/scaling-signals.js';
+import { ScalingSignals } from './scaling-signals.js';
 
 /**
  * The shared scaling inputs for `queues` on one request-role connection, with the sample TTL,
