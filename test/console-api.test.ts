@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runDoctor } from '../src/doctor/doctor.js';
@@ -102,15 +102,15 @@ describe('Operator console API', () => {
     return w;
   }
 
-  async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (ok(value)) return value;
-      if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(value)}`);
-      await sleep(50);
-    }
-  }
+  const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000) =>
+    vi.waitFor(
+      async () => {
+        const value = await read();
+        if (!ok(value)) throw new Error(`not yet; last value ${JSON.stringify(value)}`);
+        return value;
+      },
+      { timeout: timeoutMs, interval: 50 },
+    );
 
   const getJson = async (url: string, headers: Record<string, string> = {}) => {
     const res = await fetch(url, { headers });

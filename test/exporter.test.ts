@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
@@ -102,14 +102,13 @@ describe('Exporter', () => {
     return { worker, telemetry };
   }
 
-  async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await sleep(50);
-    }
-    throw new Error('condition not met in time');
-  }
+  const waitFor = (check: () => Promise<boolean>, timeoutMs = 15_000) =>
+    vi.waitFor(
+      async () => {
+        if (!(await check())) throw new Error('condition not met in time');
+      },
+      { timeout: timeoutMs, interval: 50 },
+    );
 
   it('should report known work: 5 jobs of ~200 ms give count 5 and sum ≈ 1 s', async () => {
     const name = queueNamed('known');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { collectStatus } from '../src/cli/status.js';
 import { loadConfig } from '../src/config/config.js';
 import { runDoctor } from '../src/doctor/doctor.js';
@@ -18,14 +18,14 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number
   return { result, ms: performance.now() - started };
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}
+/** Until `check` is true (a rejection counts as not yet). */
+const waitFor = (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> =>
+  vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error('condition not met in time');
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 
 describe('A frozen Redis (SIGSTOP) on every request path', () => {
   let redis: TestRedisServer;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Config, type Env } from '../src/config/config.js';
 import { createLogger, type Logger } from '../src/config/logger.js';
 import { createApp } from '../src/app/express-adapter.js';
@@ -26,13 +26,13 @@ import { uniqueQueueName } from '../harness/test-queue.js';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const silent = createLogger({ logLevel: 'silent' }, 'test');
 
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+const waitFor = (check: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
+  vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error('condition not met in time');
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 
 /** A logger that keeps its warnings and errors, to show that none surfaced. */
 function recordingLogger(): { logger: Logger; problems: Record<string, unknown>[] } {

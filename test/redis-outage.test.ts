@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSlowUpload } from '../harness/slow-upload.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { createTestStack, type TestStack } from '../harness/stack.js';
@@ -20,14 +20,13 @@ describe('Upload API while Redis is down', () => {
     await redis.stop();
   });
 
-  async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error('condition not met in time');
-  }
+  const waitFor = (check: () => Promise<boolean>, timeoutMs = 10_000) =>
+    vi.waitFor(
+      async () => {
+        if (!(await check())) throw new Error('condition not met in time');
+      },
+      { timeout: timeoutMs, interval: 50 },
+    );
 
   it('should answer 503 to uploads and /readyz, leave no blob behind, and recover when Redis is back', async () => {
     expect((await request(stack.app).get('/readyz')).status).toBe(200);

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RetentionSweeper, type RetentionSweeperOptions } from '../src/app/retention-sweeper.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -27,14 +27,13 @@ function text(seed: number, bytes: number): Buffer {
   return Buffer.from(words.join(' '));
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
+const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs = 15_000) =>
+  vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 
 describe('Retention', () => {
   let redis: TestRedisServer;
