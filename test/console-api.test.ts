@@ -4,11 +4,12 @@ import { request } from 'node:http';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { redisPerFile } from '../harness/redis-per-file.js';
+import { startRedisServer } from '../harness/redis-server.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import supertest from 'supertest';
 import { runCli } from '../harness/cli-process.js';
@@ -33,25 +34,13 @@ function externalAddress(): string | undefined {
 }
 
 describe('Operator console API', () => {
-  let redis: TestRedisServer;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const server = redisPerFile();
+  const { cleanups } = server;
 
   /** A sidecar watching `queue`, its log lines kept (the audit trail is asserted on). */
   async function sidecarFor(queues: string[], env: Env = {}) {
     const config = loadConfig(
-      await testEnv(redis, {
+      await testEnv(server.redis, {
         QUEUE_NAME: queues[0]!.replace(/^rq:/, ''),
         QUEUES: queues.join(','),
         HOST: '0.0.0.0',
@@ -76,7 +65,7 @@ describe('Operator console API', () => {
   }
 
   function newQueue(name: string, prefix = 'bull') {
-    const { queue, close } = openTestQueue(redis, name, prefix);
+    const { queue, close } = openTestQueue(server.redis, name, prefix);
     cleanups.push(close);
     return queue;
   }
@@ -93,7 +82,7 @@ describe('Operator console API', () => {
         return { chunks: 3 };
       },
       {
-        connection: new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null }),
+        connection: new Redis(server.redis.port, '127.0.0.1', { maxRetriesPerRequest: null }),
         prefix: options.prefix ?? 'bull',
       },
     );
@@ -277,7 +266,7 @@ describe('Operator console API', () => {
     const embeddings = await new FakeEmbeddingServer().start();
     cleanups.push(() => embeddings.stop());
     embeddings.hold(); // the embedding service hangs: the job times out and fails
-    const stack = await createTestStack(redis, {
+    const stack = await createTestStack(server.redis, {
       EMBEDDING_PROVIDER: 'openai',
       EMBEDDING_URL: embeddings.url,
       EMBEDDING_TIMEOUT_MS: '200',
@@ -316,7 +305,7 @@ describe('Operator console API', () => {
       (n) => n === 2,
     );
     const { base } = await sidecarFor([name]);
-    const config = loadConfig(await testEnv(redis, { QUEUE_NAME: name }));
+    const config = loadConfig(await testEnv(server.redis, { QUEUE_NAME: name }));
     const failures = async () =>
       (await runDoctor(config)).checks.find((check) => check.name === 'failures (last hour)')!;
     expect(await failures()).toMatchObject({ status: 'WARN' });
@@ -366,7 +355,7 @@ describe('Operator console API', () => {
     // Ids that name BullMQ's own keys of the queue are no jobs: nothing is read as one or removed.
     await queue.pause();
     await queue.resume();
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     const metaBefore = await client.hgetall(`bull:${name}:meta`);
     expect(Object.keys(metaBefore).length).toBeGreaterThan(0);
@@ -557,12 +546,12 @@ describe('Operator console API', () => {
 
   it('should list, show, retry and remove the jobs of a Python RQ queue', async () => {
     const name = uniqueQueueName('rqconsole');
-    await rqEnqueue(redis.port, name, [
+    await rqEnqueue(server.redis.port, name, [
       { fn: 'fail', args: ['bad input 1'] },
       { fn: 'fail', args: ['bad input 2'] },
       { fn: 'work', args: [0] },
     ]);
-    const rq = new RqWorker(redis.port, [name], `w-${name}`, ['--burst']);
+    const rq = new RqWorker(server.redis.port, [name], `w-${name}`, ['--burst']);
     await rq.exited;
     const { base } = await sidecarFor([`rq:${name}`]);
     const jobsUrl = `${base}/api/v1/queues/${name}/jobs`;
@@ -590,7 +579,7 @@ describe('Operator console API', () => {
     const queued = await getJson(`${jobsUrl}?state=queued`);
     expect(queued.body.jobs.map((j: { id: string }) => j.id)).toEqual([id]);
     // RQ's own worker runs the requeued job (and it fails again: same input).
-    const again = new RqWorker(redis.port, [name], `w2-${name}`, ['--burst']);
+    const again = new RqWorker(server.redis.port, [name], `w2-${name}`, ['--burst']);
     await again.exited;
     expect((await getJson(`${jobsUrl}/${id}`)).body.job.state).toBe('failed');
 

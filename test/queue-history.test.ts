@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -6,32 +6,20 @@ import { HistoryRecorder, readHistory, type HistoryTier } from '../src/exporter/
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
-import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { redisPerFile } from '../harness/redis-per-file.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Queue history', () => {
-  let redis: TestRedisServer;
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const server = redisPerFile();
+  const { cleanups } = server;
   const logger = createLogger({ logLevel: 'silent' }, 'test');
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-
-  afterAll(async () => {
-    await redis.stop();
-  });
 
   /** A sidecar replica's recorder on the test Redis, with the tiers given. */
   function recorder(keys: QueueKeys, tiers: HistoryTier[], owner: string) {
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     const signals = new ScalingSignals(new QueueSampler(client, [keys], { ttlMs: 0 }), 60);
     return new HistoryRecorder({
@@ -48,7 +36,7 @@ describe('Queue history', () => {
 
   it('should write each step once between replicas, keep a bounded stream and read it back', async () => {
     const name = uniqueQueueName('history');
-    const { queue, close } = openTestQueue(redis, name);
+    const { queue, close } = openTestQueue(server.redis, name);
     cleanups.push(close);
     const keys = new QueueKeys('bull', name);
     const tier = { name: '5s', stepMs: 400, keepMs: 2_000 };
@@ -58,7 +46,7 @@ describe('Queue history', () => {
       await Promise.all(replicas.map((replica) => replica.tick()));
       await sleep(450);
     }
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     // Seven steps, one point each (the lease lapses 320 ms into a 400 ms step), the stream cut
     // to keepMs / stepMs = 5 points.
@@ -76,7 +64,7 @@ describe('Queue history', () => {
   it('should cost a few tens of KiB per queue for a full hour and day', async () => {
     const name = uniqueQueueName('history');
     const keys = new QueueKeys('bull', name);
-    const { queue, close } = openTestQueue(redis, name);
+    const { queue, close } = openTestQueue(server.redis, name);
     cleanups.push(close);
     await queue.addBulk(Array.from({ length: 1234 }, () => ({ name: 'j', data: {} })));
     // The shipped lengths (720 and 1 440 points), filled quickly: a 1 ms step.
@@ -85,7 +73,7 @@ describe('Queue history', () => {
       { name: '1m', stepMs: 1, keepMs: 1_440 },
     ];
     const filler = recorder(keys, tiers, 'a');
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     while ((await client.xlen(keys.history('1m'))) < 1_440) await filler.tick();
     const bytes =
@@ -99,13 +87,13 @@ describe('Queue history', () => {
 
   it('should serve the stored history after a sidecar restart, and keep none with HISTORY=off', async () => {
     const name = uniqueQueueName('history');
-    const { queue, close } = openTestQueue(redis, name);
+    const { queue, close } = openTestQueue(server.redis, name);
     cleanups.push(close);
     await queue.add('j', {});
-    const env: Env = await testEnv(redis, { QUEUE_NAME: name, HOST: '127.0.0.1' });
+    const env: Env = await testEnv(server.redis, { QUEUE_NAME: name, HOST: '127.0.0.1' });
     const config = loadConfig(env);
     const first = await runExporter(config, logger);
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     // The first point is written at start.
     for (
@@ -134,7 +122,9 @@ describe('Queue history', () => {
 
     const offName = uniqueQueueName('history');
     const off = await runExporter(
-      loadConfig(await testEnv(redis, { QUEUE_NAME: offName, HOST: '127.0.0.1', HISTORY: 'off' })),
+      loadConfig(
+        await testEnv(server.redis, { QUEUE_NAME: offName, HOST: '127.0.0.1', HISTORY: 'off' }),
+      ),
       logger,
     );
     cleanups.push(() => off.close());

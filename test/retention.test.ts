@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RetentionSweeper, type RetentionSweeperOptions } from '../src/app/retention-sweeper.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -9,7 +9,7 @@ import { runExporter } from '../src/cli/run-exporter.js';
 import { runWorker } from '../src/cli/run-worker.js';
 import type { FileStatus } from '../src/queue/file-records.js';
 import { scrapeMetrics, valueOf } from '../harness/prom-text.js';
-import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { redisPerFile } from '../harness/redis-per-file.js';
 import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -36,25 +36,17 @@ const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs = 15_000
   );
 
 describe('Retention', () => {
-  let redis: TestRedisServer;
+  const server = redisPerFile();
   let stack: TestStack | undefined;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
 
   afterEach(async () => {
     await stack?.close();
     stack = undefined;
   });
 
-  afterAll(async () => {
-    await redis.stop();
-  });
-
   /** `used_memory` of the test's own Redis after MEMORY PURGE. */
   async function usedMemory(): Promise<number> {
-    const client = redis.client();
+    const client = server.redis.client();
     try {
       await client.call('MEMORY', 'PURGE');
       return Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))![1]);
@@ -65,7 +57,7 @@ describe('Retention', () => {
 
   it('should delete old files whole and keep recent ones whole, with the blob total and Redis memory following', async () => {
     const config = loadConfig(
-      await testEnv(redis, {
+      await testEnv(server.redis, {
         PORT: '0',
         HOST: '127.0.0.1',
         FILE_RETENTION_SECONDS: '6',
@@ -74,7 +66,7 @@ describe('Retention', () => {
       }),
     );
     const logger = createLogger(config, 'test');
-    const admin = redis.client();
+    const admin = server.redis.client();
     // The test's own Redis: a limit to see maxmemory reported (far above what the test stores).
     await admin.config('SET', 'maxmemory', String(512 * 1024 * 1024));
     const app = await runApp(config, logger);
@@ -201,7 +193,7 @@ describe('Retention', () => {
     new RetentionSweeper(s.context, { intervalMs: 60_000, ...options });
 
   it('should never delete queued or processing files, however old', async () => {
-    stack = await createTestStack(redis, {}, { worker: false });
+    stack = await createTestStack(server.redis, {}, { worker: false });
     const [queued, processing, completed, failed] = await filesWith(stack, [
       'queued',
       'processing',
@@ -224,7 +216,7 @@ describe('Retention', () => {
   });
 
   it('should keep the newest MAX_FILES files and delete older finished ones, in bounded batches', async () => {
-    stack = await createTestStack(redis, {}, { worker: false });
+    stack = await createTestStack(server.redis, {}, { worker: false });
     const files = await filesWith(stack, [
       'queued',
       'completed',
@@ -249,7 +241,7 @@ describe('Retention', () => {
   });
 
   it('should count a file deleted by age from when it finished, not from its upload', async () => {
-    stack = await createTestStack(redis, {}, { worker: false });
+    stack = await createTestStack(server.redis, {}, { worker: false });
     const [file] = await filesWith(stack, ['queued']);
     const { records } = stack.context;
     const uploadedAt = (await records.get(file!.id))!.uploadedAt;
@@ -260,7 +252,7 @@ describe('Retention', () => {
   });
 
   it('should remove completed and failed jobs past their age when no later job finishes, keeping the files', async () => {
-    stack = await createTestStack(redis, { JOB_ATTEMPTS: '1' });
+    stack = await createTestStack(server.redis, { JOB_ATTEMPTS: '1' });
     const ok = await request(stack.app)
       .post('/api/v1/files')
       .attach('file', Buffer.from('some text'), 'ok.txt');
@@ -286,7 +278,7 @@ describe('Retention', () => {
   });
 
   it('should subtract only what it counted: files stored before the total existed leave it alone', async () => {
-    stack = await createTestStack(redis, {}, { worker: false });
+    stack = await createTestStack(server.redis, {}, { worker: false });
     const [before, after] = await filesWith(stack, ['completed', 'completed']);
     const { records, keys, redis: client } = stack.context;
     // An upload of a qscale version without the total: no countedBytes, not in the total (this
@@ -303,7 +295,7 @@ describe('Retention', () => {
   });
 
   it('should let one of several replicas sweep per interval', async () => {
-    stack = await createTestStack(redis, {}, { worker: false });
+    stack = await createTestStack(server.redis, {}, { worker: false });
     const a = sweeperOf(stack, { maxFiles: 10 });
     const b = sweeperOf(stack, { maxFiles: 10 });
     const reports = await Promise.all([a.sweepIfFirst(), b.sweepIfFirst()]);
