@@ -17,8 +17,8 @@ const base = new URL('.', `file://${main}`);
 // What `qscale worker` imports (main.js's static imports and its lazy `load.worker()`).
 await Promise.all([
   import(new URL(`run-worker.${ext}`, base).href),
-  import(new URL(`lifecycle.${ext}`, base).href),
-  import(new URL(`private-redis.${ext}`, base).href),
+  import(new URL(`../supervisor/lifecycle.${ext}`, base).href),
+  import(new URL(`../supervisor/private-redis.${ext}`, base).href),
   import(new URL(`terminal-status.${ext}`, base).href),
   import(new URL(`../config/config.${ext}`, base).href),
   import(new URL(`../config/logger.${ext}`, base).href),
