@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { registerCollectedMetric } from '../exporter/collected-metric.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import {
   recommendWorkers,
@@ -12,8 +10,10 @@ import {
   type ScaleDecision,
 } from '../scaling/autoscale-policy.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
+import { registerAutoscalerMetrics } from './autoscaler-metrics.js';
 import { closeAll } from './close-all.js';
 import { workerKillAfterMs, type Closable } from './lifecycle.js';
+import { defaultIdPrefix, spawnWorkerProcess } from './worker-process.js';
 
 /** A crashed worker is restarted after 1 s, doubling on each crash up to this. */
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -77,46 +77,6 @@ interface Child extends AutoscaledWorker {
   process: ChildProcess;
   exited: Promise<void>;
   killTimer?: NodeJS.Timeout;
-}
-
-/** Flags of the parent's Node that must not be passed on (two processes cannot share a debugger port). */
-const NOT_INHERITED = /^--inspect/;
-
-/**
- * Starts `qscale worker` with the Node, loader flags (tsx under development) and entry script of
- * the running process, so it works from dist/ and from source alike. The settings a CLI flag may
- * have overridden in the parent are passed explicitly; the worker's logs go to the parent's.
- */
-export function spawnWorkerProcess(config: Config, workerId: string): ChildProcess {
-  const entry = process.argv[1];
-  if (!entry) throw new Error('cannot start workers: the entry script of this process is unknown');
-  const execArgv = process.execArgv.filter((arg) => !NOT_INHERITED.test(arg));
-  return spawn(process.execPath, [...execArgv, entry, 'worker'], {
-    env: {
-      ...process.env,
-      WORKER_ID: workerId,
-      // `qscale start` may run a private Redis the children could not find on their own.
-      ...(config.redis.url !== undefined && { REDIS_URL: config.redis.url }),
-      QUEUE_NAME: config.queue.name,
-      QUEUE_PREFIX: config.queue.prefix,
-      UPLOAD_DIR: config.http.uploadDir,
-      WORKER_CONCURRENCY: String(config.worker.concurrency),
-      LOG_LEVEL: config.logLevel,
-    },
-    // The IPC channel only tells the child when this process is gone (see Lifecycle).
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    // A process group of its own: a Ctrl-C in the terminal reaches this process only, which then
-    // stops the children with one SIGTERM each, so they drain their jobs (a second signal would
-    // make them exit at once). Its parent's death still reaches it through the IPC channel.
-    detached: true,
-  });
-}
-
-/** `<hostname>-auto`, reduced to what WORKER_ID allows. */
-function defaultIdPrefix(): string {
-  return `${hostname()
-    .replace(/[^A-Za-z0-9_.:-]+/g, '-')
-    .slice(0, 100)}-auto`;
 }
 
 /**
@@ -224,38 +184,12 @@ export class LocalAutoscaler implements Closable {
 
   /** Adds the autoscaler's gauges and counters, read at scrape time, to a registry. */
   registerMetrics(registry: Registry<RegistryContentType>): void {
-    const queue = this.config.queue.name;
-    registerCollectedMetric(registry, {
-      name: 'qscale_autoscaler_workers',
-      help: 'Worker processes the local autoscaler runs (those finishing jobs after a scale-down included).',
-      type: 'gauge',
-      labelNames: ['queue'] as const,
-      collect: () => [{ value: this.children.size, labels: { queue } }],
-    });
-    registerCollectedMetric(registry, {
-      name: 'qscale_autoscaler_desired_workers',
-      help: 'Worker processes the local autoscaler wants, after stabilization.',
-      type: 'gauge',
-      labelNames: ['queue'] as const,
-      collect: () => [{ value: this.desiredCount, labels: { queue } }],
-    });
-    registerCollectedMetric(registry, {
-      name: 'qscale_autoscaler_decisions_total',
-      help: 'Rounds in which the local autoscaler started (up) or stopped (down) workers.',
-      type: 'counter',
-      labelNames: ['queue', 'direction'] as const,
-      collect: () => [
-        { value: this.decisionCounts.up, labels: { queue, direction: 'up' } },
-        { value: this.decisionCounts.down, labels: { queue, direction: 'down' } },
-      ],
-    });
-    registerCollectedMetric(registry, {
-      name: 'qscale_autoscaler_restarts_total',
-      help: 'Worker processes that exited without being asked and were started again.',
-      type: 'counter',
-      labelNames: ['queue'] as const,
-      collect: () => [{ value: this.restartCount, labels: { queue } }],
-    });
+    registerAutoscalerMetrics(registry, this.config.queue.name, () => ({
+      workers: this.children.size,
+      desired: this.desiredCount,
+      decisions: this.decisionCounts,
+      restarts: this.restartCount,
+    }));
   }
 
   /**
