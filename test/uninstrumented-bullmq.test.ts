@@ -323,9 +323,9 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
     const writes = seen.filter(([command]) => !READ_ONLY_COMMANDS.has(command!));
     const historyKey = new RegExp(`^${prefix}:[^:]+:qscale:history:(5s|1m)(:step)?$`);
     expect(writes.filter(([, key]) => !historyKey.test(key ?? ''))).toEqual([]);
-    expect(new Set(writes.map(([command]) => command))).toEqual(
-      new Set(['set', 'xadd', 'pexpire']),
-    );
+    // Those writes are the history's lease, append and expiry (whether a 5 s tick falls in this
+    // window depends on the timer under load; queue-history.test.ts checks that points are written).
+    for (const [command] of writes) expect(['set', 'xadd', 'pexpire']).toContain(command);
     // MONITOR does not show administrative commands: CLIENT LIST is counted in commandstats (once
     // per 5 s at most, for the scrape and the sidecar's own reads every 2 s).
     const calls = (await clientListCalls()) - before;
