@@ -46,6 +46,11 @@ end
 return 0
 `;
 
+/** How long a step's lease lasts: a little less than the step (4 s of 5 s, 59 s of 1 min). */
+function leaseMs(tier: HistoryTier): number {
+  return Math.max(1, Math.round(tier.stepMs - Math.min(1_000, tier.stepMs / 5)));
+}
+
 const round = (value: number | undefined, digits = 3): string =>
   value === undefined || !Number.isFinite(value) ? '' : String(Number(value.toFixed(digits)));
 
@@ -105,6 +110,8 @@ export class HistoryRecorder {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private failing = false;
+  /** When this sidecar last tried each tier's step: not again before its lease could lapse. */
+  private readonly triedAt = new Map<string, number>();
 
   constructor(options: HistoryRecorderOptions) {
     this.options = options;
@@ -126,8 +133,15 @@ export class HistoryRecorder {
   }
 
   /** Appends the points whose step is due; never throws (a failed write is logged once). */
-  async tick(): Promise<void> {
+  async tick(now = Date.now()): Promise<void> {
     const { redis, keys, logger } = this.options;
+    // A tier whose lease this sidecar could not have seen lapse is not asked about (the 1 min
+    // tier: once a minute, not at every 5 s tick).
+    const due = this.tiers.filter(
+      (tier) => now - (this.triedAt.get(tier.name) ?? -Infinity) >= leaseMs(tier),
+    );
+    if (due.length === 0) return;
+    for (const tier of due) this.triedAt.set(tier.name, now);
     const sample = await this.options.read();
     if (!sample) return;
     try {
@@ -136,7 +150,7 @@ export class HistoryRecorder {
           const queueKeys = keys.get(snapshot.queue);
           if (!queueKeys) return [];
           const point = encode(snapshot, this.options.rates(snapshot), this.options.drainSeconds);
-          return this.tiers.map((tier) => {
+          return due.map((tier) => {
             const key = queueKeys.history(tier.name);
             return redis.eval(
               APPEND,
@@ -144,8 +158,7 @@ export class HistoryRecorder {
               key,
               `${key}:step`,
               this.options.owner,
-              // The lease lapses a little before the next step: 4 s of 5 s, 59 s of 1 min.
-              String(Math.max(1, Math.round(tier.stepMs - Math.min(1_000, tier.stepMs / 5)))),
+              String(leaseMs(tier)),
               String(Math.ceil(tier.keepMs / tier.stepMs)),
               point,
               String(tier.keepMs),
