@@ -147,9 +147,16 @@ describe('PromQL of the dashboards and alerts against a real Prometheus', () => 
     await stack.worker!.worker.worker.pause();
     await Promise.all(Array.from({ length: 5 }, (_, i) => upload(`later ${i}`, `later${i}.txt`)));
     await prometheus.waitForSeries(`max(qscale_queue_length{queue="${queueName}"}) == 5`, 1);
-    // A few more samples of the backlog for deriv() and the 1m rates.
+    // A few more samples of the backlog for the 1m rates, and as many as deriv() over the whole
+    // run needs to see the growth: on a slow machine the first burst waits longer, and a fixed
+    // sleep left the slope still negative once (CI). The alert's other half already holds.
     await sleep(6_000);
-  }, 60_000);
+    await prometheus.waitForSeries(
+      `max by (queue) (deriv(qscale_queue_length{queue="${queueName}"}[15m])) > 0`,
+      1,
+      30_000,
+    );
+  }, 90_000);
 
   afterAll(async () => {
     await prometheus?.stop();
