@@ -1,7 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { settingOption, settingsFromFlags } from '../src/cli/setting-options.js';
 import { documentedRows, settingsRows } from '../src/config/settings-table.js';
 import { SETTINGS } from '../src/config/settings.js';
 
@@ -49,5 +51,45 @@ describe('Settings', () => {
       const count = texts.reduce((sum, text) => sum + (text.match(declaration)?.length ?? 0), 0);
       expect(count, name).toBe(1);
     }
+  });
+});
+
+describe('Setting flags', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  /** A command with a few setting flags, parsed as `qscale … <args>` would be. */
+  function parsed(args: string[]): Command {
+    const command = new Command('probe')
+      .exitOverride()
+      .addOption(settingOption('METRICS_PORT'))
+      .addOption(settingOption('QUEUES'))
+      .addOption(settingOption('AUTOSCALE'));
+    return command.parse(args, { from: 'user' });
+  }
+
+  it('should give the flags on the command line as their variables, over the environment', () => {
+    vi.stubEnv('METRICS_PORT', '1234');
+    vi.stubEnv('QUEUES', 'from_env');
+    expect(settingsFromFlags(parsed(['--metrics-port', '0', '--autoscale']))).toEqual({
+      METRICS_PORT: '0',
+      AUTOSCALE: 'on',
+    });
+  });
+
+  it('should leave what commander read from the environment to the config, AUTOSCALE=off too', () => {
+    vi.stubEnv('AUTOSCALE', 'off');
+    vi.stubEnv('QUEUES', 'a,b');
+    const command = parsed([]);
+    expect(command.opts()).toMatchObject({ autoscale: true, queues: 'a,b' }); // commander's view
+    expect(settingsFromFlags(command)).toEqual({});
+  });
+
+  it('should bind every flag to its own variable and name it in the help', () => {
+    for (const [name, setting] of Object.entries(SETTINGS)) {
+      if (!('flag' in setting) || !setting.flag) continue;
+      const option = settingOption(name as keyof typeof SETTINGS);
+      expect(option.envVar, name).toBe(name);
+    }
+    expect(parsed([]).helpInformation()).toContain('(env: METRICS_PORT)');
   });
 });

@@ -14,7 +14,7 @@ import getPort from 'get-port';
 import type { KubernetesFindings } from '../doctor/doctor.js';
 import type { LocalAutoscaler } from '../supervisor/local-autoscaler.js';
 import { addJobsCommand } from './jobs-command.js';
-import { FLAG_TO_ENV, settingOption } from './setting-options.js';
+import { settingOption, settingsFromFlags } from './setting-options.js';
 import { TerminalStatus } from './terminal-status.js';
 
 // Each command loads only the parts it runs (a worker needs no gRPC, no Kubernetes client, no
@@ -34,19 +34,16 @@ const load = {
 type Flags = Partial<Record<string, string | boolean>>;
 
 /**
- * The settings of a command: the environment, overridden by its flags. `qscale start` is the
- * laptop command: without HOST or --host it listens on loopback only (containers set HOST).
+ * The settings of a command: the environment, overridden by the setting flags given on its
+ * command line. `qscale start` is the laptop command: without HOST or --host it listens on
+ * loopback only (containers set HOST).
  */
-function configFrom(flags: Flags, defaults: Env = {}): Config {
+function configFrom(command: Command | undefined, defaults: Env = {}): Config {
   const env: Env = { ...process.env };
   for (const [variable, value] of Object.entries(defaults)) {
     if (env[variable] === undefined || env[variable] === '') env[variable] = value;
   }
-  for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
-    const value = flags[flag];
-    if (value !== undefined) env[variable] = value === true ? 'on' : String(value);
-  }
-  return loadConfig(env);
+  return loadConfig({ ...env, ...(command ? settingsFromFlags(command) : {}) });
 }
 
 /** Without REDIS_URL, commands other than `start` use the private Redis of a running `qscale start`. */
@@ -145,8 +142,8 @@ export function buildProgram(): Command {
     .addOption(settingOption('HOST'))
     .addOption(settingOption('WORKER_CONCURRENCY', 'jobs processed at once by the built-in worker'))
     .addOption(settingOption('UPLOAD_DIR'))
-    .action(async (flags: Flags) => {
-      let config = configFrom(flags, { HOST: '127.0.0.1' });
+    .action(async (_flags: Flags, command: Command) => {
+      let config = configFrom(command, { HOST: '127.0.0.1' });
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
       const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
       const logger = createLogger(config, 'start', terminal?.log, terminal !== undefined);
@@ -226,8 +223,8 @@ export function buildProgram(): Command {
     .addOption(settingOption('PORT'))
     .addOption(settingOption('HOST'))
     .addOption(settingOption('UPLOAD_DIR'))
-    .action(async (flags: Flags) => {
-      const config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (_flags: Flags, command: Command) => {
+      const config = await withPrivateRedisUrl(configFrom(command));
       const logger = createLogger(config, 'app');
       const { runApp } = await load.app();
       await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
@@ -239,8 +236,8 @@ export function buildProgram(): Command {
     .description('run a worker only (scale it out: any worker takes any job)')
     .addOption(settingOption('WORKER_CONCURRENCY'))
     .addOption(settingOption('UPLOAD_DIR', 'where uploads are read from'))
-    .action(async (flags: Flags) => {
-      const config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (_flags: Flags, command: Command) => {
+      const config = await withPrivateRedisUrl(configFrom(command));
       const logger = createLogger(config, 'worker');
       const { runWorker } = await load.worker();
       await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
@@ -254,8 +251,8 @@ export function buildProgram(): Command {
     )
     .addOption(settingOption('WORKER_CONCURRENCY', 'jobs each worker process runs at once'))
     .addOption(settingOption('UPLOAD_DIR', 'where uploads are read from'))
-    .action(async (flags: Flags) => {
-      let config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (_flags: Flags, command: Command) => {
+      let config = await withPrivateRedisUrl(configFrom(command));
       if (!config.autoscale.enabled) {
         // A fixed pool: the autoscaler's supervision (restarts, drain) without the sizing.
         const n = Math.max(1, config.autoscale.minWorkers);
@@ -276,8 +273,8 @@ export function buildProgram(): Command {
     .addOption(settingOption('METRICS_PORT'))
     .addOption(settingOption('KEDA_PORT'))
     .addOption(settingOption('HOST'))
-    .action(async (flags: Flags) => {
-      const config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (_flags: Flags, command: Command) => {
+      const config = await withPrivateRedisUrl(configFrom(command));
       const logger = createLogger(config, 'exporter');
       const { runExporter } = await load.exporter();
       await new Lifecycle(logger, { deadlineMs: shutdownDeadlineMs(config) }).start(() =>
@@ -311,8 +308,8 @@ export function buildProgram(): Command {
     .option('--worker-deployment <name>', 'the worker Deployment', 'qscale-worker')
     .option('--scaled-object <name>', 'the workers’ KEDA ScaledObject', 'qscale-worker')
     .option('--exporter-service <name>', 'the exporter Service', 'qscale-exporter')
-    .action(async (flags: Flags & DoctorFlags) => {
-      const config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (flags: Flags & DoctorFlags, command: Command) => {
+      const config = await withPrivateRedisUrl(configFrom(command));
       const { runDoctor, formatDoctor } = await load.doctor();
       const report = await runDoctor(config, {
         maxJobAgeSeconds: positive(flags.maxJobAge, '--max-job-age'),
@@ -329,15 +326,15 @@ export function buildProgram(): Command {
     });
 
   // The data directory tells it where a running `qscale start` put its sidecar.
-  addJobsCommand(program, () => configFrom({}).redis.dataDir);
+  addJobsCommand(program, () => configFrom(undefined).redis.dataDir);
 
   queueOptions(program.command('status'))
     .description(
       'is Redis reachable, how long is the queue, are workers connected; exit 1 when Redis is unreachable',
     )
     .option('--json', 'print JSON for scripts')
-    .action(async (flags: Flags & { json?: boolean }) => {
-      const config = await withPrivateRedisUrl(configFrom(flags));
+    .action(async (flags: Flags & { json?: boolean }, command: Command) => {
+      const config = await withPrivateRedisUrl(configFrom(command));
       const { collectStatus, formatStatus } = await load.status();
       const report = await collectStatus(config);
       process.stdout.write(
