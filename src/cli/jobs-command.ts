@@ -15,8 +15,7 @@ const DEFAULT_URL = 'http://127.0.0.1:9464';
 /** The sidecar to talk to: --url, QSCALE_URL, a running `qscale start`'s, else 127.0.0.1:9464. */
 async function sidecarUrl(flags: JobsFlags, dataDir: string): Promise<string> {
   return (
-    flags.url ??
-    (process.env.QSCALE_URL || undefined) ??
+    (flags.url || undefined) ?? // QSCALE_URL="" means unset
     (await readSidecarUrl(dataDir)) ??
     DEFAULT_URL
   );
@@ -27,8 +26,8 @@ function withJobsOptions(command: Command): Command {
     .addOption(
       new Option(
         '--url <url>',
-        'the sidecar (exporter) to ask (env QSCALE_URL; default: the running `qscale start`, else http://127.0.0.1:9464)',
-      ),
+        'the sidecar (exporter) to ask (default: the running `qscale start`, else http://127.0.0.1:9464)',
+      ).env('QSCALE_URL'),
     )
     .addOption(
       new Option(
@@ -36,7 +35,7 @@ function withJobsOptions(command: Command): Command {
         'queue (default: the only one the sidecar watches, else QUEUE_NAME)',
       ),
     )
-    .addOption(new Option('--token <token>', 'action token for changes (env ACTION_TOKEN)'))
+    .addOption(new Option('--token <token>', 'action token for changes').env('ACTION_TOKEN'))
     .option('--json', 'print the API answer as JSON');
 }
 
@@ -71,9 +70,7 @@ export function addJobsCommand(program: Command, dataDir: () => string): void {
       const command = args[args.length - 1] as Command;
       const flags = command.opts<JobsFlags>();
       const client = new ConsoleClient(await sidecarUrl(flags, dataDir()), {
-        ...((flags.token ?? process.env.ACTION_TOKEN) && {
-          actionToken: flags.token ?? process.env.ACTION_TOKEN,
-        }),
+        ...(flags.token && { actionToken: flags.token }),
         ...(process.env.METRICS_AUTH && { metricsAuth: process.env.METRICS_AUTH }),
       });
       const queue = async () => {
