@@ -103,7 +103,6 @@ describe('LocalAutoscaler with fake workers', () => {
     });
     autoscaler = new LocalAutoscaler({
       config,
-      signals,
       logger: captureLogger(lines),
       workerIdPrefix: 'w',
       spawnWorker: (id) => {
@@ -122,7 +121,7 @@ describe('LocalAutoscaler with fake workers', () => {
   });
 
   it('should stop only idle workers, and wait while every worker is busy', async () => {
-    autoscaler.start();
+    autoscaler.start(signals);
     expect(ids()).toEqual(['w-1']);
     snapshot = work(10, { 'w-1': 1 });
     await vi.advanceTimersByTimeAsync(1000);
@@ -165,7 +164,7 @@ describe('LocalAutoscaler with fake workers', () => {
   });
 
   it('should restart a crashed worker with exponential backoff, reset after a long run', async () => {
-    autoscaler.start();
+    autoscaler.start(signals);
     const crash = () => workers.get(ids()[0]!)!.exit(1, null);
 
     crash();
@@ -201,7 +200,7 @@ describe('LocalAutoscaler with fake workers', () => {
   });
 
   it('should drop a pending restart before stopping a worker when demand falls', async () => {
-    autoscaler.start();
+    autoscaler.start(signals);
     snapshot = work(10, { 'w-1': 1 });
     await vi.advanceTimersByTimeAsync(1000);
     expect(ids()).toEqual(['w-1', 'w-2', 'w-3']);
@@ -223,7 +222,7 @@ describe('LocalAutoscaler with fake workers', () => {
   });
 
   it('should SIGKILL a worker that does not stop within SHUTDOWN_TIMEOUT_SECONDS + 7 s on close()', async () => {
-    autoscaler.start();
+    autoscaler.start(signals);
     const worker = workers.get('w-1')!;
     worker.ignoreSigterm = true;
     let closed = false;

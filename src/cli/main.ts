@@ -5,14 +5,8 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type Config, type Env } from '../config/config.js';
 import { createLogger } from '../config/logger.js';
 import { Lifecycle, shutdownDeadlineMs } from '../supervisor/lifecycle.js';
-import {
-  wantsPrivateRedis,
-  PrivateRedis,
-  readPrivateRedisUrl,
-} from '../supervisor/private-redis.js';
-import getPort from 'get-port';
+import { wantsPrivateRedis, readPrivateRedisUrl } from '../supervisor/private-redis.js';
 import type { KubernetesFindings } from '../doctor/doctor.js';
-import type { LocalAutoscaler } from '../supervisor/local-autoscaler.js';
 import { addJobsCommand } from './jobs-command.js';
 import { settingOption, settingsFromFlags } from './setting-options.js';
 import { TerminalStatus } from './terminal-status.js';
@@ -20,10 +14,10 @@ import { TerminalStatus } from './terminal-status.js';
 // Each command loads only the parts it runs (a worker needs no gRPC, no Kubernetes client, no
 // Express): less memory per process and a quicker start when workers are scaled out.
 const load = {
+  stack: () => import('./run-stack.js'),
   app: () => import('./run-app.js'),
   worker: () => import('./run-worker.js'),
   exporter: () => import('./run-exporter.js'),
-  autoscaler: () => import('../supervisor/local-autoscaler.js'),
   autoscaledWorkers: () => import('./run-autoscaled-workers.js'),
   status: () => import('./status.js'),
   doctor: () => import('../doctor/doctor.js'),
@@ -143,75 +137,16 @@ export function buildProgram(): Command {
     .addOption(settingOption('WORKER_CONCURRENCY', 'jobs processed at once by the built-in worker'))
     .addOption(settingOption('UPLOAD_DIR'))
     .action(async (_flags: Flags, command: Command) => {
-      let config = configFrom(command, { HOST: '127.0.0.1' });
+      const config = configFrom(command, { HOST: '127.0.0.1' });
       // In a terminal: one status line refreshing in place, logs above it; plain logs otherwise.
       const terminal = process.stdout.isTTY ? new TerminalStatus(process.stdout) : undefined;
       const logger = createLogger(config, 'start', terminal?.log, terminal !== undefined);
       const lifecycle = new Lifecycle(logger, {
         deadlineMs: shutdownDeadlineMs(config, config.autoscale.enabled),
       });
-      let privateRedis: PrivateRedis | undefined;
       try {
-        if (wantsPrivateRedis(config.redis)) {
-          privateRedis = await lifecycle.start(async () => {
-            const redis = new PrivateRedis(config.redis.dataDir, logger);
-            // A failed start still removes the pid files it wrote.
-            await redis.start().catch(async (error: unknown) => {
-              await redis.close();
-              throw error;
-            });
-            return redis;
-          });
-          config = { ...config, redis: { ...config.redis, url: privateRedis.url } };
-        }
-        // Ports first, so the status page knows where to upload and the API whom to allow (CORS).
-        const [{ PREFERRED_PORT, runApp }, { runWorker }, { runExporter }, { LocalAutoscaler }] =
-          await Promise.all([load.app(), load.worker(), load.exporter(), load.autoscaler()]);
-        const appPort = config.http.port ?? (await getPort({ port: PREFERRED_PORT }));
-        config = { ...config, http: { ...config.http, port: appPort } };
-        if (!config.autoscale.enabled) await lifecycle.start(() => runWorker(config, logger));
-        let autoscaler: LocalAutoscaler | undefined;
-        const exporter = await lifecycle.start(() =>
-          runExporter(config, logger, {
-            uploadUrl: `http://localhost:${appPort}/api/v1/files`,
-            // --autoscale: worker processes sized by the same decision as the KEDA scaler, from
-            // the sidecar's signals; its metrics and last decision go on /metrics and the page.
-            ...(config.autoscale.enabled && {
-              prepare: (signals) => {
-                const scaler = new LocalAutoscaler({ config, signals, logger });
-                autoscaler = scaler;
-                return {
-                  registerMore: (registry) => scaler.registerMetrics(registry),
-                  statusExtras: () => ({ autoscaler: scaler.state() }),
-                };
-              },
-            }),
-          }),
-        );
-        await privateRedis?.recordSidecarUrl(`http://127.0.0.1:${exporter.port}`);
-        if (autoscaler) {
-          const scaler = autoscaler;
-          await lifecycle.start(async () => scaler.start());
-        }
-        const pageOrigins = ['localhost', '127.0.0.1'].map(
-          (host) => `http://${host}:${exporter.port}`,
-        );
-        config = {
-          ...config,
-          http: { ...config.http, corsOrigins: [...config.http.corsOrigins, ...pageOrigins] },
-        };
-        await lifecycle.start(() => runApp(config, logger));
-        if (terminal) {
-          await lifecycle.start(async () => {
-            terminal.follow(
-              exporter.signals,
-              config.queue.name,
-              config.scaler.drainSeconds,
-              logger,
-            );
-            return terminal;
-          });
-        }
+        const { runStack } = await load.stack();
+        await runStack(config, logger, lifecycle, terminal);
       } catch (error) {
         await lifecycle.stop();
         throw error;

@@ -8,8 +8,8 @@ import { LocalAutoscaler, type LocalAutoscalerOptions } from '../supervisor/loca
  * Worker processes on this host sized by the local autoscaler, reading the queue through a Redis
  * connection and sampler of their own (`qscale workers --autoscale`, a host without the sidecar).
  * `close()` stops the workers, then closes the connection. With the sidecar in the same process
- * (`qscale start --autoscale`), use `new LocalAutoscaler({ config, signals, logger }).start()`
- * with the sidecar's signals instead.
+ * (`qscale start --autoscale`), use `new LocalAutoscaler({ config, logger }).start(signals)` with the
+ * sidecar's signals instead.
  */
 export async function runAutoscaledWorkers(
   config: Config,
@@ -25,12 +25,11 @@ export async function runAutoscaledWorkers(
     const { signals } = scalingSignalsFor(config, redis, [config.queue.name]);
     const autoscaler = new LocalAutoscaler({
       config,
-      signals,
       logger,
       ...options,
       closeAlso: [() => redis.quit()],
     });
-    return autoscaler.start();
+    return autoscaler.start(signals);
   } catch (error) {
     redis.disconnect();
     throw error;

@@ -104,11 +104,10 @@ function keepDerivedQueuesRead(signals: ScalingSignals, logger: Logger): NodeJS.
 export interface RunExporterOptions {
   /** The upload API's `…/api/v1/files`, for the status page's upload box. */
   uploadUrl?: string;
-  /** Called with the shared signals before the server starts: more metrics and status fields. */
-  prepare?: (signals: ScalingSignals) => {
-    registerMore?: ExporterServerOptions['registerMore'];
-    statusExtras?: ExporterServerOptions['statusExtras'];
-  };
+  /** More metrics in each exposition format's registry (e.g. the local autoscaler's). */
+  registerMore?: ExporterServerOptions['registerMore'];
+  /** Merged into `GET /api/status`, e.g. `() => ({ autoscaler: … })`. */
+  statusExtras?: ExporterServerOptions['statusExtras'];
 }
 
 export async function runExporter(
@@ -130,7 +129,6 @@ export async function runExporter(
     signals,
     logger,
   );
-  const extras = options.prepare?.(signals) ?? {};
   const jobs = new Map(keys.map((k) => [k.queue, createQueueJobs(redis, k)]));
   const keyOf = new Map(keys.map((k) => [k.queue, k]));
   const recorder = config.metrics.history
@@ -159,7 +157,8 @@ export async function runExporter(
       history: (queue: string, seconds: number) => readHistory(redis, keyOf.get(queue)!, seconds),
     }),
     ...(config.metrics.actionToken !== undefined && { actionToken: config.metrics.actionToken }),
-    ...extras,
+    ...(options.registerMore && { registerMore: options.registerMore }),
+    ...(options.statusExtras && { statusExtras: options.statusExtras }),
   });
   const closeSteps: (() => Promise<unknown>)[] = [
     async () => recorder?.close(),

@@ -23,8 +23,6 @@ const HEALTHY_RUN_MS = 60_000;
 
 export interface LocalAutoscalerOptions {
   config: Config;
-  /** Where samples come from: the sidecar's (`qscale start`) or one of its own. */
-  signals: ScalingSignals;
   logger: Logger;
   /**
    * Starts one worker process with this WORKER_ID.
@@ -90,7 +88,7 @@ interface Child extends AutoscaledWorker {
  */
 export class LocalAutoscaler implements Closable {
   private readonly config: Config;
-  private readonly signals: ScalingSignals;
+  private signals?: ScalingSignals;
   private readonly logger: Logger;
   private readonly spawnWorker: (workerId: string) => ChildProcess;
   private readonly idPrefix: string;
@@ -130,7 +128,6 @@ export class LocalAutoscaler implements Closable {
       );
     }
     this.config = config;
-    this.signals = options.signals;
     this.logger = options.logger;
     this.spawnWorker = options.spawnWorker ?? ((id) => spawnWorkerProcess(config, id));
     this.idPrefix = options.workerIdPrefix ?? defaultIdPrefix();
@@ -142,10 +139,14 @@ export class LocalAutoscaler implements Closable {
     }
   }
 
-  /** Starts MIN_WORKERS workers at once, then decides every AUTOSCALE_INTERVAL_SECONDS. */
-  start(): this {
+  /**
+   * Starts MIN_WORKERS workers at once, then decides every AUTOSCALE_INTERVAL_SECONDS from the
+   * samples of `signals`: the sidecar's (`qscale start`) or ones of its own.
+   */
+  start(signals: ScalingSignals): this {
     if (this.started || this.closed) return this;
     this.started = true;
+    this.signals = signals;
     const { minWorkers, maxWorkers, mode, target, intervalSeconds, stabilizationSeconds } =
       this.config.autoscale;
     this.logger.info(
@@ -235,10 +236,11 @@ export class LocalAutoscaler implements Closable {
 
   /** One round: read a sample, decide, start or stop workers. */
   private async tick(): Promise<void> {
-    if (this.closed) return;
+    const signals = this.signals;
+    if (this.closed || !signals) return;
     const { autoscale, queue, scaler } = this.config;
-    const sample = await this.signals.read({ maxAgeMs: autoscale.intervalSeconds * 1000 });
-    const signal = this.signals.signal(sample, queue.name);
+    const sample = await signals.read({ maxAgeMs: autoscale.intervalSeconds * 1000 });
+    const signal = signals.signal(sample, queue.name);
     if (!signal) throw new Error(`queue ${JSON.stringify(queue.name)} is not in the samples read`);
     if (this.closed) return;
     const current = this.running().length + this.restartTimers.size;
