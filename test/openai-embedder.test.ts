@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingError } from '../src/embedding/embedding-error.js';
-import { OpenAiEmbedder, type OpenAiEmbedderOptions } from '../src/embedding/openai-embedder.js';
+import type { OpenAiEmbedderOptions } from '../src/embedding/openai-embedder-options.js';
+import { OpenAiEmbedder } from '../src/embedding/openai-embedder.js';
 import { dot, l2Normalize } from '../src/embedding/vector-math.js';
 
 interface RecordedRequest {
@@ -173,6 +174,18 @@ describe('OpenAiEmbedder', () => {
     expect(elapsed).toBeLessThan(5000);
   });
 
+  it('should honour Retry-After on a 5xx too, capped at retryMaxDelayMs', async () => {
+    const server = await fakeEmbeddingServer((_request, res) =>
+      json(res, 503, { error: { message: 'warming up' } }, { 'retry-after': '30' }),
+    );
+    const started = performance.now();
+    await embedder(server.url, { retryMaxDelayMs: 150 }).embed(['hello']);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(140);
+    expect(elapsed).toBeLessThan(5000);
+    expect(server.requests).toHaveLength(2);
+  });
+
   it('should retry after a 503 and then succeed', async () => {
     const server = await fakeEmbeddingServer((_request, res) =>
       json(res, 503, { error: { message: 'overloaded' } }),
@@ -215,6 +228,37 @@ describe('OpenAiEmbedder', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it.each([408, 409, 413])(
+    'should fail at once on a %i, which is not a 429 or 5xx',
+    async (status) => {
+      const server = await fakeEmbeddingServer((_request, res) =>
+        json(res, status, { error: { message: 'not this time' } }, { 'retry-after': '0' }),
+      );
+      const error = await rejection(embedder(server.url, { maxRetries: 3 }).embed(['hello']));
+      expect(error.status).toBe(status);
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(new RegExp(`HTTP ${status}: not this time$`));
+      expect(server.requests).toHaveLength(1);
+    },
+  );
+
+  it('should quote the error text of the common non-OpenAI error bodies', async () => {
+    const server = await fakeEmbeddingServer(
+      (_request, res) => json(res, 404, { error: 'model "nope" not found, try pulling it first' }),
+      (_request, res) => json(res, 400, { object: 'error', message: 'input is too long' }),
+      (_request, res) => json(res, 422, { detail: 'Input validation error' }),
+    );
+    const messages: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      messages.push((await rejection(embedder(server.url).embed(['hello']))).message);
+    }
+    expect(messages).toEqual([
+      expect.stringMatching(/HTTP 404: model "nope" not found, try pulling it first$/),
+      expect.stringMatching(/HTTP 400: input is too long$/),
+      expect.stringMatching(/HTTP 422: Input validation error$/),
+    ]);
+  });
+
   it('should fail at once on a 401 with a plain-text body', async () => {
     const server = await fakeEmbeddingServer((_request, res) => {
       res.writeHead(401, { 'content-type': 'text/plain' }).end('Invalid API key');
@@ -234,12 +278,40 @@ describe('OpenAiEmbedder', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it('should time out a response whose body stalls after the headers', async () => {
+    const server = await fakeEmbeddingServer((_request, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data": [');
+    });
+    const error = await rejection(
+      embedder(server.url, { timeoutMs: 100, maxRetries: 0 }).embed(['hello']),
+    );
+    expect(error.message).toMatch(/timed out after 100 ms$/);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it("should reject with the caller's reason when the signal aborts", async () => {
     const server = await fakeEmbeddingServer(hang);
     const controller = new AbortController();
     const pending = embedder(server.url).embed(['hello'], controller.signal);
     setTimeout(() => controller.abort(new Error('shutting down')), 50);
     await expect(pending).rejects.toThrow('shutting down');
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("should stop waiting for a retry when the caller's signal aborts", async () => {
+    const server = await fakeEmbeddingServer((_request, res) =>
+      json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '30' }),
+    );
+    const controller = new AbortController();
+    const started = performance.now();
+    const pending = embedder(server.url, { retryMaxDelayMs: 30_000 }).embed(
+      ['hello'],
+      controller.signal,
+    );
+    setTimeout(() => controller.abort(new Error('shutting down')), 100);
+    await expect(pending).rejects.toThrow('shutting down');
+    expect(performance.now() - started).toBeLessThan(5000);
     expect(server.requests).toHaveLength(1);
   });
 
@@ -260,6 +332,48 @@ describe('OpenAiEmbedder', () => {
     });
     const error = await rejection(embedder(server.url).embed(['a', 'b']));
     expect(error.message).toMatch(/embedding 1 has 2 dimensions, expected 3/);
+  });
+
+  it('should reject a response whose embedding holds a non-number', async () => {
+    const server = await fakeEmbeddingServer((request, res) => {
+      const body = embeddings(request.body.input) as { data: { embedding: unknown[] }[] };
+      body.data[1]!.embedding[2] = 'NaN';
+      json(res, 200, body);
+    });
+    const error = await rejection(embedder(server.url).embed(['a', 'b']));
+    expect(error.message).toMatch(/is unusable: .*data\.1\.embedding\.2.*number/);
+    expect(error.retryable).toBe(false);
+  });
+
+  it('should reject a response that is not JSON or has no data array', async () => {
+    const server = await fakeEmbeddingServer(
+      (_request, res) => void res.writeHead(200).end('<html>gateway says hi</html>'),
+      (_request, res) => json(res, 200, { embeddings: [[1, 2, 3]] }),
+    );
+    const notJson = await rejection(embedder(server.url).embed(['a']));
+    expect(notJson.message).toMatch(/is unusable: not JSON \(<html>gateway says hi<\/html>\)/);
+    const noData = await rejection(embedder(server.url).embed(['a']));
+    expect(noData.message).toMatch(/is unusable: .*data/);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('should reject a response whose indexes are out of range or repeat', async () => {
+    const server = await fakeEmbeddingServer(
+      (request, res) => {
+        const body = embeddings(request.body.input);
+        body.data[1]!.index = 2;
+        json(res, 200, body);
+      },
+      (request, res) => {
+        const body = embeddings(request.body.input);
+        body.data[1]!.index = 0;
+        json(res, 200, body);
+      },
+    );
+    const outOfRange = await rejection(embedder(server.url).embed(['a', 'b']));
+    expect(outOfRange.message).toMatch(/index 2 is out of range for 2 inputs/);
+    const repeated = await rejection(embedder(server.url).embed(['a', 'b']));
+    expect(repeated.message).toMatch(/index 0 appears twice/);
   });
 
   it('should throw a RangeError naming the option for invalid options', () => {

@@ -3,8 +3,6 @@ export interface EmbeddingErrorOptions {
   status?: number;
   /** Whether trying again later may succeed (429, 5xx, network errors, timeouts). */
   retryable?: boolean;
-  /** How long the server asked us to wait before retrying (`Retry-After`), in milliseconds. */
-  retryAfterMs?: number;
   cause?: unknown;
 }
 
@@ -12,13 +10,11 @@ export interface EmbeddingErrorOptions {
 export class EmbeddingError extends Error {
   readonly status: number | undefined;
   readonly retryable: boolean;
-  readonly retryAfterMs: number | undefined;
 
   constructor(message: string, options: EmbeddingErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EmbeddingError';
     this.status = options.status;
     this.retryable = options.retryable ?? false;
-    this.retryAfterMs = options.retryAfterMs;
   }
 }
