@@ -57,18 +57,3 @@ export function sumOf(
 export async function scrapeMetrics(url: string): Promise<PromSample[]> {
   return parsePromText(await (await fetch(url)).text());
 }
-
-/** Scrapes `url` every 100 ms until `check` holds for its samples or `timeoutMs` passes. */
-export async function scrapeUntil(
-  url: string,
-  check: (samples: PromSample[]) => boolean,
-  timeoutMs = 15_000,
-): Promise<PromSample[]> {
-  const deadline = Date.now() + timeoutMs;
-  let samples = await scrapeMetrics(url);
-  while (!check(samples) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    samples = await scrapeMetrics(url);
-  }
-  return samples;
-}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import getPort from 'get-port';
+import { vi } from 'vitest';
 
 /** The answer of `/api/v1/query`. */
 export interface PromQueryResponse {
@@ -69,17 +70,20 @@ export class TestPrometheus {
   }
 
   private async waitUntilReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited: ${this.log}`);
-      try {
-        if ((await fetch(`${this.url}/-/ready`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`prometheus not ready within 20 s: ${this.log}`);
+    // Until /-/ready answers 200 (20 s); an exit ends the wait at once, with that error.
+    const exited = await vi.waitFor(
+      async () => {
+        if (child.exitCode !== null) return new Error(`prometheus exited: ${this.log}`);
+        const ready = await fetch(`${this.url}/-/ready`).then(
+          (res) => res.ok,
+          () => false, // not listening yet
+        );
+        if (!ready) throw new Error(`prometheus not ready within 20 s: ${this.log}`);
+        return undefined;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    if (exited) throw exited;
   }
 
   /** An instant query at the current time. */
@@ -90,16 +94,16 @@ export class TestPrometheus {
 
   /** Polls `expr` until it returns at least `count` series, or throws after `timeoutMs`. */
   async waitForSeries(expr: string, count: number, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: PromQueryResponse | undefined;
-    while (Date.now() < deadline) {
-      last = await this.query(expr);
-      const result = last.data?.result;
-      if (Array.isArray(result) && result.length >= count) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(
-      `${expr} did not return ${count} series within ${timeoutMs} ms: ${JSON.stringify(last)}\n${this.log}`,
+    await vi.waitFor(
+      async () => {
+        const last = await this.query(expr);
+        const result = last.data?.result;
+        if (Array.isArray(result) && result.length >= count) return;
+        throw new Error(
+          `${expr} did not return ${count} series within ${timeoutMs} ms: ${JSON.stringify(last)}\n${this.log}`,
+        );
+      },
+      { timeout: timeoutMs, interval: 200 },
     );
   }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
+import { vi } from 'vitest';
 
 export interface SentinelTopologyOptions {
   /** The Sentinel master group. @defaultValue 'mymaster' */
@@ -26,7 +27,6 @@ export interface NodeAddress {
 }
 
 const HOST = '127.0.0.1';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every process of every topology of this test process: killed even if a test forgets `stop()`. */
 const running = new Set<ChildProcess>();
@@ -85,19 +85,21 @@ export class ServerProcess {
     this.child = child;
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) {
-        throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
-      }
-      try {
-        if ((await withClient(this.port, (c) => c.ping())) === 'PONG') return;
-      } catch {
-        // not up yet
-      }
-      await sleep(30);
-    }
-    throw new Error(`redis-server on port ${this.port} did not start within 10 s`);
+    // Until it answers PING (10 s); an exit ends the wait at once, with that error.
+    const exited = await vi.waitFor(
+      async () => {
+        if (child.exitCode !== null) {
+          return new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
+        }
+        const reply = await withClient(this.port, (c) => c.ping()).catch(() => 'no answer');
+        if (reply !== 'PONG') {
+          throw new Error(`redis-server on port ${this.port} did not start within 10 s`);
+        }
+        return undefined;
+      },
+      { timeout: 10_000, interval: 30 },
+    );
+    if (exited) throw exited;
   }
 
   /** SIGKILL (default) or SIGSTOP/SIGCONT; SIGKILL waits for the process to go. */
@@ -410,16 +412,21 @@ export class TestSentinelTopology {
   }
 
   private async waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check().catch(() => false)) return;
-      await sleep(100);
-    }
-    throw new Error(
-      `timed out after ${timeoutMs} ms waiting for ${what}; sentinels: ${JSON.stringify(
-        await this.sentinelViews(),
-      )}`,
-    );
+    // A rejected check counts as not yet; the sentinels' views are read once, on a timeout.
+    await vi
+      .waitFor(
+        async () => {
+          if (!(await check())) throw new Error(`not yet: ${what}`);
+        },
+        { timeout: timeoutMs, interval: 100 },
+      )
+      .catch(async () => {
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; sentinels: ${JSON.stringify(
+            await this.sentinelViews(),
+          )}`,
+        );
+      });
   }
 }
 

@@ -5,11 +5,12 @@ import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { runCli } from '../harness/cli-process.js';
-import { find, scrapeMetrics, scrapeUntil, sumOf, type PromSample } from '../harness/prom-text.js';
+import { find, scrapeMetrics, sumOf, type PromSample } from '../harness/prom-text.js';
 import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { rqEnqueue, rqLen, RqWorker } from '../harness/rq.js';
 import { ScalerClient } from '../harness/scaler-client.js';
+import { scrapeUntil } from '../harness/scrape-until.js';
 import { testEnv } from '../harness/stack.js';
 import { uniqueQueueName } from '../harness/test-queue.js';
 

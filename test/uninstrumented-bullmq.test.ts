@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -15,7 +15,6 @@ import {
   find,
   parsePromText,
   scrapeMetrics,
-  scrapeUntil,
   sumOf,
   type PromSample,
 } from '../harness/prom-text.js';
@@ -23,6 +22,7 @@ import { startPrometheus, type TestPrometheus } from '../harness/prometheus-serv
 import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { ScalerClient } from '../harness/scaler-client.js';
+import { scrapeUntil } from '../harness/scrape-until.js';
 import { testEnv } from '../harness/stack.js';
 import { uniqueQueueName } from '../harness/test-queue.js';
 
@@ -216,7 +216,12 @@ describe('the sidecar for a plain BullMQ app without qscale telemetry', () => {
       let done = 0;
       w.on('completed', () => done++);
       await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'n', data: { i } })));
-      while (done < jobs) await sleep(50);
+      await vi.waitFor(
+        () => {
+          if (done < jobs) throw new Error(`${done} of ${jobs} jobs completed within 25 s`);
+        },
+        { timeout: 25_000, interval: 50 },
+      );
       const snapshot = await sampler.sampleQueue();
       await w.close();
       await q.obliterate({ force: true });
