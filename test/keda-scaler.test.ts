@@ -8,7 +8,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { Queue, Worker } from 'bullmq';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter } from '../src/cli/run-exporter.js';
@@ -66,6 +66,16 @@ describe('KEDA external scaler', () => {
     return queue;
   }
 
+  /** Until `count` jobs of `queue` are active (10 s). */
+  const untilActive = (queue: Queue, count: number) =>
+    vi.waitFor(
+      async () => {
+        const { active } = await queue.getJobCounts('active');
+        if (active < count) throw new Error(`jobs did not become active: ${active} of ${count}`);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+
   /** A worker whose `count` jobs stay active until the test ends. */
   async function holdActive(queue: Queue, count: number) {
     let release!: () => void;
@@ -78,11 +88,7 @@ describe('KEDA external scaler', () => {
       connection.disconnect();
     });
     await queue.addBulk(Array.from({ length: count }, () => ({ name: 'hold', data: {} })));
-    const deadline = Date.now() + 10_000;
-    while ((await queue.getJobCounts('active')).active < count) {
-      if (Date.now() > deadline) throw new Error('jobs did not become active');
-      await sleep(20);
-    }
+    await untilActive(queue, count);
   }
 
   function expectGrpcError(promise: Promise<unknown>, code: status, details: RegExp) {
@@ -229,21 +235,25 @@ describe('KEDA external scaler', () => {
       });
     }
     await queue.addBulk(Array.from({ length: 12 }, () => ({ name: 'file', data: {} })));
-    const deadline = Date.now() + 10_000;
-    while ((await queue.getJobCounts('active')).active < 12) {
-      if (Date.now() > deadline) throw new Error('jobs did not become active');
-      await sleep(20);
-    }
+    await untilActive(queue, 12);
     const [scaledObject] = kustomize('k8s/overlays/keda').filter(ScaledObject.is);
     const shipped = { ...scaledObject!.spec.triggers[0]!.metadata, queue: name };
-    const value = async (metadata: Record<string, string>) => {
-      for (let i = 0; i < 50; i++) {
-        const v = (await client.getMetrics(metadata)).metricValues[0]!.metricValue;
-        if (v >= 6) return v;
-        await sleep(100); // until every worker's busy slots are reported
-      }
-      return (await client.getMetrics(metadata)).metricValues[0]!.metricValue;
-    };
+    const read = async (metadata: Record<string, string>) =>
+      (await client.getMetrics(metadata)).metricValues[0]!.metricValue;
+    // Until every worker's busy slots are reported (≥ 6), or the latest value after 6 s (the
+    // former loop's 50 tries 100 ms apart plus the calls' own time; the test's expects say what
+    // is off).
+    const value = (metadata: Record<string, string>) =>
+      vi
+        .waitFor(
+          async () => {
+            const v = await read(metadata);
+            if (v < 6) throw new Error(`not yet; value ${v}`);
+            return v;
+          },
+          { timeout: 6000, interval: 100 },
+        )
+        .catch(() => read(metadata));
     // KEDA's AverageValue: the HPA asks for ceil(value / targetValue) replicas.
     const replicas = async (metadata: Record<string, string>) =>
       Math.ceil((await value(metadata)) / Number(metadata.targetValue));
@@ -312,16 +322,12 @@ describe('KEDA external scaler', () => {
       await redis.start();
     }
     // The test Redis keeps nothing across a restart: the queue is empty now, and says so.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        expect((await client.getMetrics({ queue: name })).metricValues[0]!.metricValue).toBe(0);
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
-      }
-    }
+    await expect
+      .poll(async () => (await client.getMetrics({ queue: name })).metricValues[0]!.metricValue, {
+        timeout: 10_000,
+        interval: 100,
+      })
+      .toBe(0);
   });
 
   it('should push true on StreamIsActive within 500 ms of a job entering an empty queue, with one watcher per queue', async () => {
@@ -343,13 +349,17 @@ describe('KEDA external scaler', () => {
     };
     const a = open();
     const b = open();
-    const waitFor = async (check: () => boolean, ms = 5000) => {
-      const deadline = Date.now() + ms;
-      while (!check()) {
-        if (Date.now() > deadline) throw new Error('timed out');
-        await sleep(10);
-      }
-    };
+    const waitFor = (check: () => boolean, ms = 5000) =>
+      vi.waitFor(
+        () => {
+          if (!check())
+            throw new Error(
+              `timed out after ${ms} ms; a got ${JSON.stringify(a.received)}, b got ` +
+                `${JSON.stringify(b.received)}, ${exporter.watchers.size} watcher(s)`,
+            );
+        },
+        { timeout: ms, interval: 10 },
+      );
     // Each stream first gets the current state.
     await waitFor(() => a.received.length > 0 && b.received.length > 0);
     expect(a.received[0]!.result).toBe(false);

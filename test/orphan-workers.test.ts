@@ -35,11 +35,13 @@ describe('qscale workers', () => {
 
     parent.kill('SIGKILL');
     await parent.exited;
-    const deadline = Date.now() + 15_000;
-    while ((await running(child)) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(await running(child)).toBe(false);
+    await expect
+      .poll(() => running(child), {
+        timeout: 15_000,
+        interval: 100,
+        message: `worker process ${child} running after its parent's SIGKILL`,
+      })
+      .toBe(false);
   });
 
   it('should drain its worker processes on a Ctrl-C: the signal reaches the parent only, which stops each child once', async () => {

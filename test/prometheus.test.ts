@@ -4,14 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { testEnv } from '../harness/stack.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Exporter scraped by a real Prometheus', () => {
   let redis: TestRedisServer;
@@ -78,21 +76,22 @@ describe('Exporter scraped by a real Prometheus', () => {
     );
     prometheus.stderr!.on('data', (data: Buffer) => (log += data.toString()));
 
-    const deadline = Date.now() + 25_000;
+    // Until the series is scraped (25 s; a failed query means prometheus is not up yet), then the
+    // expects say what is off, with prometheus's log.
     let result: { metric: Record<string, string>; value: [number, string] }[] = [];
-    while (Date.now() < deadline) {
-      try {
-        const res = await fetch(
-          `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`qscale_queue_length{queue="${queueName}"}`)}`,
-        );
-        const json = (await res.json()) as { data?: { result: typeof result } };
-        result = json.data?.result ?? [];
-        if (result.length > 0) break;
-      } catch {
-        // not up yet
-      }
-      await sleep(250);
-    }
+    await vi
+      .waitFor(
+        async () => {
+          const res = await fetch(
+            `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`qscale_queue_length{queue="${queueName}"}`)}`,
+          );
+          const json = (await res.json()) as { data?: { result: typeof result } };
+          result = json.data?.result ?? [];
+          if (result.length === 0) throw new Error('no series yet');
+        },
+        { timeout: 25_000, interval: 250 },
+      )
+      .catch(() => undefined);
     expect(result, log.slice(-2000)).toHaveLength(1);
     expect(result[0]!.metric).toMatchObject({ job: 'qscale', queue: queueName });
     expect(Number(result[0]!.value[1])).toBe(7);

@@ -127,17 +127,15 @@ describe('Redis Cluster', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(202);
       return res.body.id as string;
     };
-    const waitForStatus = async (id: string, status: FileStatus, timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const record = await context.records.get(id);
-        if (record?.status === status) return record;
-        if (Date.now() > deadline) {
+    const waitForStatus = (id: string, status: FileStatus, timeoutMs = 10_000) =>
+      vi.waitFor(
+        async () => {
+          const record = await context.records.get(id);
+          if (record?.status === status) return record;
           throw new Error(`file ${id} did not reach ${status}: ${JSON.stringify(record)}`);
-        }
-        await sleep(25);
-      }
-    };
+        },
+        { timeout: timeoutMs, interval: 25 },
+      );
     return { context, worker, app, upload, waitForStatus };
   }
 

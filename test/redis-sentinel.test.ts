@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { ReplyError } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { errorResponse } from '../src/app/error-response.js';
 import { loadConfig, type Config } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -160,15 +160,30 @@ describe('Redis Sentinel', () => {
       }
     };
     const clients = Array.from({ length: options.clients }, (_, c) => client(c));
-    while (results.length < options.before) await sleep(20);
+    // `before` answers, within the burst's whole budget (nothing is disrupted yet: each takes ms).
+    await vi.waitFor(
+      () => {
+        if (results.length < options.before) {
+          throw new Error(
+            `${results.length} of ${options.before} uploads answered before disrupt()`,
+          );
+        }
+      },
+      { timeout: options.maxMs, interval: 20 },
+    );
     await options.disrupt();
     recoveredAt = Date.now();
-    while (
-      Date.now() < deadline &&
-      results.filter((r) => r.startedAt >= recoveredAt && r.status === 202).length < options.after
-    ) {
-      await sleep(50);
-    }
+    // Until `after` uploads started since are accepted, or the deadline (the caller's expects say
+    // what is off).
+    await vi
+      .waitFor(
+        () => {
+          const accepted = results.filter((r) => r.startedAt >= recoveredAt && r.status === 202);
+          if (accepted.length < options.after) throw new Error('not yet');
+        },
+        { timeout: Math.max(0, deadline - Date.now()), interval: 50 },
+      )
+      .catch(() => undefined);
     stop = true;
     await Promise.all(clients);
     return { results, recoveredAt };
@@ -221,21 +236,32 @@ describe('Redis Sentinel', () => {
     return retries;
   }
 
+  /** The files of `ids` the API does not show `completed` (yet); a file that is gone fails. */
+  async function notCompleted(ids: Iterable<string>): Promise<Set<string>> {
+    const left = new Set<string>();
+    for (const id of ids) {
+      const res = await fetch(`http://127.0.0.1:${app.port}/api/v1/files/${id}`);
+      expect(res.status, `accepted file ${id} is gone`).toBe(200);
+      const body = (await res.json()) as { status?: string };
+      if (body.status !== 'completed') left.add(id);
+    }
+    return left;
+  }
+
   /** Polls the API until each file is `completed` or `waitMs` is over; resolves with the rest. */
   async function waitCompleted(ids: Iterable<string>, waitMs: number): Promise<Set<string>> {
-    const deadline = Date.now() + waitMs;
-    const pending = new Set(ids);
-    while (pending.size > 0) {
-      for (const id of [...pending]) {
-        const res = await fetch(`http://127.0.0.1:${app.port}/api/v1/files/${id}`);
-        expect(res.status, `accepted file ${id} is gone`).toBe(200);
-        const body = (await res.json()) as { status?: string };
-        if (body.status === 'completed') pending.delete(id);
-      }
-      if (pending.size === 0 || Date.now() > deadline) break;
-      await sleep(200);
-    }
-    return pending;
+    let pending = new Set(ids);
+    await vi
+      .waitFor(
+        async () => {
+          pending = await notCompleted(pending);
+          if (pending.size > 0) throw new Error(`${pending.size} file(s) not completed`);
+        },
+        { timeout: waitMs, interval: 200 },
+      )
+      .catch(() => undefined);
+    // One last look, as at the deadline (and a file that is gone fails here).
+    return notCompleted(pending);
   }
 
   /**
@@ -414,9 +440,16 @@ describe('Redis Sentinel', () => {
         await topology.restartAsReplica(killed.port);
       },
     });
-    // Workers and the exporter reconnect by themselves: wait until the exporter reads Redis again.
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && watch.redisUp.at(-1)?.value !== 1) await sleep(100);
+    // Workers and the exporter reconnect by themselves: wait until the exporter reads Redis again
+    // (10 s at most; the expects below say what is off).
+    await vi
+      .waitFor(
+        () => {
+          if (watch.redisUp.at(-1)?.value !== 1) throw new Error('qscale_redis_up is not 1 yet');
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .catch(() => undefined);
     const retries = await retryRejected(results);
     await sleep(500);
     await watch.stop();

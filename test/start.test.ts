@@ -2,22 +2,22 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { CliProcess, runCli } from '../harness/cli-process.js';
 import { ScalerClient } from '../harness/scaler-client.js';
 
-async function waitForCompleted(url: string, id: string): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const body = (await (await fetch(`${url}/api/v1/files/${id}`)).json()) as Record<
-      string,
-      unknown
-    >;
-    if (body.status === 'completed') return body;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${id} did not complete`);
-}
+const waitForCompleted = (url: string, id: string): Promise<Record<string, unknown>> =>
+  vi.waitFor(
+    async () => {
+      const body = (await (await fetch(`${url}/api/v1/files/${id}`)).json()) as Record<
+        string,
+        unknown
+      >;
+      if (body.status === 'completed') return body;
+      throw new Error(`${id} did not complete within 10 s: ${JSON.stringify(body)}`);
+    },
+    { timeout: 10_000, interval: 50 },
+  );
 
 describe('qscale start', () => {
   let dir: string;
@@ -66,16 +66,19 @@ describe('qscale start', () => {
     const metricsUrl = String(
       (await first.waitForLog((line) => typeof line.metrics === 'string')).metrics,
     );
-    let metrics = '';
-    for (let i = 0; i < 50 && !/status="completed"\} 1/.test(metrics); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      metrics = await (await fetch(metricsUrl)).text();
-    }
-    expect(metrics).toMatch(
-      /qscale_jobs_processed_total\{queue="file_processing",status="completed",prefix="bull",kind="bullmq"\} 1/,
-    );
-    expect(metrics).toMatch(
-      /qscale_workers\{queue="file_processing",prefix="bull",kind="bullmq"\} 1/,
+    // Within 5 s. (The former loop waited for `status="completed"} 1`, which the labels
+    // `prefix` and `kind` no longer end in: it always ran its 5 s.)
+    await vi.waitFor(
+      async () => {
+        const metrics = await (await fetch(metricsUrl)).text();
+        expect(metrics).toMatch(
+          /qscale_jobs_processed_total\{queue="file_processing",status="completed",prefix="bull",kind="bullmq"\} 1/,
+        );
+        expect(metrics).toMatch(
+          /qscale_workers\{queue="file_processing",prefix="bull",kind="bullmq"\} 1/,
+        );
+      },
+      { timeout: 5000, interval: 100 },
     );
 
     // So does the KEDA external scaler, to a client built from our .proto.

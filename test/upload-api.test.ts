@@ -154,13 +154,13 @@ describe('Upload API', () => {
       expect(res.body.files).toHaveLength(2);
       for (const file of res.body.files) await stack.waitForStatus(file.id, 'completed');
       // BullMQ moves a job to completed just after its record says so.
-      const deadline = Date.now() + 5000;
-      let jobs = await stack.context.queue.getJobCounts('completed');
-      while (jobs.completed < 2 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-        jobs = await stack.context.queue.getJobCounts('completed');
-      }
-      expect(jobs.completed).toBe(2);
+      await expect
+        .poll(async () => (await stack.context.queue.getJobCounts('completed')).completed, {
+          timeout: 5000,
+          interval: 25,
+          message: 'completed jobs',
+        })
+        .toBe(2);
     });
 
     it('should return the same file for a retried Idempotency-Key and create no second job', async () => {

@@ -154,11 +154,9 @@ describe('UploadSweeper', () => {
     const app = await runApp(config, createLogger(config, 'test'));
     try {
       const tmp = join(config.http.uploadDir, 'tmp');
-      const deadline = Date.now() + 5000;
-      while ((await readdir(tmp)).length > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      expect(await readdir(tmp)).toEqual([]);
+      await expect
+        .poll(() => readdir(tmp), { timeout: 5000, interval: 25, message: `files in ${tmp}` })
+        .toEqual([]);
     } finally {
       await app.close();
       await rm(config.http.uploadDir, { recursive: true, force: true });
