@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -95,14 +95,16 @@ describe('Queue history', () => {
     const first = await runExporter(config, logger);
     const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
-    // The first point is written at start.
-    for (
-      let i = 0;
-      i < 50 && (await client.exists(new QueueKeys('bull', name).history('5s'))) === 0;
-      i++
-    ) {
-      await sleep(50);
-    }
+    // The first point is written at start (2.5 s at most; the expects below say what is off).
+    await vi
+      .waitFor(
+        async () => {
+          if ((await client.exists(new QueueKeys('bull', name).history('5s'))) === 0)
+            throw new Error('not yet');
+        },
+        { timeout: 2500, interval: 50 },
+      )
+      .catch(() => undefined);
     await first.close();
     const second = await runExporter(config, logger);
     cleanups.push(() => second.close());

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { RedisClient } from '../src/queue/redis-connection.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeServer } from '../src/cli/http-listen.js';
 import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
 import { loadConfig, type Env } from '../src/config/config.js';
@@ -347,9 +347,15 @@ describe('Status page', () => {
     try {
       const bad = await queue.add('process-file', { fileName: 'broken.pdf', fail: true });
       await queue.add('process-file', { fileName: 'other.pdf', fail: true });
-      for (let i = 0; i < 50 && (await queue.getFailedCount()) < 2; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // Until both have failed (5 s at most; the page's checks below say what is off).
+      await vi
+        .waitFor(
+          async () => {
+            if ((await queue.getFailedCount()) < 2) throw new Error('not yet');
+          },
+          { timeout: 5000, interval: 100 },
+        )
+        .catch(() => undefined);
       const view = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
       await waitForText(view, '#connection', 'live');
       // The list: failed jobs, newest first; the failure list links to the job.
