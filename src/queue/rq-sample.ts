@@ -1,5 +1,11 @@
 import type { QueueKeys } from './queue-keys.js';
-import { parseRqTime, type RqFinishedEntry, type RqWorkerRecord } from './derived-telemetry.js';
+import type { QueueSnapshot } from './queue-snapshot.js';
+import {
+  parseRqTime,
+  type RqDerivedState,
+  type RqFinishedEntry,
+  type RqWorkerRecord,
+} from './derived-telemetry.js';
 
 /**
  * Reads one Python RQ queue (RQ ≥ 1.13) in one script run, read-only, from RQ's own keys:
@@ -158,5 +164,79 @@ export function parseRqSample(reply: RqSampleReply): RqSample {
         ...(w[9] && { currentJobQueue: w[9] }),
       };
     }),
+  };
+}
+
+/**
+ * One RQ queue's snapshot from its sample reply: `state` keeps the registries' cursors and the
+ * derived histograms between samples; at most `maxWorkers` workers are listed.
+ */
+export function rqSnapshot(
+  keys: QueueKeys,
+  now: number,
+  reply: RqSampleReply,
+  state: RqDerivedState,
+  maxWorkers: number,
+): QueueSnapshot {
+  const queue = keys.queue;
+  const rq = parseRqSample(reply);
+  for (const [cursor, [newest, entries]] of [
+    [state.finished, reply[2]],
+    [state.failed, reply[3]],
+  ] as const) {
+    if (cursor.score === undefined) cursor.begin(newest, entries);
+  }
+  const finishedNow = state.ingest(reply[2][1], reply[3][1]);
+  const enqueuedTotal = state.countArrivals(rq.length + rq.started, finishedNow);
+  const workers = state.workers(queue, now, rq.workers);
+  // Workers beyond maxWorkers were not read: counted as live and idle.
+  const unread = Math.max(0, rq.registered - rq.read);
+  const live = workers.length + unread;
+  const busy = workers.reduce((sum, w) => sum + w.busy, 0);
+  const utilized = workers.reduce((sum, w) => sum + w.utilization, 0);
+  const histograms = state.snapshot();
+  return {
+    queue,
+    prefix: keys.prefix,
+    kind: 'rq',
+    sampledAt: now,
+    counts: {
+      wait: rq.length,
+      paused: 0,
+      prioritized: 0,
+      active: rq.started,
+      delayed: rq.scheduled,
+      'waiting-children': rq.deferred,
+      completed: rq.finished,
+      failed: rq.failed,
+    },
+    delayedDue: 0,
+    // What `len(Queue(name))` answers: the jobs in the queue's list.
+    backlog: rq.length,
+    oldestJobAgeSeconds:
+      rq.length > 0 && rq.headEnqueuedAt !== undefined
+        ? Math.max(0, (now - rq.headEnqueuedAt) / 1000)
+        : 0,
+    paused: rq.suspended,
+    enqueuedTotal,
+    telemetry: 'derived',
+    derived: {
+      from: "RQ's finished/failed registries and the jobs' enqueued_at/started_at/ended_at; workers from rq:workers:<queue> and each worker's hash (state, current_job, total_working_time)",
+      workersKnown: true,
+      workerNames: [],
+      concurrencyEstimated: false,
+      eventsMissed: 0,
+    },
+    workers: workers.slice(0, maxWorkers),
+    workerTotals: {
+      live,
+      busyWorkers: busy,
+      busy,
+      concurrency: live,
+      utilization: live > 0 ? Math.min(1, utilized / live) : 0,
+      completed: histograms.processing.completed.count,
+      failed: histograms.processing.failed.count,
+    },
+    ...histograms,
   };
 }
