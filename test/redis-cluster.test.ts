@@ -13,7 +13,7 @@ import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { collectStatus, formatStatus } from '../src/cli/status.js';
 import { runWorker } from '../src/cli/run-worker.js';
 import { runDoctor } from '../src/doctor/doctor.js';
-import type { FileStatus } from '../src/queue/file-records.js';
+import type { FileStatus } from '../src/queue/file-record.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { createRedis, slotOf } from '../src/queue/redis-connection.js';

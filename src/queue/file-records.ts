@@ -1,268 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-connection.js';
-import type { FileType } from './file-types.js';
+import type {
+  FilePosition,
+  FileRecord,
+  FileRecordUpdate,
+  NewFileRecord,
+  UnfinishedRecord,
+  UnsettledUpload,
+} from './file-record.js';
+import { fromHash, pendingFields, toFields } from './file-record-fields.js';
+import { withScripts, type RedisWithScripts } from './file-record-scripts.js';
 import type { QueueKeys } from './queue-keys.js';
-import { BLOB_BYTES_LUA, CONFIRM_FILES, DELETE_FILE } from './blob-bytes-scripts.js';
-
-export type FileStatus = 'queued' | 'processing' | 'completed' | 'failed';
-
-/** One uploaded file, as the API reports it. Times are epoch milliseconds. */
-export interface FileRecord {
-  id: string;
-  name: string;
-  type: FileType;
-  size: number;
-  sha256: string;
-  status: FileStatus;
-  /** 0..100 */
-  progress: number;
-  uploadedAt: number;
-  startedAt?: number;
-  finishedAt?: number;
-  /** Processing attempts started so far. */
-  attempts: number;
-  error?: string;
-  characters?: number;
-  chunks?: number;
-  embeddingModel?: string;
-  embeddingDimensions?: number;
-}
-
-export type NewFileRecord = Pick<FileRecord, 'id' | 'name' | 'type' | 'size' | 'sha256'>;
-
-/** Field updates of a record that may exist or may have been deleted meanwhile. */
-export type FileRecordUpdate = Partial<
-  Pick<
-    FileRecord,
-    | 'status'
-    | 'progress'
-    | 'startedAt'
-    | 'finishedAt'
-    | 'attempts'
-    | 'error'
-    | 'characters'
-    | 'chunks'
-    | 'embeddingModel'
-    | 'embeddingDimensions'
-  >
->;
-
-/** HSET only when the hash still exists: a deleted file must not come back half-written. */
-const HSET_IF_EXISTS = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], unpack(ARGV))
-  return 1
-end
-return 0`;
-
-/**
- * Publishes a file's chunks and vectors, written beforehand under temporary keys, and marks the
- * record completed — all at once, if the record still exists; otherwise removes what the worker
- * wrote, so a file deleted while it was processed leaves nothing behind. Readers see the old
- * result or the new one, never a half-written list; temporary keys left by a crash expire.
- * KEYS: record, chunks, vectors, temporary chunks, temporary vectors. ARGV: field/value pairs.
- */
-const COMPLETE_OR_DISCARD = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  for i = 2, 3 do
-    if redis.call('EXISTS', KEYS[i + 2]) == 1 then
-      redis.call('RENAME', KEYS[i + 2], KEYS[i])
-      redis.call('PERSIST', KEYS[i])
-    else
-      redis.call('DEL', KEYS[i])
-    end
-  end
-  redis.call('HSET', KEYS[1], unpack(ARGV))
-  return 1
-end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-return 0`;
-
-/**
- * Marks a record failed only while it still says queued or processing: a record that a worker has
- * meanwhile completed (or that was deleted) is left as it is. KEYS: record. ARGV: error, finishedAt.
- */
-const FAIL_IF_UNFINISHED = `
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'queued' or status == 'processing' then
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1], 'finishedAt', ARGV[2])
-  return 1
-end
-return 0`;
-
-/** What became of the job of a record that still says queued or processing. */
-/** Where a confirmed file sits in the upload-time index. */
-export interface FilePosition {
-  id: string;
-  /** Epoch ms. */
-  uploadedAt: number;
-}
-
-export interface UnfinishedRecord {
-  id: string;
-  status: 'queued' | 'processing';
-  uploadedAt: number;
-  /**
-   * `failed`/`completed`: the job ended for good; `missing`: no job (removed, or lost with a
-   * Redis that restarted empty); `pending`: waiting, delayed or running.
-   */
-  job: 'failed' | 'completed' | 'missing' | 'pending';
-  /** The job's last error, when it failed. */
-  failedReason?: string;
-}
 
 /** How long the temporary keys of a result being written live, should the worker die. */
 const TEMPORARY_RESULT_TTL_MS = 10 * 60_000;
-
-/**
- * Decides, once, what became of an upload whose enqueue had no clear answer (a Redis that froze or
- * failed over while the jobs were being added). It runs on the connection that sent the enqueue,
- * after it, so it sees the enqueue's effect if there was one. BullMQ adds a request's jobs in one
- * MULTI: they all exist or none does. A job that exists (or that a worker has already started:
- * the record counts attempts) means the upload happened: its records are completed (recreated if
- * they expired), made permanent and indexed, and the 202 answer is stored for Idempotency-Key
- * replays. Otherwise its records and idempotency claim are removed. The decision is kept under
- * the marker key, so a later run of the same settlement (a retry sent while Redis was away) repeats
- * the answer and changes nothing.
- *
- * A kept upload's blobs are added to the blob byte total (once: see BLOB_BYTES_LUA); a dropped one's
- * records leave the index, and whatever of them was counted is subtracted.
- *
- * KEYS: marker, files index, idempotency key (the marker when none), blob byte total, then per
- *       file: record, job.
- * ARGV: uploadedAt, idempotency token ('' when none), response JSON, idempotency TTL (s),
- *       marker TTL (s), then per file: id, JSON array of the record's field/value pairs.
- */
-const SETTLE_UPLOAD = `${BLOB_BYTES_LUA}
-local decided = redis.call('GET', KEYS[1])
-if decided then return decided end
-local files = (#KEYS - 4) / 2
-local happened = false
-for i = 0, files - 1 do
-  if redis.call('EXISTS', KEYS[6 + 2 * i]) == 1 then happened = true end
-  if tonumber(redis.call('HGET', KEYS[5 + 2 * i], 'attempts') or '0') > 0 then happened = true end
-end
-local outcome = 'dropped'
-if happened then
-  outcome = 'kept'
-  for i = 0, files - 1 do
-    local record = KEYS[5 + 2 * i]
-    if redis.call('EXISTS', record) == 0 then
-      redis.call('HSET', record, unpack(cjson.decode(ARGV[7 + 2 * i])))
-    end
-    redis.call('PERSIST', record)
-    redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[6 + 2 * i])
-    countBlob(record, KEYS[4])
-  end
-  if ARGV[2] ~= '' then
-    redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
-  end
-else
-  for i = 0, files - 1 do
-    uncountBlob(KEYS[5 + 2 * i], KEYS[4])
-    redis.call('DEL', KEYS[5 + 2 * i])
-    redis.call('ZREM', KEYS[2], ARGV[6 + 2 * i])
-  end
-  if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
-end
-redis.call('SET', KEYS[1], outcome, 'EX', ARGV[5])
-return outcome`;
-
-/** What {@link FileRecords.settleUpload} needs to know of an upload with an unknown outcome. */
-export interface UnsettledUpload {
-  /** Unique per upload request; names the marker that keeps the decision. */
-  uploadId: string;
-  records: NewFileRecord[];
-  uploadedAt: number;
-  /** The answer a replay of the Idempotency-Key gets when the upload happened. */
-  response: unknown;
-  idempotency?: { key: string; token: string; ttlSeconds: number };
-}
 
 /** How long a settlement's decision is remembered (repeats of it sent meanwhile read it). */
 const SETTLE_MARKER_TTL_SECONDS = 3600;
 
 const CHUNK_BATCH = 500;
 
-type RedisWithScripts = RedisClient & {
-  qscaleHsetIfExists(key: string, ...args: string[]): Promise<number>;
-  qscaleCompleteOrDiscard(
-    record: string,
-    chunks: string,
-    vectors: string,
-    temporaryChunks: string,
-    temporaryVectors: string,
-    ...args: string[]
-  ): Promise<number>;
-  qscaleSettleUpload(...args: (string | number)[]): Promise<'kept' | 'dropped'>;
-  qscaleFailIfUnfinished(record: string, error: string, finishedAt: number): Promise<number>;
-  qscaleConfirmFiles(...args: (string | number)[]): Promise<number>;
-  qscaleDeleteFile(...args: string[]): Promise<number>;
-};
-
-function withScripts(redis: RedisClient): RedisWithScripts {
-  const scripted = redis as RedisWithScripts;
-  if (typeof scripted.qscaleHsetIfExists !== 'function') {
-    redis.defineCommand('qscaleHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS });
-    redis.defineCommand('qscaleCompleteOrDiscard', { numberOfKeys: 5, lua: COMPLETE_OR_DISCARD });
-    redis.defineCommand('qscaleSettleUpload', { lua: SETTLE_UPLOAD });
-    redis.defineCommand('qscaleFailIfUnfinished', { numberOfKeys: 1, lua: FAIL_IF_UNFINISHED });
-    redis.defineCommand('qscaleConfirmFiles', { lua: CONFIRM_FILES });
-    redis.defineCommand('qscaleDeleteFile', { numberOfKeys: 5, lua: DELETE_FILE });
-  }
-  return scripted;
-}
-
 /** Runs a MULTI or pipeline and throws the first command error, if any. */
 async function execOrThrow(batch: { exec(): Promise<[Error | null, unknown][] | null> }) {
   const results = (await batch.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   return results;
-}
-
-function toFields(update: Record<string, string | number | undefined>): string[] {
-  const fields: string[] = [];
-  for (const [key, value] of Object.entries(update)) {
-    if (value !== undefined) fields.push(key, String(value));
-  }
-  return fields;
-}
-
-/** The fields of a new record, queued and not yet started. */
-function pendingFields(record: NewFileRecord, uploadedAt: number): string[] {
-  return toFields({ ...record, status: 'queued', progress: 0, uploadedAt, attempts: 0 });
-}
-
-function optionalNumber(value: string | undefined): number | undefined {
-  return value === undefined || value === '' ? undefined : Number(value);
-}
-
-function fromHash(hash: Record<string, string>): FileRecord | undefined {
-  if (!hash.id) return undefined;
-  const record: FileRecord = {
-    id: hash.id,
-    name: hash.name ?? '',
-    type: hash.type as FileType,
-    size: Number(hash.size),
-    sha256: hash.sha256 ?? '',
-    status: hash.status as FileStatus,
-    progress: Number(hash.progress ?? 0),
-    uploadedAt: Number(hash.uploadedAt),
-    attempts: Number(hash.attempts ?? 0),
-  };
-  const optional: Partial<FileRecord> = {
-    startedAt: optionalNumber(hash.startedAt),
-    finishedAt: optionalNumber(hash.finishedAt),
-    error: hash.error || undefined,
-    characters: optionalNumber(hash.characters),
-    chunks: optionalNumber(hash.chunks),
-    embeddingModel: hash.embeddingModel || undefined,
-    embeddingDimensions: optionalNumber(hash.embeddingDimensions),
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (record as unknown as Record<string, unknown>)[key] = value;
-  }
-  return record;
 }
 
 /**

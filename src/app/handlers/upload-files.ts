@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FILE_JOB_NAME, type FileJobData } from '../../queue/file-job.js';
-import type { NewFileRecord, UnsettledUpload } from '../../queue/file-records.js';
+import type { NewFileRecord, UnsettledUpload } from '../../queue/file-record.js';
 import { describeSupportedTypes, detectFileType } from '../../queue/file-types.js';
 import type { BlobWriter } from '../../storage/blob-storage.js';
 import type { ApiContext } from '../api-context.js';
