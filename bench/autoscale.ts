@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { LocalAutoscaler } from '../src/supervisor/local-autoscaler.js';
 import { runAutoscaledWorkers } from '../src/cli/run-autoscaled-workers.js';
-import type { Env } from '../src/config/config.js';
+import type { Env } from '../src/config/load-config.js';
 import { CliProcess, type LogLine } from '../harness/cli-process.js';
 import { FakeEmbeddingServer } from '../harness/fake-embedding-server.js';
 import type { TestRedisServer } from '../harness/redis-server.js';

@@ -44,7 +44,7 @@ import { join } from 'node:path';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
 import { runApp, type RunningApp } from '../src/cli/run-app.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { envPositiveInt, sleep } from './bench-env.js';

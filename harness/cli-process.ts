@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Env } from '../src/config/config.js';
+import type { Env } from '../src/config/load-config.js';
 
 const SOURCE_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const BUILT_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { redisOptionsFor } from '../src/queue/redis-connection.js';
 import { runCli } from '../harness/cli-process.js';
 

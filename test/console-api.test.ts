@@ -5,7 +5,7 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { loadConfig, type Env } from '../src/config/config.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { redisPerFile } from '../harness/redis-per-file.js';

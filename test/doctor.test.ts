@@ -3,7 +3,7 @@ import getPort from 'get-port';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { autoscalingChecks } from '../src/doctor/autoscaling-checks.js';
 import { runDoctor } from '../src/doctor/doctor.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { collectStatus } from '../src/cli/status.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { TestRedisServer } from '../harness/redis-server.js';
 import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';

@@ -15,7 +15,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { parseTriggerMetadata } from '../src/keda/trigger-metadata.js';
 import {
   CLUSTER_SCOPED_KINDS,

@@ -9,7 +9,7 @@ import { Queue, Worker } from 'bullmq';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfig, type Env } from '../src/config/config.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { instrumentWorker } from '../src/index.js';

@@ -8,7 +8,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { instrumentWorker } from '../src/index.js';
 import { find, parsePromText, type PromSample } from '../harness/prom-text.js';

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { LocalAutoscaler } from '../src/supervisor/local-autoscaler.js';
 import { runAutoscaledWorkers } from '../src/cli/run-autoscaled-workers.js';
 import type { QueueSnapshot, Sample } from '../src/queue/queue-snapshot.js';

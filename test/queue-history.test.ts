@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { runExporter } from '../src/cli/run-exporter.js';
-import { loadConfig, type Env } from '../src/config/config.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { HistoryRecorder, readHistory, type HistoryTier } from '../src/exporter/queue-history.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RetentionSweeper, type RetentionSweeperOptions } from '../src/app/retention-sweeper.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runApp } from '../src/cli/run-app.js';
 import { runExporter } from '../src/cli/run-exporter.js';

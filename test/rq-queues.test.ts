@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
-import { loadConfig, type Env } from '../src/config/config.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { runCli } from '../harness/cli-process.js';

@@ -12,7 +12,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeServer } from '../src/cli/http-listen.js';
 import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
-import { loadConfig, type Env } from '../src/config/config.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { createExporterServer } from '../src/exporter/exporter-server.js';
 import { readHistory } from '../src/exporter/queue-history.js';

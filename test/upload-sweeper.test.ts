@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UploadSweeper } from '../src/app/upload-sweeper.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runApp } from '../src/cli/run-app.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';

@@ -20,7 +20,7 @@ await Promise.all([
   import(new URL(`../supervisor/lifecycle.${ext}`, base).href),
   import(new URL(`../supervisor/private-redis.${ext}`, base).href),
   import(new URL(`terminal-status.${ext}`, base).href),
-  import(new URL(`../config/config.${ext}`, base).href),
+  import(new URL(`../config/load-config.${ext}`, base).href),
   import(new URL(`../config/logger.${ext}`, base).href),
   import('commander'),
 ]);

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/config-error.js';
-import { loadConfig, type Config, type Env } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import { loadConfig, type Env } from '../config/load-config.js';
 import { createLogger } from '../config/logger.js';
 import { Lifecycle, shutdownDeadlineMs } from '../supervisor/lifecycle.js';
 import { wantsPrivateRedis, readPrivateRedisUrl } from '../supervisor/private-redis.js';

@@ -1,4 +1,4 @@
-import { splitQueueAddress } from '../config/config.js';
+import { splitQueueAddress } from '../config/queue-address.js';
 import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import { meanConcurrency } from '../scaling/scaling-decision.js';
 import type { QueueRates } from '../scaling/queue-rates.js';

@@ -6,7 +6,8 @@ import {
   type ScalingOptions,
 } from '../scaling/scaling-decision.js';
 import { ScalerError } from './scaler-error.js';
-import { splitQueueAddress, type QueueKind } from '../config/config.js';
+import type { QueueKind } from '../config/config.js';
+import { splitQueueAddress } from '../config/queue-address.js';
 
 /** A ScaledObject trigger's `metadata`, validated. */
 export interface TriggerSpec extends ScalingOptions {
