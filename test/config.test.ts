@@ -131,6 +131,49 @@ describe('loadConfig', () => {
       /EMBEDDING_URL=unset: required/,
     );
     expect(() => loadConfig({ WORKER_ID: 'bad id with spaces' })).toThrow(/WORKER_ID=/);
+    expect(() => loadConfig({ WORKER_ID: 'x'.repeat(129) })).toThrow(/WORKER_ID=/);
+    expect(loadConfig({ WORKER_ID: 'pod-0.a:b_c' }).worker.id).toBe('pod-0.a:b_c');
+    expect(() => loadConfig({ MIN_WORKERS: '5', MAX_WORKERS: '4' })).toThrow(
+      'MIN_WORKERS=5: must not be above MAX_WORKERS (4)',
+    );
+    expect(loadConfig({ MIN_WORKERS: '4', MAX_WORKERS: '4' }).autoscale).toMatchObject({
+      minWorkers: 4,
+      maxWorkers: 4,
+    });
+  });
+
+  // The parts take these values as loadConfig returns them and do not check them again
+  // (LocalAutoscaler, PodDeletionCostKeeper, RetentionSweeper, ExtractionSandbox, WorkerTelemetry,
+  // QueueSampler): every value out of their range must be refused here.
+  it.each([
+    ['MIN_WORKERS', '-1'],
+    ['MIN_WORKERS', '1.5'],
+    ['MAX_WORKERS', '0'],
+    ['AUTOSCALE_INTERVAL_SECONDS', '0'],
+    ['AUTOSCALE_STABILIZATION_SECONDS', '-1'],
+    ['POD_DELETION_COST_INTERVAL_SECONDS', '0'],
+    ['FILE_RETENTION_SECONDS', '-1'],
+    ['MAX_FILES', '-1'],
+    ['KEEP_COMPLETED_SECONDS', '-1'],
+    ['KEEP_FAILED_SECONDS', '-1'],
+    ['RETENTION_INTERVAL_SECONDS', '0'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['EXTRACT_TIMEOUT_SECONDS', '0'],
+    ['EXTRACT_MAX_MEMORY_MB', '0'],
+    ['EXTRACT_MAX_CHARACTERS', '0'],
+    ['DOCX_MAX_UNCOMPRESSED_MB', '0'],
+    ['PDF_MAX_PAGES', '0'],
+    ['PDF_MAX_INFLATED_MB', '0'],
+    ['MAX_CHUNKS_PER_FILE', 'Infinity'],
+    ['HEARTBEAT_SECONDS', '0'],
+    ['SAMPLE_TTL_MS', '-1'],
+    ['REDIS_TIMEOUT_MS', 'NaN'],
+    ['WORKER_SERIES_LIMIT', '-1'],
+    ['UTILIZATION_WINDOW_SECONDS', '0'],
+  ])('should refuse %s=%s, naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(
+      new RegExp(`${name}="${value.replace('.', '\\.')}": must be a whole number from`),
+    );
   });
 
   it('should parse the Redis topology and durability settings', () => {

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load-config.js';
 import { createLogger, type Logger } from '../src/config/logger.js';
 import { PodDeletionCostKeeper } from '../src/k8s/pod-deletion-cost-keeper.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
@@ -305,21 +306,20 @@ describe('PodDeletionCostKeeper', () => {
     await expect.poll(() => patches().length).toBe(1);
   });
 
-  it('should refuse options out of range, naming the option', () => {
+  it('should refuse a namespace that is no namespace name, and a bad interval at start-up', () => {
     const base = {
       signals,
       core: api.kubeConfig().makeApiClient(CoreV1Api),
       namespace: 'qscale',
       logger: log.logger,
     };
-    expect(() => new PodDeletionCostKeeper({ ...base, intervalSeconds: 0 })).toThrow(
-      /intervalSeconds/,
-    );
-    expect(() => new PodDeletionCostKeeper({ ...base, maxConcurrentPatches: 0 })).toThrow(
-      /maxConcurrentPatches/,
-    );
+    // The namespace may come from the service account or the kubeconfig: the keeper checks it.
     expect(() => new PodDeletionCostKeeper({ ...base, namespace: 'Not/A/Namespace' })).toThrow(
       /namespace/,
+    );
+    // The interval comes from the checked config: loadConfig is where it is refused.
+    expect(() => loadConfig({ POD_DELETION_COST_INTERVAL_SECONDS: '0' })).toThrow(
+      'POD_DELETION_COST_INTERVAL_SECONDS="0": must be a whole number from 1 to 3600',
     );
   });
 

@@ -302,11 +302,16 @@ describe('Retention', () => {
     expect(reports.filter((report) => report === undefined)).toHaveLength(1);
   });
 
-  it('should refuse bad options, naming the option', () => {
-    const deps = {} as ConstructorParameters<typeof RetentionSweeper>[0];
-    expect(() => new RetentionSweeper(deps, { maxFiles: -1 })).toThrow(
-      'RetentionSweeper maxFiles must be a whole number ≥ 0, got -1',
+  it('should refuse bad retention settings at start-up, naming the setting', () => {
+    // The sweeper takes its options from the checked config: loadConfig is where they are refused.
+    expect(() => loadConfig({ MAX_FILES: '-1' })).toThrow(
+      'MAX_FILES="-1": must be a whole number from 0 to 1000000000',
     );
-    expect(() => new RetentionSweeper(deps, { batch: 0 })).toThrow(/batch/);
+    expect(() => loadConfig({ FILE_RETENTION_SECONDS: '1.5' })).toThrow(/FILE_RETENTION_SECONDS=/);
+    expect(() => loadConfig({ KEEP_COMPLETED_SECONDS: '-1' })).toThrow(/KEEP_COMPLETED_SECONDS=/);
+    expect(() => loadConfig({ KEEP_FAILED_SECONDS: '-1' })).toThrow(/KEEP_FAILED_SECONDS=/);
+    expect(() => loadConfig({ RETENTION_INTERVAL_SECONDS: '0' })).toThrow(
+      /RETENTION_INTERVAL_SECONDS=/,
+    );
   });
 });

@@ -7,6 +7,11 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { removeFile } from './file-removal.js';
 
+/**
+ * Every option is a whole number (a safe integer), at least 0 for the ages and `maxFiles`, at least
+ * 1 for `intervalMs`, `batch` and `scanLimit`: the API passes the retention settings as loadConfig
+ * checked them, and the defaults for the rest.
+ */
 export interface RetentionSweeperOptions {
   /**
    * A finished file (completed or failed) is deleted once it finished longer ago than this, in ms;
@@ -86,21 +91,6 @@ export class RetentionSweeper {
       scanLimit: 1000,
       ...options,
     };
-    for (const [name, min] of [
-      ['fileMaxAgeMs', 0],
-      ['maxFiles', 0],
-      ['completedJobMaxAgeMs', 0],
-      ['failedJobMaxAgeMs', 0],
-      ['intervalMs', 1],
-      ['batch', 1],
-      ['scanLimit', 1],
-    ] as const) {
-      if (!Number.isSafeInteger(merged[name]) || merged[name] < min) {
-        throw new RangeError(
-          `RetentionSweeper ${name} must be a whole number ≥ ${min}, got ${merged[name]}`,
-        );
-      }
-    }
     this.deps = deps;
     this.options = merged;
     this.task = new PeriodicTask(

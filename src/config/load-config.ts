@@ -5,6 +5,7 @@ import { ConfigError } from './config-error.js';
 import { DEFAULT_BUCKETS, type Config, type QueueKind } from './config.js';
 import { hashTagOf, parseQueueAddress } from './queue-address.js';
 import { SETTINGS } from './settings.js';
+import { WORKER_ID_PATTERN } from './worker-id.js';
 
 /**
  * Every setting, by its environment variable (declared in settings.ts). The schema's keys are the
@@ -56,7 +57,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   const workerId = e.WORKER_ID ?? `${hostname()}-${process.pid}`;
-  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(workerId)) {
+  if (!WORKER_ID_PATTERN.test(workerId)) {
     problems.push(
       `WORKER_ID=${JSON.stringify(workerId)}: must be 1-128 characters of letters, digits, "_", ".", ":" or "-"`,
     );

@@ -10,19 +10,26 @@ export interface PodDeletionCostKeeperOptions {
   signals: Pick<ScalingSignals, 'read'>;
   /** A client of the cluster the worker pods run in. */
   core: CoreV1Api;
-  /** The worker pods' namespace. */
+  /**
+   * The worker pods' namespace: POD_NAMESPACE, or read from the service account or the
+   * kubeconfig, so it is checked here.
+   */
   namespace: string;
   logger: Logger;
-  /** Time between rounds, and the least time between two patches of one pod. @defaultValue 10 */
+  /**
+   * Time between rounds, and the least time between two patches of one pod, in seconds (> 0;
+   * POD_DELETION_COST_INTERVAL_SECONDS). @defaultValue 10
+   */
   intervalSeconds?: number;
   /**
    * How long a worker whose pod does not exist (404: a worker outside Kubernetes, in another
-   * namespace, or a pod already gone) is left alone before it is tried again. @defaultValue 300
+   * namespace, or a pod already gone) is left alone before it is tried again, in seconds (≥ 0).
+   * @defaultValue 300
    */
   notFoundRetrySeconds?: number;
-  /** Timeout of one API request. @defaultValue 5000 */
+  /** Timeout of one API request, in ms (> 0). @defaultValue 5000 */
   requestTimeoutMs?: number;
-  /** Patches in flight at once. @defaultValue 4 */
+  /** Patches in flight at once (a whole number ≥ 1). @defaultValue 4 */
   maxConcurrentPatches?: number;
   /** Sent as the patch's `fieldManager` (shown in the pod's managedFields). @defaultValue 'qscale' */
   fieldManager?: string;
@@ -97,24 +104,6 @@ export class PodDeletionCostKeeper {
       now: Date.now,
       ...options,
     };
-    if (!(opts.intervalSeconds > 0) || !Number.isFinite(opts.intervalSeconds)) {
-      throw new RangeError(
-        `intervalSeconds must be a number of seconds > 0, got ${opts.intervalSeconds}`,
-      );
-    }
-    if (!(opts.notFoundRetrySeconds >= 0)) {
-      throw new RangeError(
-        `notFoundRetrySeconds must be a number of seconds ≥ 0, got ${opts.notFoundRetrySeconds}`,
-      );
-    }
-    if (!(opts.requestTimeoutMs > 0)) {
-      throw new RangeError(`requestTimeoutMs must be > 0, got ${opts.requestTimeoutMs}`);
-    }
-    if (!Number.isInteger(opts.maxConcurrentPatches) || opts.maxConcurrentPatches < 1) {
-      throw new RangeError(
-        `maxConcurrentPatches must be a whole number ≥ 1, got ${opts.maxConcurrentPatches}`,
-      );
-    }
     if (!NAMESPACE.test(opts.namespace)) {
       throw new RangeError(
         `namespace must be a Kubernetes namespace name, got "${opts.namespace}"`,

@@ -1,3 +1,4 @@
+import { WORKER_ID_PATTERN } from '../config/worker-id.js';
 import type { BullmqEvent } from './derived-telemetry.js';
 import type { WorkerSnapshot, WorkerTotals } from './queue-snapshot.js';
 
@@ -176,13 +177,11 @@ export type SampleReply = [
 /** `readEvents`' reply: cursor, events, entries read (-1: reset), the stream before the read. */
 export type EventsReply = [string, BullmqEvent[], number, [string, number, string, string]];
 
-const SAFE_WORKER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-
 /** One worker of the reply's list, when it is safe to report. */
 export function toWorker(id: string, flat: string[]): WorkerSnapshot | undefined {
   // The record may expire between the ZRANGEBYSCORE and the HGETALL, and anyone with write access
   // could add ids: only safe label values with a record are reported.
-  if (flat.length === 0 || !SAFE_WORKER_ID.test(id)) return undefined;
+  if (flat.length === 0 || !WORKER_ID_PATTERN.test(id)) return undefined;
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
   const num = (name: string) => {

@@ -1,3 +1,8 @@
+/**
+ * Every number is ≥ 0 (`maxWorkers` a whole number): the callers pass settings as loadConfig
+ * checked them (SAMPLE_TTL_MS, REDIS_TIMEOUT_MS, WORKER_SERIES_LIMIT, MAX_WORKERS,
+ * UTILIZATION_WINDOW_SECONDS), fixed values, or the defaults.
+ */
 export interface QueueSamplerOptions {
   /** How long a sample is reused, in ms. @defaultValue 1000 */
   ttlMs?: number;

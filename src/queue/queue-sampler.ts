@@ -79,17 +79,6 @@ export class QueueSampler {
       readMemory: false,
       ...options,
     };
-    for (const name of [
-      'ttlMs',
-      'timeoutMs',
-      'maxWorkers',
-      'utilizationWindowMs',
-      'workerListTtlMs',
-    ] as const) {
-      if (!Number.isFinite(opts[name]) || opts[name] < 0) {
-        throw new RangeError(`QueueSampler ${name} must be a number ≥ 0, got ${opts[name]}`);
-      }
-    }
     this.redis = redis as SamplingRedis;
     if (typeof this.redis.qscaleSampleQueue !== 'function') {
       redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 19, lua: SAMPLE_QUEUE });

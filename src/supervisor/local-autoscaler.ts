@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
+import { WORKER_ID_PATTERN } from '../config/worker-id.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import {
   recommendWorkers,
@@ -20,8 +21,14 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const FIRST_RESTART_DELAY_MS = 1000;
 /** A worker that ran this long resets the restart delay to 1 s when it crashes. */
 const HEALTHY_RUN_MS = 60_000;
+/** Longest worker id prefix: `-<n>` follows it, and the whole must still be a worker id. */
+const MAX_ID_PREFIX_LENGTH = 110;
 
 export interface LocalAutoscalerOptions {
+  /**
+   * The settings, as loadConfig checked them: `autoscale` is used as it is (whole numbers with
+   * 0 ≤ minWorkers ≤ maxWorkers, maxWorkers ≥ 1, intervalSeconds ≥ 1, stabilizationSeconds ≥ 0).
+   */
   config: Config;
   logger: Logger;
   /**
@@ -31,7 +38,8 @@ export interface LocalAutoscalerOptions {
   spawnWorker?: (workerId: string) => ChildProcess;
   /**
    * Workers are named `<workerIdPrefix>-<n>` (WORKER_ID, matched against the heartbeats to find
-   * idle ones). Give each autoscaler of one host and queue its own.
+   * idle ones). Give each autoscaler of one host and queue its own: 1-110 of the characters a
+   * worker id allows.
    * @defaultValue `<hostname>-auto`
    */
   workerIdPrefix?: string;
@@ -110,31 +118,15 @@ export class LocalAutoscaler implements Closable {
 
   constructor(options: LocalAutoscalerOptions) {
     const { config } = options;
-    const { minWorkers, maxWorkers, intervalSeconds, stabilizationSeconds } = config.autoscale;
-    if (!Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > maxWorkers) {
-      throw new RangeError(
-        `autoscale.minWorkers must be a whole number from 0 to maxWorkers (${maxWorkers}), got ${minWorkers}`,
-      );
-    }
-    if (!Number.isInteger(maxWorkers) || maxWorkers < 1) {
-      throw new RangeError(`autoscale.maxWorkers must be a whole number ≥ 1, got ${maxWorkers}`);
-    }
-    if (!(intervalSeconds > 0)) {
-      throw new RangeError(`autoscale.intervalSeconds must be > 0, got ${intervalSeconds}`);
-    }
-    if (!(stabilizationSeconds >= 0)) {
-      throw new RangeError(
-        `autoscale.stabilizationSeconds must be ≥ 0, got ${stabilizationSeconds}`,
-      );
-    }
     this.config = config;
     this.logger = options.logger;
     this.spawnWorker = options.spawnWorker ?? ((id) => spawnWorkerProcess(config, id));
     this.idPrefix = options.workerIdPrefix ?? defaultIdPrefix();
     this.closeAlso = options.closeAlso ?? [];
-    if (!/^[A-Za-z0-9_.:-]{1,110}$/.test(this.idPrefix)) {
+    // Made from the host name, or given by the caller: not a checked setting.
+    if (this.idPrefix.length > MAX_ID_PREFIX_LENGTH || !WORKER_ID_PATTERN.test(this.idPrefix)) {
       throw new RangeError(
-        `workerIdPrefix must be 1-110 characters of letters, digits, "_", ".", ":" or "-", got ${JSON.stringify(this.idPrefix)}`,
+        `workerIdPrefix must be 1-${MAX_ID_PREFIX_LENGTH} characters of letters, digits, "_", ".", ":" or "-", got ${JSON.stringify(this.idPrefix)}`,
       );
     }
   }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
+import { toWorkerIdCharacters } from '../config/worker-id.js';
 
 /** Flags of the parent's Node that must not be passed on (two processes cannot share a debugger port). */
 const NOT_INHERITED = /^--inspect/;
@@ -37,7 +38,5 @@ export function spawnWorkerProcess(config: Config, workerId: string): ChildProce
 
 /** `<hostname>-auto`, reduced to what WORKER_ID allows. */
 export function defaultIdPrefix(): string {
-  return `${hostname()
-    .replace(/[^A-Za-z0-9_.:-]+/g, '-')
-    .slice(0, 100)}-auto`;
+  return `${toWorkerIdCharacters(hostname()).slice(0, 100)}-auto`;
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { DEFAULT_BUCKETS } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
+import { toWorkerIdCharacters, WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { jobOutcome, WorkerTelemetry } from './worker-telemetry.js';
@@ -36,7 +37,6 @@ export interface WorkerInstrumentation {
   close(): Promise<void>;
 }
 
-const SAFE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** How long closing may wait for Redis to take the worker out of the live set. */
 const CLOSE_TIMEOUT_MS = 5000;
 
@@ -72,11 +72,9 @@ export function instrumentWorker(
     {
       workerId:
         options.workerId ??
-        (name !== undefined && SAFE_ID.test(name)
+        (name !== undefined && WORKER_ID_PATTERN.test(name)
           ? name
-          : `${hostname()
-              .replace(/[^A-Za-z0-9_.:-]+/g, '-')
-              .slice(0, 100)}-${process.pid}`),
+          : `${toWorkerIdCharacters(hostname()).slice(0, 100)}-${process.pid}`),
       concurrency: Math.max(1, worker.concurrency),
       buckets: options.buckets ?? DEFAULT_BUCKETS,
       ...(options.heartbeatSeconds !== undefined && {

@@ -3,12 +3,18 @@ import type { Job } from 'bullmq';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { Logger } from '../config/logger.js';
+import { WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { bucketField, bucketFor } from '../queue/histogram-fields.js';
 import type { QueueKeys, TelemetryHistogram } from '../queue/queue-keys.js';
 import { LEAVE_WORKER, REPORT_WORKER } from './worker-telemetry-scripts.js';
 
 export interface WorkerTelemetryOptions {
+  /**
+   * A worker id ({@link WORKER_ID_PATTERN}); checked here, since instrumentWorker passes one its
+   * caller chose.
+   */
   workerId: string;
+  /** Slots, a whole number ≥ 1; checked here (a BullMQ worker's concurrency may be 2.5). */
   concurrency: number;
   /** @defaultValue 5 */
   heartbeatSeconds?: number;
@@ -24,7 +30,7 @@ export interface WorkerTelemetryOptions {
   /**
    * At most this many expired peers (killed workers) are reaped per report: their contributions
    * leave the queue's worker totals. Every report of every live worker reaps, so a fleet clears
-   * its dead within about one heartbeat.
+   * its dead within about one heartbeat. A whole number ≥ 1.
    * @defaultValue 50
    */
   reapLimit?: number;
@@ -147,16 +153,13 @@ export class WorkerTelemetry {
       now: Date.now,
       ...options,
     };
-    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(opts.workerId)) {
+    if (!WORKER_ID_PATTERN.test(opts.workerId)) {
       throw new RangeError(
         `worker id ${JSON.stringify(opts.workerId)} is not a safe label value: use 1-128 letters, digits, "_", ".", ":" or "-"`,
       );
     }
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
       throw new RangeError(`concurrency must be a whole number ≥ 1, got ${opts.concurrency}`);
-    }
-    if (!Number.isInteger(opts.reapLimit) || opts.reapLimit < 1) {
-      throw new RangeError(`reapLimit must be a whole number ≥ 1, got ${opts.reapLimit}`);
     }
     this.redis = redis as TelemetryRedis;
     if (typeof this.redis.qscaleLeaveWorker !== 'function') {

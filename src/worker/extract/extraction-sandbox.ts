@@ -10,6 +10,10 @@ import type { ChunkedText, ContentLimits } from './extraction-limits.js';
 
 const MiB = 1024 * 1024;
 
+/**
+ * Every limit is a number > 0: the worker passes WORKER_CONCURRENCY and the extraction settings
+ * as loadConfig checked them (whole numbers ≥ 1), and the default for `docxMaxEntries`.
+ */
 export interface ExtractionSandboxOptions {
   /**
    * Most threads at once: one per job the worker runs concurrently (WORKER_CONCURRENCY).
@@ -208,12 +212,6 @@ export class ExtractionSandbox {
 
   constructor(options: ExtractionSandboxOptions = {}) {
     this.options = { ...DEFAULTS, ...options };
-    for (const key of Object.keys(DEFAULTS) as Array<keyof ExtractionSandboxOptions>) {
-      const value = this.options[key];
-      if (!(value > 0) || !Number.isFinite(value)) {
-        throw new RangeError(`ExtractionSandbox: ${key} must be a number > 0, got ${value}`);
-      }
-    }
     this.limits = {
       maxCharacters: this.options.maxCharacters,
       docxMaxUncompressedBytes: this.options.docxMaxUncompressedMb * MiB,
