@@ -4,6 +4,7 @@ import { apiStatus } from '../../k8s/api-error.js';
 import {
   cannotRead,
   describeCondition,
+  finding,
   kubectl,
   type CheckContext,
   type Condition,
@@ -50,12 +51,11 @@ export async function scaledObjectCheck(
     if (apiStatus(error) === 404) {
       return {
         exists: false,
-        check: {
-          area: 'kubernetes',
-          name: check,
-          status: 'OK',
-          found: `not used: no ScaledObject ${name} in namespace ${ctx.namespace} (or KEDA is not installed)`,
-        },
+        check: finding(
+          check,
+          'OK',
+          `not used: no ScaledObject ${name} in namespace ${ctx.namespace} (or KEDA is not installed)`,
+        ),
       };
     }
     return {
@@ -83,14 +83,12 @@ export async function scaledObjectCheck(
   if (ready?.status === 'False') {
     return {
       ...base,
-      check: {
-        area: 'kubernetes',
-        name: check,
-        status: 'FAIL',
-        found: `ScaledObject ${name} is not ready: ${describeCondition(ready)}`,
-        fix,
-        details,
-      },
+      check: finding(
+        check,
+        'FAIL',
+        `ScaledObject ${name} is not ready: ${describeCondition(ready)}`,
+        { fix, details },
+      ),
     };
   }
   const warnings = [
@@ -117,21 +115,8 @@ export async function scaledObjectCheck(
     ...base,
     check:
       warnings.length > 0
-        ? {
-            area: 'kubernetes',
-            name: check,
-            status: 'WARN',
-            found: `ScaledObject ${name}: ${warnings.join('; ')}`,
-            fix,
-            details,
-          }
-        : {
-            area: 'kubernetes',
-            name: check,
-            status: 'OK',
-            found: `ScaledObject ${name} is ready, ${activity}`,
-            details,
-          },
+        ? finding(check, 'WARN', `ScaledObject ${name}: ${warnings.join('; ')}`, { fix, details })
+        : finding(check, 'OK', `ScaledObject ${name} is ready, ${activity}`, { details }),
   };
 }
 
@@ -209,20 +194,16 @@ export async function hpaCheck(
   if (!hpa) {
     const what = names.hpa ?? `an HPA whose scaleTargetRef is Deployment ${names.workerDeployment}`;
     if (scaledObject.exists) {
-      return {
-        area: 'kubernetes',
-        name: check,
-        status: 'WARN',
-        found: `ScaledObject ${names.scaledObject} exists but there is no ${what}: KEDA has not created its HPA`,
-        fix: `${kubectl(ctx, `describe scaledobject ${names.scaledObject}`)}; kubectl -n keda logs deploy/keda-operator --tail=100`,
-      };
+      return finding(
+        check,
+        'WARN',
+        `ScaledObject ${names.scaledObject} exists but there is no ${what}: KEDA has not created its HPA`,
+        {
+          fix: `${kubectl(ctx, `describe scaledobject ${names.scaledObject}`)}; kubectl -n keda logs deploy/keda-operator --tail=100`,
+        },
+      );
     }
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'OK',
-      found: `not used: no ${what} in namespace ${ctx.namespace}`,
-    };
+    return finding(check, 'OK', `not used: no ${what} in namespace ${ctx.namespace}`);
   }
   const hpaName = hpa.metadata?.name ?? '';
   const status = hpa.status;
@@ -241,14 +222,12 @@ export async function hpaCheck(
   const scalingActive = condition(conditions, 'ScalingActive');
   const scalingLimited = condition(conditions, 'ScalingLimited');
   if (ableToScale?.status === 'False') {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'FAIL',
-      found: `HPA ${hpaName} cannot scale: ${describeCondition(ableToScale)}; ${replicas}`,
-      fix,
-      details,
-    };
+    return finding(
+      check,
+      'FAIL',
+      `HPA ${hpaName} cannot scale: ${describeCondition(ableToScale)}; ${replicas}`,
+      { fix, details },
+    );
   }
   // With 0 replicas the HPA stands aside on purpose (ScalingDisabled): KEDA activates the target.
   const scaledToZero = scalingActive?.reason === 'ScalingDisabled';
@@ -261,20 +240,15 @@ export async function hpaCheck(
       : []),
   ];
   if (warnings.length > 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'WARN',
-      found: `HPA ${hpaName}: ${warnings.join('; ')}; ${replicas}`,
+    return finding(check, 'WARN', `HPA ${hpaName}: ${warnings.join('; ')}; ${replicas}`, {
       fix,
       details,
-    };
+    });
   }
-  return {
-    area: 'kubernetes',
-    name: check,
-    status: 'OK',
-    found: `HPA ${hpaName}: ${replicas}${scaledToZero ? ', scaled to zero (KEDA activates it)' : ''}`,
-    details,
-  };
+  return finding(
+    check,
+    'OK',
+    `HPA ${hpaName}: ${replicas}${scaledToZero ? ', scaled to zero (KEDA activates it)' : ''}`,
+    { details },
+  );
 }

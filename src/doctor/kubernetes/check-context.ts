@@ -8,7 +8,7 @@ import {
   type KubeConfig,
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
-import type { DoctorCheck } from '../doctor-check.js';
+import type { CheckStatus, DoctorCheck } from '../doctor-check.js';
 import { apiErrorMessage, apiStatus } from '../../k8s/api-error.js';
 import { requestOptions } from '../../k8s/request-options.js';
 
@@ -34,6 +34,16 @@ export function checkContext(kc: KubeConfig, namespace: string, timeoutMs: numbe
     custom: kc.makeApiClient(CustomObjectsApi),
     discovery: kc.makeApiClient(DiscoveryV1Api),
   };
+}
+
+/** A `kubernetes` finding of the named check; `fix` and `details` only where given. */
+export function finding(
+  check: string,
+  status: CheckStatus,
+  found: string,
+  more: Pick<DoctorCheck, 'fix' | 'details'> = {},
+): DoctorCheck {
+  return { area: 'kubernetes', name: check, status, found, ...more };
 }
 
 /** A kubectl command line in the checked namespace. */
@@ -69,15 +79,16 @@ export function cannotRead(
 ): DoctorCheck {
   const status = apiStatus(error);
   const grant = `grant ${access.verbs.join('/')} on ${access.resource} in namespace ${ctx.namespace}`;
-  return {
-    area: 'kubernetes',
-    name: check,
-    status: 'WARN',
-    found: `cannot read ${what}: ${apiErrorMessage(error)}${status === 401 || status === 403 ? `; ${grant}` : ''}`,
-    fix:
-      status === 401 || status === 403
+  const denied = status === 401 || status === 403;
+  return finding(
+    check,
+    'WARN',
+    `cannot read ${what}: ${apiErrorMessage(error)}${denied ? `; ${grant}` : ''}`,
+    {
+      fix: denied
         ? `${grant}; check with ${kubectl(ctx, `auth can-i ${access.verbs[0]} ${access.resource}`)}`
         : `check that the API server answers: kubectl cluster-info`,
-    details: { status },
-  };
+      details: { status },
+    },
+  );
 }

@@ -2,7 +2,7 @@ import type { KubeConfig, V1Deployment } from '@kubernetes/client-node';
 import type { DoctorCheck } from '../doctor-check.js';
 import { apiErrorMessage, apiStatus } from '../../k8s/api-error.js';
 import { hpaCheck, scaledObjectCheck } from './autoscaler-checks.js';
-import { cannotRead, checkContext } from './check-context.js';
+import { cannotRead, checkContext, finding } from './check-context.js';
 import { deploymentCheck, endpointsCheck, podsCheck } from './workload-checks.js';
 
 /** The objects `qscale doctor` looks at (names as in k8s/). */
@@ -85,11 +85,12 @@ export async function kubernetesChecks(
 
 function apiServerCheck(kc: KubeConfig, error: unknown): DoctorCheck {
   const server = kc.getCurrentCluster()?.server ?? 'no cluster in the kubeconfig';
-  return {
-    area: 'kubernetes',
-    name: 'api-server',
-    status: 'WARN',
-    found: `cannot reach the Kubernetes API at ${server}: ${apiErrorMessage(error)}`,
-    fix: 'kubectl cluster-info (and kubectl config current-context: is it the cluster you meant?)',
-  };
+  return finding(
+    'api-server',
+    'WARN',
+    `cannot reach the Kubernetes API at ${server}: ${apiErrorMessage(error)}`,
+    {
+      fix: 'kubectl cluster-info (and kubectl config current-context: is it the cluster you meant?)',
+    },
+  );
 }

@@ -1,7 +1,7 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { DoctorCheck } from '../doctor-check.js';
 import { apiStatus } from '../../k8s/api-error.js';
-import { cannotRead, kubectl, type CheckContext } from './check-context.js';
+import { cannotRead, finding, kubectl, type CheckContext } from './check-context.js';
 import { labelSelectorQuery } from '../../k8s/label-selector.js';
 
 /** A pod restarted more often than this is worth a look. */
@@ -15,13 +15,9 @@ export function deploymentCheck(
 ): DoctorCheck {
   const check = 'worker-deployment';
   if (!deployment) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'FAIL',
-      found: `Deployment ${name} not found in namespace ${ctx.namespace}`,
+    return finding(check, 'FAIL', `Deployment ${name} not found in namespace ${ctx.namespace}`, {
       fix: `deploy the workers (kubectl apply -k k8s/overlays/<overlay>) or name the right Deployment; list them: ${kubectl(ctx, 'get deployments')}`,
-    };
+    });
   }
   const desired = deployment.spec?.replicas ?? 1;
   const ready = deployment.status?.readyReplicas ?? 0;
@@ -33,41 +29,30 @@ export function deploymentCheck(
   };
   const fix = `${kubectl(ctx, `describe deployment ${name}`)}; ${kubectl(ctx, `get pods -l ${labelSelectorQuery(deployment.spec?.selector) ?? ''}`)}`;
   if (desired === 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'OK',
-      found: `Deployment ${name} is scaled to 0 (an autoscaler scales it up when jobs arrive)`,
-      details,
-    };
+    return finding(
+      check,
+      'OK',
+      `Deployment ${name} is scaled to 0 (an autoscaler scales it up when jobs arrive)`,
+      { details },
+    );
   }
   if (ready === 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'FAIL',
-      found: `Deployment ${name}: 0 of ${desired} replicas ready: no worker is running`,
-      fix,
-      details,
-    };
+    return finding(
+      check,
+      'FAIL',
+      `Deployment ${name}: 0 of ${desired} replicas ready: no worker is running`,
+      { fix, details },
+    );
   }
   if (ready < desired) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'WARN',
-      found: `Deployment ${name}: ${ready} of ${desired} replicas ready`,
+    return finding(check, 'WARN', `Deployment ${name}: ${ready} of ${desired} replicas ready`, {
       fix,
       details,
-    };
+    });
   }
-  return {
-    area: 'kubernetes',
-    name: check,
-    status: 'OK',
-    found: `Deployment ${name}: ${ready} of ${desired} replicas ready`,
+  return finding(check, 'OK', `Deployment ${name}: ${ready} of ${desired} replicas ready`, {
     details,
-  };
+  });
 }
 
 function isReady(pod: V1Pod): boolean {
@@ -134,16 +119,14 @@ export async function podsCheck(ctx: CheckContext, deployment: V1Deployment): Pr
   const details = { pods: live.length, terminating, notReady, restarting };
   const leaving = terminating > 0 ? ` (${terminating} more terminating)` : '';
   if (notReady.length === 0 && restarting.length === 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'OK',
-      found:
-        live.length === 0
-          ? `no worker pods${leaving}`
-          : `${live.length} worker pods, all ready, none restarted more than ${MAX_QUIET_RESTARTS} times${leaving}`,
-      details,
-    };
+    return finding(
+      check,
+      'OK',
+      live.length === 0
+        ? `no worker pods${leaving}`
+        : `${live.length} worker pods, all ready, none restarted more than ${MAX_QUIET_RESTARTS} times${leaving}`,
+      { details },
+    );
   }
   const problems = [
     ...(notReady.length > 0
@@ -161,14 +144,10 @@ export async function podsCheck(ctx: CheckContext, deployment: V1Deployment): Pr
       : []),
   ];
   const first = notReady[0]?.pod ?? restarting[0]!.pod;
-  return {
-    area: 'kubernetes',
-    name: check,
-    status: 'WARN',
-    found: `${live.length} worker pods${leaving}; ${problems.join('; ')}`,
+  return finding(check, 'WARN', `${live.length} worker pods${leaving}; ${problems.join('; ')}`, {
     fix: `${kubectl(ctx, `describe pod ${first}`)}; ${kubectl(ctx, `logs ${first} --previous`)}`,
     details,
-  };
+  });
 }
 
 /** Ready endpoints behind the exporter Service (EndpointSlices, discovery.k8s.io/v1). */
@@ -184,13 +163,14 @@ export async function endpointsCheck(ctx: CheckContext, service: string): Promis
     selector = labelSelectorQuery({ matchLabels: labels });
   } catch (error) {
     if (apiStatus(error) === 404) {
-      return {
-        area: 'kubernetes',
-        name: check,
-        status: 'FAIL',
-        found: `Service ${service} not found in namespace ${ctx.namespace}: KEDA and Prometheus cannot reach the exporter`,
-        fix: `deploy the exporter (k8s/base/exporter.yaml) or name the right Service; list them: ${kubectl(ctx, 'get services')}`,
-      };
+      return finding(
+        check,
+        'FAIL',
+        `Service ${service} not found in namespace ${ctx.namespace}: KEDA and Prometheus cannot reach the exporter`,
+        {
+          fix: `deploy the exporter (k8s/base/exporter.yaml) or name the right Service; list them: ${kubectl(ctx, 'get services')}`,
+        },
+      );
     }
     return cannotRead(
       ctx,
@@ -230,30 +210,25 @@ export async function endpointsCheck(ctx: CheckContext, service: string): Promis
   const details = { ready, notReady };
   const fix = `${kubectl(ctx, `get endpointslices -l kubernetes.io/service-name=${service}`)}; ${kubectl(ctx, `get pods -l ${selector ?? ''}`)}`;
   if (ready.length === 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'FAIL',
-      found: `Service ${service} has no ready endpoint${notReady.length > 0 ? ` (not ready: ${notReady.join(', ')})` : ''}: KEDA cannot get metrics, Prometheus cannot scrape`,
-      fix,
-      details,
-    };
+    return finding(
+      check,
+      'FAIL',
+      `Service ${service} has no ready endpoint${notReady.length > 0 ? ` (not ready: ${notReady.join(', ')})` : ''}: KEDA cannot get metrics, Prometheus cannot scrape`,
+      { fix, details },
+    );
   }
   if (notReady.length > 0) {
-    return {
-      area: 'kubernetes',
-      name: check,
-      status: 'WARN',
-      found: `Service ${service}: ${ready.length} ready (${ready.join(', ')}), ${notReady.length} not ready (${notReady.join(', ')})`,
-      fix,
-      details,
-    };
+    return finding(
+      check,
+      'WARN',
+      `Service ${service}: ${ready.length} ready (${ready.join(', ')}), ${notReady.length} not ready (${notReady.join(', ')})`,
+      { fix, details },
+    );
   }
-  return {
-    area: 'kubernetes',
-    name: check,
-    status: 'OK',
-    found: `Service ${service}: ${ready.length} ready endpoint${ready.length === 1 ? '' : 's'} (${ready.join(', ')})`,
-    details,
-  };
+  return finding(
+    check,
+    'OK',
+    `Service ${service}: ${ready.length} ready endpoint${ready.length === 1 ? '' : 's'} (${ready.join(', ')})`,
+    { details },
+  );
 }
