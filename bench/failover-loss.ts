@@ -3,11 +3,12 @@
  * REDIS_MIN_REPLICAS_ACK=0 and =1 side by side in one run.
  *
  * A Sentinel topology of its own on free loopback ports (a primary, its replicas, three sentinels;
- * down-after 1 s) and two upload APIs in this process (`runApp`), one with each setting, each on
- * its own queue, both taking the same burst of small uploads from a few concurrent clients. In the
- * middle of the burst the primary goes; afterwards every upload answered 202 is looked up on the
- * new primary: its file record and its BullMQ job must exist. One that does not is a lost
- * acknowledged upload. No worker runs: jobs stay in Redis, where they are counted.
+ * down-after 1 s: the tests' TestSentinelTopology) and two upload APIs in this process (`runApp`),
+ * one with each setting, each on its own queue, both taking the same burst of small uploads from a
+ * few concurrent clients. In the middle of the burst the primary goes; afterwards every upload
+ * answered 202 is looked up on the new primary: its file record and its BullMQ job must exist. One
+ * that does not is a lost acknowledged upload. No worker runs: jobs stay in Redis, where they are
+ * counted.
  *
  * Four scenarios, each repeated:
  * - "kill": one replica; the primary is killed (SIGKILL) and the sentinels elect the replica.
@@ -36,235 +37,24 @@
  * per API, default 3), BENCH_WINDOW_MS (uploads between the frozen, full link and the kill,
  * default 500), BENCH_SCENARIOS (comma-separated, default kill,frozen,switch,paused).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import getPort from 'get-port';
-import { Redis } from 'ioredis';
 import { runApp, type RunningApp } from '../src/cli/run-app.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
+import { withRedisClient } from '../harness/redis-server.js';
+import { startSentinelTopology, type TestSentinelTopology } from '../harness/redis-sentinel.js';
 import { envPositiveInt, sleep } from './bench-env.js';
 
 const REPETITIONS = envPositiveInt('BENCH_REPETITIONS', 3);
 const CLIENTS = envPositiveInt('BENCH_CLIENTS', 3);
 const WINDOW_MS = envPositiveInt('BENCH_WINDOW_MS', 500);
 const ONLY = (process.env.BENCH_SCENARIOS ?? 'kill,frozen,switch,paused').split(',');
-const HOST = '127.0.0.1';
-const MASTER = 'mymaster';
 /** Stop filling the link beyond this: the primary drops a replica over 64 MiB for 60 s. */
 const MAX_FILL_MB = 48;
-
-async function waitFor(
-  what: string | (() => string),
-  check: () => Promise<boolean>,
-  timeoutMs = 20_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-}
-
-/** A one-off command on a fresh connection. */
-async function once<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis(port, HOST, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await fn(client);
-  } finally {
-    client.disconnect();
-  }
-}
-
-/**
- * A small Sentinel topology (the bench's own copy of what the tests use): redis-server processes
- * on free loopback ports, killed on exit, files in a temporary directory.
- */
-class Topology {
-  readonly dir: string;
-  readonly processes = new Map<number, ChildProcess>();
-  readonly sentinelPorts: number[] = [];
-  readonly nodePorts: number[] = [];
-
-  private constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  static async start(replicas: number): Promise<Topology> {
-    const topology = new Topology(await mkdtemp(join(tmpdir(), 'qscale-bench-sentinel-')));
-    try {
-      for (let i = 0; i <= replicas; i++) topology.nodePorts.push(await getPort({ host: HOST }));
-      const [primary, ...others] = topology.nodePorts as [number, ...number[]];
-      await topology.startNode(primary);
-      for (const replica of others) await topology.startNode(replica, primary);
-      await topology.waitForReplicas(primary, replicas);
-      const ids = [0, 1, 2].map(() => randomBytes(20).toString('hex'));
-      for (let i = 0; i < 3; i++) topology.sentinelPorts.push(await getPort({ host: HOST }));
-      for (const [i, port] of topology.sentinelPorts.entries()) {
-        const conf = join(topology.dir, `sentinel-${port}.conf`);
-        await writeFile(
-          conf,
-          [
-            `port ${port}`,
-            `bind ${HOST}`,
-            `dir ${topology.dir}`,
-            `sentinel myid ${ids[i]}`,
-            `sentinel monitor ${MASTER} ${HOST} ${primary} 2`,
-            `sentinel down-after-milliseconds ${MASTER} 1000`,
-            `sentinel failover-timeout ${MASTER} 3000`,
-            ...others.map((replica) => `sentinel known-replica ${MASTER} ${HOST} ${replica}`),
-            ...topology.sentinelPorts
-              .map((p, j) => ({ p, id: ids[j] }))
-              .filter(({ p }) => p !== port)
-              .map(({ p, id }) => `sentinel known-sentinel ${MASTER} ${HOST} ${p} ${id}`),
-            '',
-          ].join('\n'),
-        );
-        await topology.spawn(port, [conf, '--sentinel']);
-      }
-      await topology.waitUntilStable();
-      return topology;
-    } catch (error) {
-      await topology.stop();
-      throw error;
-    }
-  }
-
-  get sentinelsEnv(): string {
-    return this.sentinelPorts.map((port) => `${HOST}:${port}`).join(',');
-  }
-
-  async startNode(port: number, replicaOf?: number): Promise<void> {
-    const dir = join(this.dir, `node-${port}`);
-    await mkdir(dir, { recursive: true });
-    await this.spawn(port, [
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--repl-diskless-sync-delay',
-      '0',
-      ...(replicaOf ? ['--replicaof', HOST, String(replicaOf)] : []),
-    ]);
-  }
-
-  private async spawn(port: number, args: string[]): Promise<void> {
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.processes.set(port, child);
-    await waitFor(`redis-server on ${port}`, async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited`);
-      return (await once(port, (c) => c.ping())) === 'PONG';
-    });
-  }
-
-  /** Waits until `primary` has `count` replicas online. */
-  async waitForReplicas(primary: number, count: number, timeoutMs = 20_000): Promise<void> {
-    await waitFor(
-      `${count} replica(s) of ${primary} in sync`,
-      async () => {
-        const info = await once(primary, (c) => c.info('replication'));
-        return (info.match(/^slave\d+:.*state=online/gm) ?? []).length >= count;
-      },
-      timeoutMs,
-    );
-  }
-
-  /** The primary a majority of the sentinels names. */
-  async primary(): Promise<number> {
-    const answers = await Promise.all(
-      this.sentinelPorts.map((port) =>
-        once(port, (c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER)).catch(() => null),
-      ),
-    );
-    const ports = answers.map((a) => Number((a as string[] | null)?.[1]));
-    const winner = ports.find((p) => p && ports.filter((q) => q === p).length >= 2);
-    if (!winner) throw new Error('no majority of sentinels names a primary');
-    return winner;
-  }
-
-  /** Every sentinel sees the same primary with all its replicas healthy. */
-  async waitUntilStable(): Promise<void> {
-    let seen: string[] = [];
-    await waitFor(
-      () => `the sentinels to agree (they say ${seen.join(', ')})`,
-      async () => {
-        const views = await Promise.all(
-          this.sentinelPorts.map((port) =>
-            once(port, async (c) => {
-              const replicas = (await c.call('SENTINEL', 'REPLICAS', MASTER)) as string[][];
-              const master = (await c.call('SENTINEL', 'MASTER', MASTER)) as string[];
-              const flags = master[master.indexOf('flags') + 1];
-              const healthy = replicas.filter(
-                (r) =>
-                  r[r.indexOf('flags') + 1] === 'slave' &&
-                  r[r.indexOf('master-link-status') + 1] === 'ok',
-              );
-              return `${master[master.indexOf('port') + 1]}:${flags}:${healthy.length}`;
-              // e.g. "41234:master:1": the primary's port, its flags, healthy replicas
-            }),
-          ),
-        );
-        seen = views;
-        return (
-          new Set(views).size === 1 && views[0]!.endsWith(`:master:${this.nodePorts.length - 1}`)
-        );
-      },
-    );
-  }
-
-  /** The replica of a one-replica topology. */
-  replicaOf(primary: number): number {
-    return this.nodePorts.find((port) => port !== primary)!;
-  }
-
-  /** `SENTINEL FAILOVER`: promote a replica although the primary is fine. */
-  async failover(): Promise<void> {
-    await once(this.sentinelPorts[0]!, (c) => c.call('SENTINEL', 'FAILOVER', MASTER));
-  }
-
-  signal(port: number, signal: NodeJS.Signals): Promise<void> {
-    const child = this.processes.get(port)!;
-    if (signal !== 'SIGKILL') {
-      child.kill(signal);
-      return Promise.resolve();
-    }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    return exited;
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      [...this.processes.values()]
-        .filter((child) => child.exitCode === null && child.signalCode === null)
-        .map((child) => {
-          const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGKILL');
-          return exited;
-        }),
-    );
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
 
 interface Upload {
   status: number;
@@ -314,7 +104,7 @@ function uploadLoad(app: RunningApp, clients: number) {
  */
 async function fillReplicationLink(primary: number): Promise<number> {
   const value = Buffer.alloc(1 << 20, 'x');
-  return once(primary, async (c) => {
+  return withRedisClient(primary, async (c) => {
     for (let mb = 1; mb <= MAX_FILL_MB; mb++) {
       await c.set(`bench:filler:${mb}`, value);
       const list = (await c.call('CLIENT', 'LIST', 'TYPE', 'replica')) as string;
@@ -368,7 +158,11 @@ const offsetIn = (info: string, field: string) =>
 const acksFor = (replicas: number): number[] => (replicas > 1 ? [0, 1, replicas] : [0, 1]);
 
 /** Starts one upload API per REDIS_MIN_REPLICAS_ACK setting on the topology. */
-async function startApis(topology: Topology, uploadDir: string, replicas: number): Promise<Api[]> {
+async function startApis(
+  topology: TestSentinelTopology,
+  uploadDir: string,
+  replicas: number,
+): Promise<Api[]> {
   const apps: Api[] = [];
   for (const ack of acksFor(replicas)) {
     const config = loadConfig({
@@ -388,12 +182,12 @@ async function startApis(topology: Topology, uploadDir: string, replicas: number
 
 /** One repetition: a burst of uploads to both APIs, the primary going in the middle. */
 async function repetition(
-  topology: Topology,
+  topology: TestSentinelTopology,
   apps: Api[],
   scenario: Scenario,
   rep: number,
 ): Promise<RepResult[]> {
-  const primary = await topology.primary();
+  const primary = (await topology.currentPrimary()).port;
   const loads = apps.map(({ app }) => uploadLoad(app, CLIENTS));
   await sleep(1000);
   let filledMb = 0;
@@ -402,32 +196,34 @@ async function repetition(
   let eventAt: number;
   if (scenario === 'switch' || scenario === 'paused') {
     if (scenario === 'paused') {
-      await once(primary, (c) => c.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE'));
+      await withRedisClient(primary, (c) => c.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE'));
     }
     eventAt = Date.now();
-    await topology.failover();
-    await waitFor('the switchover', async () => (await topology.primary()) !== primary);
-    newPrimary = await topology.primary();
+    newPrimary = (await topology.failover(20_000)).port;
   } else {
-    const replica = topology.replicaOf(primary);
+    // The one replica of the topology.
+    const replica = topology.nodes.find((node) => node.port !== primary)!.port;
     if (scenario === 'frozen') {
-      await topology.signal(replica, 'SIGSTOP');
+      await topology.node(replica).signal('SIGSTOP');
       filledMb = await fillReplicationLink(primary);
       await sleep(WINDOW_MS);
     }
     // Where the primary's replication stream ends just before the kill.
     const primaryOffset = offsetIn(
-      await once(primary, (c) => c.info('replication')),
+      await withRedisClient(primary, (c) => c.info('replication')),
       'master_repl_offset',
     );
-    await topology.signal(primary, 'SIGKILL');
+    await topology.node(primary).signal('SIGKILL');
     eventAt = Date.now();
-    if (scenario === 'frozen') await topology.signal(replica, 'SIGCONT');
-    await waitFor('the election', async () => (await topology.primary()) === replica);
-    newPrimary = replica;
+    if (scenario === 'frozen') await topology.node(replica).signal('SIGCONT');
+    // The sentinels elect the only other node, the replica.
+    newPrimary = (await topology.waitForNewPrimary(primary)).port;
     // Where the replica's copy ended when it was promoted: the new history starts a byte later.
     const promotedAt =
-      offsetIn(await once(replica, (c) => c.info('replication')), 'second_repl_offset') - 1;
+      offsetIn(
+        await withRedisClient(newPrimary, (c) => c.info('replication')),
+        'second_repl_offset',
+      ) - 1;
     bytesLost = Math.max(0, primaryOffset - promotedAt);
   }
   const electionMs = Date.now() - eventAt;
@@ -440,8 +236,7 @@ async function repetition(
   }
 
   // Every upload answered 202 must exist on the new primary: its record and its job.
-  const check = new Redis(newPrimary, HOST, { maxRetriesPerRequest: 1 });
-  check.on('error', () => undefined);
+  const check = topology.client(newPrimary);
   const results: RepResult[] = [];
   for (const [i, { ack, keys }] of apps.entries()) {
     const uploads = loads[i]!.uploads;
@@ -472,8 +267,7 @@ async function repetition(
   check.disconnect();
   if (scenario === 'kill' || scenario === 'frozen') {
     // The dead node comes back as a replica of the new primary (as a StatefulSet would restart it).
-    await topology.startNode(primary, newPrimary);
-    await topology.waitForReplicas(newPrimary, 1);
+    await topology.restartAsReplica(primary);
   }
   await topology.waitUntilStable();
   return results;
@@ -481,7 +275,7 @@ async function repetition(
 
 /** Runs `scenarios` on a topology of its own with `replicas` replicas and two APIs. */
 async function runOn(replicas: number, scenarios: Scenario[]): Promise<RepResult[]> {
-  const topology = await Topology.start(replicas);
+  const topology = await startSentinelTopology({ replicas });
   const onSignal = () => {
     topology.stop().finally(() => process.exit(130));
   };

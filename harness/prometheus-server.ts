@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { vi } from 'vitest';
+import { killChild } from './kill-child.js';
 
 /** The answer of `/api/v1/query`. */
 export interface PromQueryResponse {
@@ -115,10 +116,7 @@ export class TestPrometheus {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    if (child) await killChild(child);
   }
 }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import getPort from 'get-port';
 import { Cluster, Redis } from 'ioredis';
+import { killChild } from './kill-child.js';
 import { whenRedisAnswers } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -320,14 +321,7 @@ export class TestRedisCluster {
 
   /** Kills every node and removes their files. */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.children.splice(0).map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }),
-    );
+    await Promise.all(this.children.splice(0).map(killChild));
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 }

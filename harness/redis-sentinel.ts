@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
-import { vi } from 'vitest';
+import { killChild } from './kill-child.js';
+import { whenRedisAnswers, withRedisClient } from './redis-server.js';
 
 export interface SentinelTopologyOptions {
   /** The Sentinel master group. @defaultValue 'mymaster' */
@@ -33,30 +34,6 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-/** A client that fails at once instead of reconnecting: for probes and one-off commands. */
-function probe(port: number): Redis {
-  const client = new Redis(port, HOST, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-  });
-  client.on('error', () => undefined);
-  return client;
-}
-
-/** Runs `fn` on a fresh connection to `port` and disconnects. */
-async function withClient<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
-  const client = probe(port);
-  try {
-    await client.connect();
-    return await fn(client);
-  } finally {
-    client.disconnect();
-  }
-}
 
 /** `[k1, v1, k2, v2, …]` (Sentinel's replies) as an object. */
 function pairs(reply: unknown): Record<string, string> {
@@ -86,33 +63,25 @@ export class ServerProcess {
     running.add(child);
     child.once('exit', () => running.delete(child));
     // Until it answers PING (10 s); an exit ends the wait at once, with that error.
-    const exited = await vi.waitFor(
-      async () => {
-        if (child.exitCode !== null) {
-          return new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
-        }
-        const reply = await withClient(this.port, (c) => c.ping()).catch(() => 'no answer');
-        if (reply !== 'PONG') {
-          throw new Error(`redis-server on port ${this.port} did not start within 10 s`);
-        }
-        return undefined;
+    await whenRedisAnswers(
+      this.port,
+      async (c) => {
+        if ((await c.ping()) !== 'PONG') throw new Error('not ready');
       },
-      { timeout: 10_000, interval: 30 },
+      () => {
+        if (child.exitCode !== null) {
+          throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
+        }
+      },
     );
-    if (exited) throw exited;
   }
 
   /** SIGKILL (default) or SIGSTOP/SIGCONT; SIGKILL waits for the process to go. */
   async signal(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode) return;
-    if (signal !== 'SIGKILL') {
-      child.kill(signal);
-      return;
-    }
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    if (signal === 'SIGKILL') await killChild(child);
+    else child.kill(signal);
   }
 }
 
@@ -261,7 +230,7 @@ export class TestSentinelTopology {
   /** Waits until `port` (a primary) has `count` replicas whose link is up and in sync. */
   async waitForReplicas(port: number, count: number, timeoutMs = 15_000): Promise<void> {
     await this.waitFor(`${count} replica(s) of ${port} in sync`, timeoutMs, async () => {
-      const info = await withClient(port, (c) => c.info('replication'));
+      const info = await withRedisClient(port, (c) => c.info('replication'));
       const online = info.match(/^slave\d+:.*state=online.*$/gm) ?? [];
       return online.length >= count;
     });
@@ -276,7 +245,7 @@ export class TestSentinelTopology {
         .filter((sentinel) => sentinel.running)
         .map(async (sentinel) => {
           try {
-            return await withClient(sentinel.port, async (c) => {
+            return await withRedisClient(sentinel.port, async (c) => {
               const master = pairs(await c.call('SENTINEL', 'MASTER', this.masterName));
               const replicas = (
                 (await c.call('SENTINEL', 'REPLICAS', this.masterName)) as unknown[]
@@ -335,7 +304,7 @@ export class TestSentinelTopology {
       this.sentinels
         .filter((s) => s.running)
         .map((s) =>
-          withClient(s.port, (c) =>
+          withRedisClient(s.port, (c) =>
             c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName),
           ).catch(() => undefined),
         ),
@@ -356,7 +325,7 @@ export class TestSentinelTopology {
   async failover(timeoutMs = 15_000): Promise<NodeAddress> {
     const before = await this.currentPrimary();
     const sentinel = this.sentinels.find((s) => s.running)!;
-    await withClient(sentinel.port, (c) => c.call('SENTINEL', 'FAILOVER', this.masterName));
+    await withRedisClient(sentinel.port, (c) => c.call('SENTINEL', 'FAILOVER', this.masterName));
     return this.waitForNewPrimary(before.port, timeoutMs);
   }
 
@@ -411,22 +380,19 @@ export class TestSentinelTopology {
     this.dir = '';
   }
 
+  /** Checks every 100 ms (not vi.waitFor: the benchmarks use this topology outside vitest). */
   private async waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>) {
-    // A rejected check counts as not yet; the sentinels' views are read once, on a timeout.
-    await vi
-      .waitFor(
-        async () => {
-          if (!(await check())) throw new Error(`not yet: ${what}`);
-        },
-        { timeout: timeoutMs, interval: 100 },
-      )
-      .catch(async () => {
-        throw new Error(
-          `timed out after ${timeoutMs} ms waiting for ${what}; sentinels: ${JSON.stringify(
-            await this.sentinelViews(),
-          )}`,
-        );
-      });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      // A rejected check counts as not yet; the sentinels' views are read once, on a timeout.
+      if (await check().catch(() => false)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${what}; sentinels: ${JSON.stringify(
+        await this.sentinelViews(),
+      )}`,
+    );
   }
 }
 

@@ -4,12 +4,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
+import { killChild } from './kill-child.js';
 
 /**
- * A real redis-server of the test's own, on a free loopback port, nothing persisted. Never the
- * shared one on 6379. `stop()` and `start()` let a test take Redis away and bring it back on the
- * same port.
+ * Runs `ask` on a fresh connection to the redis-server on loopback `port` and disconnects. The
+ * connection fails at once instead of reconnecting (for probes and one-off commands).
  */
+export async function withRedisClient<T>(
+  port: number,
+  ask: (client: Redis) => Promise<T>,
+): Promise<T> {
+  const client = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await ask(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
 /**
  * Asks a redis-server that is starting on `port` (a fresh connection each try, every 30 ms) until
  * `ask` answers, for up to 10 s. `checkAlive` throws when the server process has exited.
@@ -22,25 +42,21 @@ export async function whenRedisAnswers<T>(
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     checkAlive();
-    const probe = new Redis(port, '127.0.0.1', {
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-    });
-    probe.on('error', () => undefined);
     try {
-      await probe.connect();
-      return await ask(probe);
+      return await withRedisClient(port, ask);
     } catch {
       // not up yet
-    } finally {
-      probe.disconnect();
     }
     await new Promise((resolve) => setTimeout(resolve, 30));
   }
   throw new Error(`redis-server on port ${port} did not start within 10 s`);
 }
 
+/**
+ * A real redis-server of the test's own, on a free loopback port, nothing persisted. Never the
+ * shared one on 6379. `stop()` and `start()` let a test take Redis away and bring it back on the
+ * same port.
+ */
 export class TestRedisServer {
   port = 0;
   private child?: ChildProcess;
@@ -110,10 +126,7 @@ export class TestRedisServer {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    child.kill('SIGCONT');
-    await exited;
+    await killChild(child);
     await rm(join(tmpdir(), `qscale-test-${this.port}.rdb`), { force: true });
   }
 
