@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
@@ -15,32 +15,20 @@ import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { CliProcess } from '../harness/cli-process.js';
 import { parsePromText, valueOf, find, type PromSample } from '../harness/prom-text.js';
 import { commandsDuring, READ_ONLY_COMMANDS } from '../harness/redis-monitor.js';
-import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { redisPerFile } from '../harness/redis-per-file.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import { testEnv } from '../harness/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Exporter', () => {
-  let redis: TestRedisServer;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const server = redisPerFile();
+  const { cleanups } = server;
 
   /** An exporter for fresh queues; `queues[0]` is also QUEUE_NAME. */
   async function exporterFor(queues: string[], env: Env = {}) {
     const config = loadConfig(
-      await testEnv(redis, {
+      await testEnv(server.redis, {
         QUEUE_NAME: queues[0],
         QUEUES: queues.join(','),
         METRICS_PORT: '0',
@@ -63,7 +51,7 @@ describe('Exporter', () => {
   const queueNamed = uniqueQueueName;
 
   function newQueue(name: string) {
-    const { queue, close } = openTestQueue(redis, name);
+    const { queue, close } = openTestQueue(server.redis, name);
     cleanups.push(close);
     return queue;
   }
@@ -74,7 +62,7 @@ describe('Exporter', () => {
     processor: (job: Job) => Promise<unknown>,
     options: { id: string; concurrency: number; heartbeatSeconds?: number; autorun?: boolean },
   ) {
-    const connection = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    const connection = new Redis(server.redis.port, '127.0.0.1', { maxRetriesPerRequest: null });
     const telemetry = new WorkerTelemetry(
       connection,
       new QueueKeys('bull', queueName),
@@ -254,7 +242,7 @@ describe('Exporter', () => {
     const { config, exporter } = await exporterFor([name]);
     const start = (id: string) => {
       const proc = new CliProcess(['worker'], {
-        REDIS_URL: redis.url,
+        REDIS_URL: server.redis.url,
         QUEUE_NAME: name,
         UPLOAD_DIR: config.http.uploadDir,
         WORKER_ID: id,
@@ -286,7 +274,7 @@ describe('Exporter', () => {
     expect(valueOf(await scrape(exporter), 'qscale_workers', { queue: name })).toBe(1);
     // Peeking at the workers' shares of the queue totals: the surviving worker's heartbeat reaped
     // the killed one (the exporter only reads), within a heartbeat of its expiry.
-    const client = redis.client();
+    const client = server.redis.client();
     cleanups.push(async () => client.disconnect());
     const keys = new QueueKeys('bull', name);
     await waitFor(
@@ -300,7 +288,7 @@ describe('Exporter', () => {
 
   it('should give per-worker series to the capped workers only and count every worker in the queue-level numbers', async () => {
     const name = queueNamed('cap');
-    const client = redis.client();
+    const client = server.redis.client();
     const telemetries: WorkerTelemetry[] = [];
     cleanups.push(async () => {
       await Promise.all(telemetries.map((t) => t.close()));
@@ -370,7 +358,7 @@ describe('Exporter', () => {
     newQueue(name);
     const { exporter } = await exporterFor([name], { REDIS_TIMEOUT_MS: '500' });
     expect(valueOf(await scrape(exporter), 'qscale_redis_up')).toBe(1);
-    await redis.stop();
+    await server.redis.stop();
     try {
       const started = Date.now();
       const m = await scrape(exporter);
@@ -381,7 +369,7 @@ describe('Exporter', () => {
       expect(find(m, 'qscale_job_processing_seconds_count')).toEqual([]);
       expect(valueOf(m, 'qscale_scrape_errors_total')).toBeGreaterThanOrEqual(1);
     } finally {
-      await redis.start();
+      await server.redis.start();
     }
     await waitFor(async () => valueOf(await scrape(exporter), 'qscale_redis_up') === 1);
     expect(valueOf(await scrape(exporter), 'qscale_queue_length', { queue: name })).toBe(0);
@@ -406,14 +394,16 @@ describe('Exporter', () => {
     // MONITOR shows every command the server runs, those inside scripts included: the way to see
     // what a scrape costs. This Redis is the test's own.
     const commandsOfOneScrape = async () =>
-      (await commandsDuring(redis.client(), () => scrape(exporter))).map(([command]) => command!);
+      (await commandsDuring(server.redis.client(), () => scrape(exporter))).map(
+        ([command]) => command!,
+      );
     await queue.addBulk(Array.from({ length: 10 }, () => ({ name: 'j', data: {} })));
     const small = await commandsOfOneScrape();
     await queue.addBulk(Array.from({ length: 2000 }, () => ({ name: 'j', data: {} })));
     const large = await commandsOfOneScrape();
     // A worker whose heartbeat expired a minute ago and that no peer has reaped yet: the scrape
     // reads its share (to subtract it) and still writes nothing.
-    const expiredClient = redis.client();
+    const expiredClient = server.redis.client();
     cleanups.push(async () => expiredClient.disconnect());
     await new WorkerTelemetry(
       expiredClient,

@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { instrumentWorker } from '../src/index.js';
 import { find, parsePromText, type PromSample } from '../harness/prom-text.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { scrapeUntil } from '../harness/scrape-until.js';
 import { testEnv } from '../harness/stack.js';
 import { uniqueQueueName } from '../harness/test-queue.js';
 
@@ -50,23 +51,9 @@ describe('library API: instrumentWorker', () => {
   const value = (samples: PromSample[], name: string, labels: Record<string, string>) =>
     find(samples, name, labels).reduce((sum, sample) => sum + sample.value, 0);
 
-  /** Polls the exporter until `check` holds for its samples (or 10 s pass). */
-  async function until(
-    exporter: RunningExporter,
-    check: (samples: PromSample[]) => boolean,
-  ): Promise<PromSample[]> {
-    // The samples once `check` holds, or the latest after 10 s (the test's expects say what is off).
-    return vi
-      .waitFor(
-        async () => {
-          const samples = await scrape(exporter);
-          if (!check(samples)) throw new Error('not yet');
-          return samples;
-        },
-        { timeout: 10_000, interval: 100 },
-      )
-      .catch(() => scrape(exporter));
-  }
+  /** The exporter's samples once `check` holds, or the latest after 10 s. */
+  const until = (exporter: RunningExporter, check: (samples: PromSample[]) => boolean) =>
+    scrapeUntil(`${exporter.url}/metrics`, check, 10_000);
 
   it('should give a plain BullMQ worker on another prefix the telemetry of qscale’s own workers', async () => {
     const prefix = 'myapp';
