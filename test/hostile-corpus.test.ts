@@ -1,7 +1,7 @@
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess } from '../harness/cli-process.js';
 import {
   binaryAsText,
@@ -16,6 +16,7 @@ import {
   zip,
 } from '../harness/hostile-files.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { waitForFileStatus } from '../harness/wait-for-file-status.js';
 
 const MiB = 1024 * 1024;
 
@@ -173,18 +174,8 @@ describe('qscale start with a hostile-file corpus', () => {
     return ((await response.json()) as { id: string }).id;
   }
 
-  const waitForEnd = (id: string, timeoutMs: number): Promise<Record<string, unknown>> =>
-    vi.waitFor(
-      async () => {
-        const record = (await (await fetch(`${url}/api/v1/files/${id}`)).json()) as Record<
-          string,
-          unknown
-        >;
-        if (record.status === 'completed' || record.status === 'failed') return record;
-        throw new Error(`${id} still ${String(record.status)} after ${timeoutMs} ms`);
-      },
-      { timeout: timeoutMs, interval: 100 },
-    );
+  const waitForEnd = (id: string, timeoutMs: number) =>
+    waitForFileStatus(url, id, ['completed', 'failed'], { timeoutMs, intervalMs: 100 });
 
   it('should fail each file with its reason within its limit, stay live throughout, then complete a normal file', async () => {
     // A normal file first: loads the parsers and BullMQ's scripts, so the baseline is warm.

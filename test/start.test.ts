@@ -5,19 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { CliProcess, runCli } from '../harness/cli-process.js';
 import { ScalerClient } from '../harness/scaler-client.js';
+import { waitForFileStatus } from '../harness/wait-for-file-status.js';
 
-const waitForCompleted = (url: string, id: string): Promise<Record<string, unknown>> =>
-  vi.waitFor(
-    async () => {
-      const body = (await (await fetch(`${url}/api/v1/files/${id}`)).json()) as Record<
-        string,
-        unknown
-      >;
-      if (body.status === 'completed') return body;
-      throw new Error(`${id} did not complete within 10 s: ${JSON.stringify(body)}`);
-    },
-    { timeout: 10_000, interval: 50 },
-  );
+const waitForCompleted = (url: string, id: string) =>
+  waitForFileStatus(url, id, ['completed'], { timeoutMs: 10_000, intervalMs: 50 });
 
 describe('qscale start', () => {
   let dir: string;
