@@ -12,6 +12,24 @@ export interface ZipEntry {
   declaredSize?: number;
 }
 
+/**
+ * What a ZIP entry's local header (from byte 4) and its central directory record (from byte 6) both
+ * say: version needed 2.0, no flags, deflated, dated 1980-01-01, CRC, sizes and name length.
+ */
+function writeEntryFields(
+  header: Buffer,
+  at: number,
+  entry: { crc: number; compressed: number; size: number; nameLength: number },
+): void {
+  header.writeUInt16LE(20, at);
+  header.writeUInt16LE(8, at + 4);
+  header.writeUInt16LE(0x21, at + 8);
+  header.writeUInt32LE(entry.crc, at + 10);
+  header.writeUInt32LE(entry.compressed, at + 14);
+  header.writeUInt32LE(entry.size, at + 18);
+  header.writeUInt16LE(entry.nameLength, at + 22);
+}
+
 /** A minimal ZIP writer (deflated entries, no ZIP64): enough for mammoth and for lying headers. */
 export function zip(entries: ZipEntry[]): Buffer {
   const locals: Buffer[] = [];
@@ -22,25 +40,14 @@ export function zip(entries: ZipEntry[]): Buffer {
     const data = deflateRawSync(entry.content, { level: 1 });
     const crc = crc32(entry.content);
     const size = entry.declaredSize ?? entry.content.length;
+    const fields = { crc, compressed: data.length, size, nameLength: name.length };
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
+    writeEntryFields(local, 4, fields);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(20, 4); // made by: version 2.0
+    writeEntryFields(central, 6, fields);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, data);
     centrals.push(central, name);
