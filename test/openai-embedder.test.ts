@@ -163,24 +163,27 @@ describe('OpenAiEmbedder', () => {
     expect(server.requests).toHaveLength(2);
   });
 
-  it('should wait as long as Retry-After asks, capped at retryMaxDelayMs', async () => {
+  /**
+   * Embeds one text with retryMaxDelayMs 150 against a server whose first answer is `status` with
+   * `Retry-After: 30`; resolves with the server and how long the embedding took.
+   */
+  async function embedAfterRetryAfter(status: number, message: string) {
     const server = await fakeEmbeddingServer((_request, res) =>
-      json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '30' }),
+      json(res, status, { error: { message } }, { 'retry-after': '30' }),
     );
     const started = performance.now();
     await embedder(server.url, { retryMaxDelayMs: 150 }).embed(['hello']);
-    const elapsed = performance.now() - started;
+    return { server, elapsed: performance.now() - started };
+  }
+
+  it('should wait as long as Retry-After asks, capped at retryMaxDelayMs', async () => {
+    const { elapsed } = await embedAfterRetryAfter(429, 'slow down');
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(5000);
   });
 
   it('should honour Retry-After on a 5xx too, capped at retryMaxDelayMs', async () => {
-    const server = await fakeEmbeddingServer((_request, res) =>
-      json(res, 503, { error: { message: 'warming up' } }, { 'retry-after': '30' }),
-    );
-    const started = performance.now();
-    await embedder(server.url, { retryMaxDelayMs: 150 }).embed(['hello']);
-    const elapsed = performance.now() - started;
+    const { server, elapsed } = await embedAfterRetryAfter(503, 'warming up');
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(5000);
     expect(server.requests).toHaveLength(2);
