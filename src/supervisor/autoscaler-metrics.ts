@@ -1,5 +1,6 @@
 import type { Registry, RegistryContentType } from 'prom-client';
 import { registerCollectedMetric } from '../exporter/collected-metric.js';
+import { registerReadGauge } from '../exporter/read-gauge.js';
 
 /** What the autoscaler's metrics read at scrape time. */
 export interface AutoscalerCounts {
@@ -9,32 +10,35 @@ export interface AutoscalerCounts {
   restarts: number;
 }
 
-/** The local autoscaler's gauges and counters for `queue`, read from `read()` at scrape time. */
+/**
+ * The local autoscaler's gauges and counters for `queue`, read from `read()` at scrape time. The
+ * gauges are prom-client Gauges. The counters report totals the autoscaler keeps for its status as
+ * well, read into each exposition format's registry, so they are on the collected path: a
+ * prom-client Counter only reports its own `inc` calls.
+ */
 export function registerAutoscalerMetrics(
   registry: Registry<RegistryContentType>,
   queue: string,
   read: () => AutoscalerCounts,
 ): void {
-  registerCollectedMetric(registry, {
+  registerReadGauge(registry, {
     name: 'qscale_autoscaler_workers',
     help: 'Worker processes the local autoscaler runs (those finishing jobs after a scale-down included).',
-    type: 'gauge',
     labelNames: ['queue'] as const,
-    collect: () => [{ value: read().workers, labels: { queue } }],
+    read: (set) => set({ queue }, read().workers),
   });
-  registerCollectedMetric(registry, {
+  registerReadGauge(registry, {
     name: 'qscale_autoscaler_desired_workers',
     help: 'Worker processes the local autoscaler wants, after stabilization.',
-    type: 'gauge',
     labelNames: ['queue'] as const,
-    collect: () => [{ value: read().desired, labels: { queue } }],
+    read: (set) => set({ queue }, read().desired),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_autoscaler_decisions_total',
     help: 'Rounds in which the local autoscaler started (up) or stopped (down) workers.',
     type: 'counter',
     labelNames: ['queue', 'direction'] as const,
-    collect: () => [
+    read: () => [
       { value: read().decisions.up, labels: { queue, direction: 'up' } },
       { value: read().decisions.down, labels: { queue, direction: 'down' } },
     ],
@@ -44,6 +48,6 @@ export function registerAutoscalerMetrics(
     help: 'Worker processes that exited without being asked and were started again.',
     type: 'counter',
     labelNames: ['queue'] as const,
-    collect: () => [{ value: read().restarts, labels: { queue } }],
+    read: () => [{ value: read().restarts, labels: { queue } }],
   });
 }
