@@ -1,16 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { QueueJobs } from '../jobs/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
-import { createConsoleApp } from './console/console-app.js';
+import { createConsoleRouter } from './console/console-router.js';
 import type { ConsoleContext } from './console/console-context.js';
+import { createExporterApp } from './exporter-app.js';
 import { createExporterRegistry } from './exporter-metrics.js';
 import type { ScrapeSource } from './scrape-source.js';
-import { assetBody, createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
+import { createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -64,6 +65,9 @@ export interface ExporterServerOptions {
  * worker ids and job errors, so it is no more public than `/metrics`. A browser can log in with
  * `basic:` credentials (it prompts, then resends them to `/api/status`); with a `bearer:` token
  * the page needs a proxy that adds the header.
+ *
+ * One Express app answers every request (`createExporterApp`: its routes and answers); this
+ * function wires what they read. The server is Node's, with its default timeouts.
  */
 export function createExporterServer(options: ExporterServerOptions): Server {
   const { source, metrics, logger } = options;
@@ -85,9 +89,9 @@ export function createExporterServer(options: ExporterServerOptions): Server {
   options.registerMore?.(prometheus);
   options.registerMore?.(openMetrics);
   const authorized = createMetricsAuth(metrics.auth);
-  const consoleApp =
+  const consoleRouter =
     options.jobs &&
-    createConsoleApp({
+    createConsoleRouter({
       jobs: options.jobs,
       access: new ConsoleAccess({
         canRead: authorized,
@@ -131,93 +135,19 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     ...(uploadUrl !== undefined && { uploadUrl }),
     ...(options.statusExtras && { extras: options.statusExtras }),
   });
-  const assets = createStatusAssets();
-  const pagePolicy = statusPagePolicy(uploadUrl);
-  const securityHeaders = {
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-cache',
-  };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (consoleApp && path.startsWith('/api/v1/')) {
-      consoleApp(req, res);
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res
-        .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' })
-        .end('Method not allowed\n');
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
-      return;
-    }
-    const asset = assets.get(path);
-    if (path !== '/metrics' && path !== '/api/status' && !asset) {
-      res
-        .writeHead(404, { 'Content-Type': 'text/plain' })
-        .end('Not found: try / (status page), /metrics or /healthz\n');
-      return;
-    }
-    if (!authorized(req)) {
-      res
-        .writeHead(401, {
-          'Content-Type': 'text/plain',
-          'WWW-Authenticate':
-            metrics.auth?.kind === 'basic' ? 'Basic realm="qscale"' : 'Bearer realm="qscale"',
-        })
-        .end(`Unauthorized: ${path} needs the credentials set in METRICS_AUTH\n`);
-      return;
-    }
-    if (asset) {
-      let body: Buffer;
-      try {
-        body = await assetBody(asset);
-      } catch (error) {
-        logger.error(
-          { err: error, path },
-          'status page file unreadable (the build copies src/exporter/status-page to dist/exporter/status-page)',
-        );
-        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Status page file unreadable\n');
-        return;
-      }
-      res.writeHead(200, {
-        ...securityHeaders,
-        'Content-Type': asset.contentType,
-        'Content-Length': body.length,
-        ...(path === '/' && {
-          'Content-Security-Policy': pagePolicy,
-          'X-Frame-Options': 'DENY',
-        }),
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      return;
-    }
-    if (path === '/api/status') {
-      const body = JSON.stringify(await status.read());
-      res.writeHead(200, {
-        ...securityHeaders,
-        'Content-Type': 'application/json; charset=utf-8',
-        'Cache-Control': 'no-store',
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      return;
-    }
-    const wantsOpenMetrics = (req.headers.accept ?? '').includes('application/openmetrics-text');
-    const registry = wantsOpenMetrics ? openMetrics : prometheus;
-    const body = await scrape(registry);
-    res.writeHead(200, { 'Content-Type': registry.contentType });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  };
-
-  return createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      logger.error({ err: error }, 'metrics request failed');
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end('Internal error\n');
-    });
+  const app = createExporterApp({
+    scrape: async (wantsOpenMetrics) => {
+      const registry = wantsOpenMetrics ? openMetrics : prometheus;
+      return { contentType: registry.contentType, body: await scrape(registry) };
+    },
+    status: () => status.read(),
+    assets: createStatusAssets(),
+    pagePolicy: statusPagePolicy(uploadUrl),
+    authorized,
+    authKind: metrics.auth?.kind,
+    logger,
+    ...(consoleRouter && { console: consoleRouter }),
   });
+  return createServer(app);
 }

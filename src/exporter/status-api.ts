@@ -290,7 +290,7 @@ export class StatusApi {
 }
 
 /** A file of the status page: its bytes (read once) and content type. */
-interface Asset {
+export interface StatusAsset {
   path: () => string;
   contentType: string;
   body?: Promise<Buffer>;
@@ -305,8 +305,8 @@ const packageFile = (specifier: string) => () => createRequire(import.meta.url).
  * tsx, `dist/` after the build copies `src/exporter/status-page`); uPlot comes from its package, so
  * the page works offline.
  */
-export function createStatusAssets(): Map<string, Asset> {
-  return new Map<string, Asset>([
+export function createStatusAssets(): Map<string, StatusAsset> {
+  return new Map<string, StatusAsset>([
     ['/', { path: pageFile('index.html'), contentType: 'text/html; charset=utf-8' }],
     [
       '/assets/status.js',
@@ -335,7 +335,7 @@ export function createStatusAssets(): Map<string, Asset> {
 }
 
 /** The asset's bytes, read on first use and kept; a failed read is retried next time. */
-export function assetBody(asset: Asset): Promise<Buffer> {
+export function assetBody(asset: StatusAsset): Promise<Buffer> {
   asset.body ??= Promise.resolve()
     .then(() => readFile(asset.path()))
     .catch((error: unknown) => {

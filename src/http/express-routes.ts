@@ -1,4 +1,4 @@
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { IRouter, NextFunction, Request, Response } from 'express';
 import type { Logger } from '../config/logger.js';
 import { ApiError } from './api-error.js';
 import type { ApiRequest, ApiResponse } from './api-types.js';
@@ -37,7 +37,7 @@ export function handle(run: (req: Request, res: Response) => Promise<ApiResponse
  * middleware — JSON body errors as 400/413, everything else through `toResponse`; a 5xx is logged.
  */
 export function finishRoutes(
-  app: Express,
+  app: IRouter,
   options: {
     toResponse: (error: unknown) => ApiResponse;
     logger: Logger;

@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response, type Express } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { ApiError } from '../../http/api-error.js';
 import type { ApiResponse } from '../../http/api-types.js';
 import { errorResponse } from '../../http/error-response.js';
@@ -64,12 +64,12 @@ const routes: Route[] = [
 
 /**
  * The operator console's HTTP API under `/api/v1/`: the watched queues' jobs (list, detail) and
- * the actions on them. The exporter's server hands it every `/api/v1/` request.
+ * the actions on them. The exporter's app hands it every `/api/v1/` request; it answers each one,
+ * with a JSON 404 for what it has no route for. Its routes match as Express's defaults do
+ * (case-insensitive, a trailing slash allowed).
  */
-export function createConsoleApp(ctx: ConsoleContext): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('query parser', 'simple');
+export function createConsoleRouter(ctx: ConsoleContext): Router {
+  const router = express.Router();
   const json = express.json({ limit: '16kb', type: () => true });
 
   const guard = (act: boolean) => (req: Request, res: Response, next: NextFunction) => {
@@ -104,12 +104,12 @@ export function createConsoleApp(ctx: ConsoleContext): Express {
   };
 
   // Console answers are never cached: they show live state.
-  app.use((_req: Request, res: Response, next: NextFunction) => {
+  router.use((_req: Request, res: Response, next: NextFunction) => {
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
     next();
   });
   for (const route of routes) {
-    app[route.method](
+    router[route.method](
       route.path,
       guard(route.act),
       ...(route.method === 'post' ? [json] : []),
@@ -122,11 +122,11 @@ export function createConsoleApp(ctx: ConsoleContext): Express {
       ),
     );
   }
-  finishRoutes(app, {
+  finishRoutes(router, {
     toResponse: errorResponse,
     logger: ctx.logger,
     jsonLimit: '16 KiB',
     failed: 'console request failed',
   });
-  return app;
+  return router;
 }
