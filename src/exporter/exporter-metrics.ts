@@ -9,8 +9,11 @@ import {
   type RedisMemory,
   type WorkerSnapshot,
 } from '../queue/queue-snapshot.js';
-import { registerCollectedMetric, type CollectedValue } from './collected-metric.js';
-import { registerReadGauge, type ReadGaugeOptions } from './read-gauge.js';
+import {
+  registerCollectedMetric,
+  type CollectedType,
+  type CollectedValue,
+} from './collected-metric.js';
 import type { ScrapeSource } from './scrape-source.js';
 
 export interface ExporterMetricsOptions {
@@ -45,31 +48,6 @@ const DERIVED =
 const BEYOND_THE_CAP =
   ' Only the WORKER_SERIES_LIMIT longest-running live workers of a queue have this series; the others count in the queue-level qscale_workers, qscale_queue_utilization_ratio and qscale_jobs_processed_total only.';
 
-/**
- * A series of a table below: a gauge becomes a prom-client `Gauge` set at scrape time; a counter
- * (a total the workers keep in Redis) stays on the collected path, which prom-client's `Counter`
- * cannot express.
- */
-function registerSeries<L extends string>(
-  registry: Registry<RegistryContentType>,
-  type: 'gauge' | 'counter',
-  options: ReadGaugeOptions<L>,
-): void {
-  if (type === 'gauge') {
-    registerReadGauge(registry, options);
-    return;
-  }
-  registerCollectedMetric(registry, {
-    ...options,
-    type,
-    read: () => {
-      const values: CollectedValue<L>[] = [];
-      options.read((labels, value) => values.push(labels ? { labels, value } : { value }));
-      return values;
-    },
-  });
-}
-
 function histogramValues(
   name: string,
   histogram: HistogramSnapshot,
@@ -87,9 +65,7 @@ function histogramValues(
 }
 
 /**
- * Registers every qscale metric in `registry`, reading `source` at scrape time: gauges are
- * prom-client Gauges whose `collect()` sets them; counters and histograms, which the workers
- * accumulate in Redis, are on the collected path (see `registerCollectedMetric`). Label values come
+ * Registers every qscale metric in `registry`, reading `source` at scrape time. Label values come
  * from the configured queue names and from worker ids that workers validated at start-up (and the
  * sampler checks again).
  */
@@ -99,40 +75,40 @@ export function registerExporterMetrics(
   options: ExporterMetricsOptions,
 ): void {
   const queues = (): QueueSnapshot[] => source.sample?.queues ?? [];
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_queue_jobs',
     help: "Jobs in the queue by BullMQ state (RQ: wait = the queue's list, active = started registry, delayed = scheduled, waiting-children = deferred, completed = finished, failed = failed registry).",
+    type: 'gauge',
     labelNames: ['queue', 'state', 'prefix', 'kind'] as const,
-    read: (set) => {
-      for (const q of queues()) {
-        const where = whereLabels(q);
-        for (const state of JOB_STATES) set({ queue: q.queue, state, ...where }, q.counts[state]);
-      }
-    },
+    collect: () =>
+      queues().flatMap((q) =>
+        JOB_STATES.map((state) => ({
+          labels: { queue: q.queue, state, ...whereLabels(q) },
+          value: q.counts[state],
+        })),
+      ),
   });
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_queue_telemetry_info',
     help: 'Where a queue\'s worker numbers come from: source="instrumented" (qscale telemetry in the workers: exact, per attempt) or source="derived" (read from BullMQ\'s events stream and worker list, or RQ\'s registries and worker hashes; final outcomes only, since the sidecar started); workers_known="false" when live workers cannot be counted (CLIENT LIST refused).',
+    type: 'gauge',
     labelNames: ['queue', 'prefix', 'kind', 'source', 'workers_known'] as const,
-    read: (set) => {
-      for (const q of queues()) {
-        set(
-          {
-            ...queueLabels(q),
-            source: q.telemetry ?? 'instrumented',
-            workers_known: String(q.derived?.workersKnown ?? true),
-          },
-          1,
-        );
-      }
-    },
+    collect: () =>
+      queues().map((q) => ({
+        labels: {
+          ...queueLabels(q),
+          source: q.telemetry ?? 'instrumented',
+          workers_known: String(q.derived?.workersKnown ?? true),
+        },
+        value: 1,
+      })),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_job_processing_seconds',
     help: 'Job processing time, start to finish, per attempt, by outcome.' + DERIVED,
     type: 'histogram',
     labelNames: ['queue', 'status', 'prefix', 'kind', 'le'] as const,
-    read: () =>
+    collect: () =>
       queues().flatMap((q) => [
         ...histogramValues(
           'qscale_job_processing_seconds',
@@ -153,7 +129,7 @@ export function registerExporterMetrics(
     help: 'Time from enqueue (or the end of a delay) to the first start of a job.' + DERIVED,
     type: 'histogram',
     labelNames: [...QUEUE_LABELS, 'le'] as const,
-    read: () =>
+    collect: () =>
       queues().flatMap((q) =>
         histogramValues('qscale_job_wait_seconds', q.wait, queueLabels(q), options.buckets),
       ),
@@ -165,7 +141,7 @@ export function registerExporterMetrics(
       DERIVED,
     type: 'counter',
     labelNames: ['queue', 'status', 'prefix', 'kind'] as const,
-    read: () =>
+    collect: () =>
       queues().flatMap((q) => [
         {
           labels: { queue: q.queue, status: 'completed', ...whereLabels(q) },
@@ -177,12 +153,7 @@ export function registerExporterMetrics(
         },
       ]),
   });
-  const queueSeries: [
-    string,
-    string,
-    'gauge' | 'counter',
-    (q: QueueSnapshot) => number | undefined,
-  ][] = [
+  const queueSeries: [string, string, CollectedType, (q: QueueSnapshot) => number | undefined][] = [
     [
       'qscale_queue_length',
       'Backlog: jobs waiting for a worker (wait + paused + prioritized + delayed jobs already due).',
@@ -223,66 +194,64 @@ export function registerExporterMetrics(
     ],
   ];
   for (const [name, help, type, value] of queueSeries) {
-    registerSeries(registry, type, {
+    registerCollectedMetric(registry, {
       name,
       help,
+      type,
       labelNames: QUEUE_LABELS,
-      read: (set) => {
-        for (const q of queues()) {
+      collect: () =>
+        queues().flatMap((q) => {
           const v = value(q);
-          if (v !== undefined) set(queueLabels(q), v);
-        }
-      },
+          return v === undefined ? [] : [{ labels: queueLabels(q), value: v }];
+        }),
     });
   }
 
-  const workerSeries: [
-    string,
-    string,
-    'gauge' | 'counter',
-    (w: WorkerSnapshot) => number | undefined,
-  ][] = [
-    ['qscale_worker_concurrency', 'Jobs a worker runs at once.', 'gauge', (w) => w.concurrency],
+  const workerSeries: [string, string, CollectedType, (w: WorkerSnapshot) => number | undefined][] =
     [
-      'qscale_worker_busy_slots',
-      'Slots of a worker busy with a job (at its last heartbeat or job end).',
-      'gauge',
-      (w) => w.busy,
-    ],
-    [
-      'qscale_worker_utilization_ratio',
-      'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
-      'gauge',
-      (w) => w.utilization,
-    ],
-    [
-      'qscale_worker_busy_seconds_total',
-      'Busy slot-seconds of a worker since it started.',
-      'counter',
-      (w) => w.busySeconds,
-    ],
-    [
-      'qscale_worker_cpu_seconds_total',
-      'CPU time (user + system) of a worker process since it started (not reported by RQ workers).',
-      'counter',
-      (w) => w.cpuSeconds,
-    ],
-  ];
+      ['qscale_worker_concurrency', 'Jobs a worker runs at once.', 'gauge', (w) => w.concurrency],
+      [
+        'qscale_worker_busy_slots',
+        'Slots of a worker busy with a job (at its last heartbeat or job end).',
+        'gauge',
+        (w) => w.busy,
+      ],
+      [
+        'qscale_worker_utilization_ratio',
+        'Busy slot-seconds / (concurrency × window) of a worker over the utilization window.',
+        'gauge',
+        (w) => w.utilization,
+      ],
+      [
+        'qscale_worker_busy_seconds_total',
+        'Busy slot-seconds of a worker since it started.',
+        'counter',
+        (w) => w.busySeconds,
+      ],
+      [
+        'qscale_worker_cpu_seconds_total',
+        'CPU time (user + system) of a worker process since it started (not reported by RQ workers).',
+        'counter',
+        (w) => w.cpuSeconds,
+      ],
+    ];
   for (const [name, help, type, value] of workerSeries) {
-    registerSeries(registry, type, {
+    registerCollectedMetric(registry, {
       name,
       help: help + BEYOND_THE_CAP,
+      type,
       labelNames: ['queue', 'worker', 'prefix', 'kind'] as const,
-      read: (set) => {
-        if (!options.perWorker) return;
-        for (const q of queues()) {
-          const where = whereLabels(q);
-          for (const w of q.workers) {
-            const v = value(w);
-            if (v !== undefined) set({ queue: q.queue, worker: w.id, ...where }, v);
-          }
-        }
-      },
+      collect: () =>
+        options.perWorker
+          ? queues().flatMap((q) =>
+              q.workers.flatMap((w) => {
+                const v = value(w);
+                return v === undefined
+                  ? []
+                  : [{ labels: { queue: q.queue, worker: w.id, ...whereLabels(q) }, value: v }];
+              }),
+            )
+          : [],
     });
   }
 
@@ -291,7 +260,7 @@ export function registerExporterMetrics(
     help: 'Job attempts a worker finished, by outcome.' + BEYOND_THE_CAP,
     type: 'counter',
     labelNames: ['queue', 'worker', 'status', 'prefix', 'kind'] as const,
-    read: () =>
+    collect: () =>
       options.perWorker
         ? queues().flatMap((q) =>
             q.workers.flatMap((w) => [
@@ -312,20 +281,22 @@ export function registerExporterMetrics(
     help: "Events trimmed from the events stream of a BullMQ queue whose workers lack qscale telemetry before the sidecar read them (about 4 per finished job): the derived counters undercount by the jobs among them. Counted on Redis >= 7 (XINFO entries-added). Read more often, or raise BullMQ's streams.events.maxLen.",
     type: 'counter',
     labelNames: QUEUE_LABELS,
-    read: () =>
+    collect: () =>
       queues().flatMap((q) =>
         q.derived && q.kind !== 'rq'
           ? [{ labels: queueLabels(q), value: q.derived.eventsMissed }]
           : [],
       ),
   });
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_blob_storage_bytes',
     help: "Bytes of the uploaded files (blobs) qscale's upload API keeps for the queue, as counted in Redis when each upload was confirmed and when each file was deleted (files uploaded before qscale kept this count are not in it). BullMQ queues only; 0 for a queue qscale does not upload to.",
+    type: 'gauge',
     labelNames: QUEUE_LABELS,
-    read: (set) => {
-      for (const q of queues()) if (q.blobBytes !== undefined) set(queueLabels(q), q.blobBytes);
-    },
+    collect: () =>
+      queues().flatMap((q) =>
+        q.blobBytes === undefined ? [] : [{ labels: queueLabels(q), value: q.blobBytes }],
+      ),
   });
   const memorySeries: [string, string, (m: RedisMemory) => number][] = [
     [
@@ -340,37 +311,38 @@ export function registerExporterMetrics(
     ],
   ];
   for (const [name, help, value] of memorySeries) {
-    registerReadGauge(registry, {
+    registerCollectedMetric(registry, {
       name,
       help,
+      type: 'gauge',
       labelNames: ['node'] as const,
-      read: (set) => {
-        for (const m of source.sample?.memory ?? []) {
-          set(m.node === '' ? undefined : { node: m.node }, value(m));
-        }
-      },
+      collect: () =>
+        (source.sample?.memory ?? []).map((m) => ({
+          ...(m.node !== '' && { labels: { node: m.node } }),
+          value: value(m),
+        })),
     });
   }
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_redis_up',
     help: '1 when the last scrape read Redis within REDIS_TIMEOUT_MS, else 0.',
+    type: 'gauge',
     labelNames: [] as const,
-    read: (set) => set(undefined, source.sample ? 1 : 0),
+    collect: () => [{ value: source.sample ? 1 : 0 }],
   });
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_scrape_duration_seconds',
     help: 'How long the Redis read of the latest sample took.',
+    type: 'gauge',
     labelNames: [] as const,
-    read: (set) => {
-      if (source.sample) set(undefined, source.sample.durationSeconds);
-    },
+    collect: () => (source.sample ? [{ value: source.sample.durationSeconds }] : []),
   });
   registerCollectedMetric(registry, {
     name: 'qscale_scrape_errors_total',
     help: 'Scrapes that could not read Redis in time.',
     type: 'counter',
     labelNames: [] as const,
-    read: () => [{ value: source.errorsTotal }],
+    collect: () => [{ value: source.errorsTotal }],
   });
 }
 

@@ -1,6 +1,5 @@
 import type { Registry, RegistryContentType } from 'prom-client';
 import { registerCollectedMetric } from '../exporter/collected-metric.js';
-import { registerReadGauge } from '../exporter/read-gauge.js';
 
 /** What the autoscaler's metrics read at scrape time. */
 export interface AutoscalerCounts {
@@ -10,35 +9,32 @@ export interface AutoscalerCounts {
   restarts: number;
 }
 
-/**
- * The local autoscaler's gauges and counters for `queue`, read from `read()` at scrape time. The
- * gauges are prom-client Gauges. The counters report totals the autoscaler keeps for its status as
- * well, read into each exposition format's registry, so they are on the collected path: a
- * prom-client Counter only reports its own `inc` calls.
- */
+/** The local autoscaler's gauges and counters for `queue`, read from `read()` at scrape time. */
 export function registerAutoscalerMetrics(
   registry: Registry<RegistryContentType>,
   queue: string,
   read: () => AutoscalerCounts,
 ): void {
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_autoscaler_workers',
     help: 'Worker processes the local autoscaler runs (those finishing jobs after a scale-down included).',
+    type: 'gauge',
     labelNames: ['queue'] as const,
-    read: (set) => set({ queue }, read().workers),
+    collect: () => [{ value: read().workers, labels: { queue } }],
   });
-  registerReadGauge(registry, {
+  registerCollectedMetric(registry, {
     name: 'qscale_autoscaler_desired_workers',
     help: 'Worker processes the local autoscaler wants, after stabilization.',
+    type: 'gauge',
     labelNames: ['queue'] as const,
-    read: (set) => set({ queue }, read().desired),
+    collect: () => [{ value: read().desired, labels: { queue } }],
   });
   registerCollectedMetric(registry, {
     name: 'qscale_autoscaler_decisions_total',
     help: 'Rounds in which the local autoscaler started (up) or stopped (down) workers.',
     type: 'counter',
     labelNames: ['queue', 'direction'] as const,
-    read: () => [
+    collect: () => [
       { value: read().decisions.up, labels: { queue, direction: 'up' } },
       { value: read().decisions.down, labels: { queue, direction: 'down' } },
     ],
@@ -48,6 +44,6 @@ export function registerAutoscalerMetrics(
     help: 'Worker processes that exited without being asked and were started again.',
     type: 'counter',
     labelNames: ['queue'] as const,
-    read: () => [{ value: read().restarts, labels: { queue } }],
+    collect: () => [{ value: read().restarts, labels: { queue } }],
   });
 }
