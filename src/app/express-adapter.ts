@@ -1,21 +1,16 @@
 import express, { type NextFunction, type Request, type Response, type Express } from 'express';
 import type { ApiContext } from './api-context.js';
 import { ApiError } from '../http/api-error.js';
-import type { ApiRequest, ApiResponse } from '../http/api-types.js';
+import type { ApiRequest } from '../http/api-types.js';
 import { createBearerCheck } from './auth.js';
-import { apiRequest, finishRoutes, handle } from '../http/express-routes.js';
+import { apiRequest, finishRoutes, handle, type ApiRoute } from '../http/express-routes.js';
 import { errorResponse } from './error-response.js';
 import { deleteFile, getFile, getFileChunks, listFiles } from './handlers/files.js';
 import { healthz, readyz } from './handlers/health.js';
 import { search } from './handlers/search.js';
 import { uploadFiles } from './handlers/upload-files.js';
 
-type Handler = (ctx: ApiContext, req: ApiRequest) => Promise<ApiResponse>;
-
-interface Route {
-  method: 'get' | 'post' | 'delete';
-  path: string;
-  handler: Handler;
+interface Route extends ApiRoute<ApiContext, ApiRequest> {
   /** Requires the bearer token when API_TOKEN is set. */
   auth: boolean;
   json?: boolean;

@@ -3,6 +3,13 @@ import type { Logger } from '../config/logger.js';
 import { ApiError } from './api-error.js';
 import type { ApiRequest, ApiResponse } from './api-types.js';
 
+/** One route of an API's table: an HTTP method and path, answered by a handler of that API. */
+export interface ApiRoute<Context, Req> {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  handler: (ctx: Context, req: Req) => Promise<ApiResponse>;
+}
+
 /** Writes a handler's answer: its headers, then the body as JSON (or none). */
 export function send(res: Response, response: ApiResponse): void {
   if (response.headers) res.set(response.headers);

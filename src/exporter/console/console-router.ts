@@ -1,8 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { ApiError } from '../../http/api-error.js';
-import type { ApiResponse } from '../../http/api-types.js';
 import { errorResponse } from '../../http/error-response.js';
-import { apiRequest, finishRoutes, handle } from '../../http/express-routes.js';
+import { apiRequest, finishRoutes, handle, type ApiRoute } from '../../http/express-routes.js';
 import type { Actor } from './console-access.js';
 import type { ConsoleContext, ConsoleRequest } from './console-context.js';
 import {
@@ -17,12 +16,7 @@ import {
   retryFailed,
 } from './job-handlers.js';
 
-type Handler = (ctx: ConsoleContext, req: ConsoleRequest) => Promise<ApiResponse>;
-
-interface Route {
-  method: 'get' | 'post' | 'delete';
-  path: string;
-  handler: Handler;
+interface Route extends ApiRoute<ConsoleContext, ConsoleRequest> {
   /** An action: needs the action permission and passes the CSRF checks. */
   act: boolean;
 }
