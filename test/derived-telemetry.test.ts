@@ -3,9 +3,8 @@ import {
   BullmqDerivedState,
   compareStreamIds,
   nextStreamId,
-  parseRqTime,
-  RqDerivedState,
 } from '../src/queue/derived-telemetry.js';
+import { parseRqTime, RqDerivedState } from '../src/queue/rq-derived-state.js';
 
 const BOUNDS = [0.1, 1, 10];
 

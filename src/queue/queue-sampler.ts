@@ -9,7 +9,8 @@ import {
   type SampleReply,
 } from './bullmq-sample.js';
 import { connectedBullmqWorkers, type ConnectedWorkers } from './bullmq-workers.js';
-import { BullmqDerivedState, RqDerivedState } from './derived-telemetry.js';
+import { BullmqDerivedState } from './derived-telemetry.js';
+import { RqDerivedState } from './rq-derived-state.js';
 import { groupByNode } from './group-by-node.js';
 import type { RedisClient } from './redis-connection.js';
 import { parseHistogram } from './histogram-fields.js';

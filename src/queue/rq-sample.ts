@@ -5,7 +5,7 @@ import {
   type RqDerivedState,
   type RqFinishedEntry,
   type RqWorkerRecord,
-} from './derived-telemetry.js';
+} from './rq-derived-state.js';
 
 /**
  * Reads one Python RQ queue (RQ ≥ 1.13) in one script run, read-only, from RQ's own keys:
