@@ -7,7 +7,8 @@ import type { Logger } from '../config/logger.js';
 import { toWorkerIdCharacters, WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
-import { jobOutcome, WorkerTelemetry } from './worker-telemetry.js';
+import { jobOutcome } from './job-outcome.js';
+import { WorkerTelemetry } from './worker-telemetry.js';
 
 /** Options of {@link instrumentWorker}; every one has a default. */
 export interface InstrumentWorkerOptions {

@@ -6,37 +6,9 @@ import type { Logger } from '../config/logger.js';
 import { WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { bucketField, bucketFor } from '../queue/histogram-fields.js';
 import type { QueueKeys, TelemetryHistogram } from '../queue/queue-keys.js';
+import { jobOutcome, type JobOutcome } from './job-outcome.js';
+import type { WorkerTelemetryOptions } from './worker-telemetry-options.js';
 import { LEAVE_WORKER, REPORT_WORKER } from './worker-telemetry-scripts.js';
-
-export interface WorkerTelemetryOptions {
-  /**
-   * A worker id ({@link WORKER_ID_PATTERN}); checked here, since instrumentWorker passes one its
-   * caller chose.
-   */
-  workerId: string;
-  /** Slots, a whole number ≥ 1; checked here (a BullMQ worker's concurrency may be 2.5). */
-  concurrency: number;
-  /** @defaultValue 5 */
-  heartbeatSeconds?: number;
-  /** @defaultValue 60 */
-  utilizationWindowSeconds?: number;
-  /** Histogram upper bounds in seconds, ascending. */
-  buckets: readonly number[];
-  /**
-   * Job ends are gathered for this long before they are written in one pipeline, in ms.
-   * @defaultValue 100
-   */
-  flushDelayMs?: number;
-  /**
-   * At most this many expired peers (killed workers) are reaped per report: their contributions
-   * leave the queue's worker totals. Every report of every live worker reaps, so a fleet clears
-   * its dead within about one heartbeat. A whole number ≥ 1.
-   * @defaultValue 50
-   */
-  reapLimit?: number;
-  /** Clock, for tests. @defaultValue Date.now */
-  now?: () => number;
-}
 
 /** A worker sweeps the totals for orphaned entries every this many heartbeats. */
 const SWEEP_EVERY = 12;
@@ -61,34 +33,6 @@ interface PendingHistogram {
   count: number;
   sum: number;
   buckets: Map<number, number>;
-}
-
-/** What a job reported when it ended. */
-export interface JobOutcome {
-  status: 'completed' | 'failed';
-  processingSeconds: number;
-  /** Enqueue → start; absent for retries, whose enqueue time is the first attempt's. */
-  waitSeconds?: number;
-}
-
-/**
- * The outcome of a job that ran from `startedAt` to `endedAt` (epoch ms); its wait time (ready →
- * start) on the first attempt only, since a retry's enqueue time is the first attempt's.
- */
-export function jobOutcome(
-  job: Job,
-  status: JobOutcome['status'],
-  startedAt: number,
-  endedAt: number,
-): JobOutcome {
-  const readyAt = job.timestamp + (job.opts.delay ?? 0);
-  return {
-    status,
-    processingSeconds: (endedAt - startedAt) / 1000,
-    ...(job.attemptsStarted <= 1 && {
-      waitSeconds: ((job.processedOn ?? startedAt) - readyAt) / 1000,
-    }),
-  };
 }
 
 /**
