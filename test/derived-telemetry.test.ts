@@ -4,7 +4,8 @@ import {
   compareStreamIds,
   nextStreamId,
 } from '../src/queue/derived-telemetry.js';
-import { parseRqTime, RqDerivedState } from '../src/queue/rq-derived-state.js';
+import { RqDerivedState } from '../src/queue/rq-derived-state.js';
+import { parseRqTime } from '../src/queue/rq-job-fields.js';
 
 const BOUNDS = [0.1, 1, 10];
 

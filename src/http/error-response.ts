@@ -2,6 +2,15 @@ import { isRedisOutOfMemory, isRedisUnavailable } from '../queue/redis-errors.js
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
 
+/** A 503 that says why and when to retry. */
+function unavailable(code: string, message: string, retryAfterSeconds: number): ApiResponse {
+  return {
+    status: 503,
+    body: { error: { code, message } },
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  };
+}
+
 /**
  * Turns an error into an HTTP answer: an {@link ApiError} as it is, Redis out of memory or out of
  * reach as 503 with Retry-After, anything else as a bare 500 (the caller logs it).
@@ -15,30 +24,18 @@ export function errorResponse(error: unknown): ApiResponse {
     };
   }
   if (isRedisOutOfMemory(error)) {
-    return {
-      status: 503,
-      body: {
-        error: {
-          code: 'redis_full',
-          message:
-            'The queue store (Redis) is out of memory (maxmemory) and refuses new data; nothing was stored. Retry later.',
-        },
-      },
-      headers: { 'Retry-After': '30' },
-    };
+    return unavailable(
+      'redis_full',
+      'The queue store (Redis) is out of memory (maxmemory) and refuses new data; nothing was stored. Retry later.',
+      30,
+    );
   }
   if (isRedisUnavailable(error)) {
-    return {
-      status: 503,
-      body: {
-        error: {
-          code: 'redis_unavailable',
-          message:
-            'The queue store (Redis) cannot be reached right now; nothing was stored. Retry later.',
-        },
-      },
-      headers: { 'Retry-After': '5' },
-    };
+    return unavailable(
+      'redis_unavailable',
+      'The queue store (Redis) cannot be reached right now; nothing was stored. Retry later.',
+      5,
+    );
   }
   return {
     status: 500,

@@ -1,5 +1,5 @@
 import type { QueueKeys } from '../queue/queue-keys.js';
-import { inflateText, lastLine } from '../queue/recent-failures.js';
+import { lastLine, parseRqTime, readRqJobFields, rqTraceback } from '../queue/rq-job-fields.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import {
   acknowledgeFailures,
@@ -35,11 +35,10 @@ const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
 /** Jobs read per round trip while cleaning. */
 const CLEAN_BATCH = 200;
 
-/** RQ's times: `2026-12-02T13:00:00.123456Z` (UTC, microseconds). */
+/** RQ's time as whole epoch ms, null when absent or unreadable. */
 function rqTime(value: string | null | undefined): number | null {
-  if (!value) return null;
-  const ms = Date.parse(value.replace(/(\.\d{3})\d*Z?$/, '$1Z').replace(/(\d\d)$/, '$1Z'));
-  return Number.isFinite(ms) ? ms : null;
+  const ms = parseRqTime(value ?? undefined);
+  return ms === undefined ? null : Math.floor(ms);
 }
 
 function rqNow(): string {
@@ -50,14 +49,6 @@ function rqNow(): string {
  * A job's traceback: its hash's zlib-compressed `exc_info`, or (RQ on Redis ≥ 5 keeps results in a
  * stream) the base64 `exc_string` of its latest result.
  */
-function tracebackOf(exc: Buffer | null, latest: [string, string[]][] | null): string | null {
-  const text = inflateText(exc);
-  if (text !== null) return text;
-  const entry = latest?.[0]?.[1] ?? [];
-  const at = entry.indexOf('exc_string');
-  return at >= 0 ? inflateText(entry[at + 1], true) : null;
-}
-
 function actionsFor(state: JobSummary['state']): JobAction[] {
   switch (state) {
     case 'failed':
@@ -137,23 +128,10 @@ export class RqJobs implements QueueJobs {
   }
 
   private async summaries(ids: string[], state: RqState): Promise<(JobSummary | undefined)[]> {
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) {
-      pipeline.hmget(this.jobKey(id), ...SUMMARY_FIELDS);
-      pipeline.hgetBuffer(this.jobKey(id), 'exc_info');
-      pipeline.xrevrange(`${this.keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1);
-    }
-    const replies = (await pipeline.exec()) ?? [];
+    const jobs = await readRqJobFields(this.redis, this.keys, ids, SUMMARY_FIELDS);
     return ids.map((id, index) => {
-      const [fields, exc, latest] = [0, 1, 2].map((k) => {
-        const [error, reply] = replies[index * 3 + k] ?? [null, null];
-        if (error) throw error;
-        return reply;
-      });
-      const [description, status, createdAt, startedAt, endedAt] = (fields ?? []) as (
-        string | null
-      )[];
+      const { fields, traceback } = jobs[index]!;
+      const [description, status, createdAt, startedAt, endedAt] = fields;
       if (status === null && description === null) return undefined;
       return {
         id,
@@ -164,9 +142,7 @@ export class RqJobs implements QueueJobs {
         startedAt: rqTime(startedAt),
         finishedAt: rqTime(endedAt),
         attemptsMade: startedAt ? 1 : 0,
-        error: cut(
-          lastLine(tracebackOf(exc as Buffer | null, latest as [string, string[]][] | null)),
-        ),
+        error: cut(lastLine(traceback)),
       };
     });
   }
@@ -199,7 +175,7 @@ export class RqJobs implements QueueJobs {
     const state = (RQ_JOB_STATES as readonly string[]).includes(status)
       ? (status as RqState)
       : 'unknown';
-    const traceback = tracebackOf(exc, results);
+    const traceback = rqTraceback(exc, results);
     const description = fields.description ?? null;
     const options: Record<string, unknown> = {};
     for (const name of ['timeout', 'result_ttl', 'failure_ttl', 'ttl', 'retries_left']) {

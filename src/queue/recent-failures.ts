@@ -1,6 +1,6 @@
-import { inflateSync } from 'node:zlib';
 import type { RedisClient } from './redis-connection.js';
 import type { QueueKeys } from './queue-keys.js';
+import { lastLine, parseRqTime, readRqJobFields } from './rq-job-fields.js';
 
 /** One failed job as the status page lists it. */
 export interface RecentFailure {
@@ -16,27 +16,6 @@ export interface RecentFailure {
   failedAt: number;
 }
 
-/** The last non-empty line of a Python traceback: `ValueError: boom`. */
-export function lastLine(text: string | null): string | null {
-  if (text === null) return null;
-  const lines = text.trimEnd().split('\n');
-  return lines[lines.length - 1]?.trim() || null;
-}
-
-/** RQ's zlib-compressed `exc_info` (or, stored as a result, base64 of it) as text. */
-export function inflateText(
-  data: Buffer | string | null | undefined,
-  base64 = false,
-): string | null {
-  if (!data || data.length === 0) return null;
-  try {
-    const bytes = base64 ? Buffer.from(String(data), 'base64') : Buffer.from(data);
-    return inflateSync(bytes, { maxOutputLength: 1 << 20 }).toString('utf8');
-  } catch {
-    return base64 ? null : Buffer.from(data).toString('utf8');
-  }
-}
-
 /**
  * The latest `limit` failed jobs of a Python RQ queue, newest first (the failed registry is scored
  * by expiry: failure time + failure_ttl), with the last line of their traceback from the job hash's
@@ -49,34 +28,16 @@ async function readRecentRqFailures(
   limit: number,
 ): Promise<RecentFailure[]> {
   const ids = await redis.zrevrange(keys.rq('failed'), 0, limit - 1);
-  if (ids.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const id of ids) {
-    pipeline.hmget(`${keys.prefix}:job:${id}`, 'description', 'ended_at');
-    pipeline.hgetBuffer(`${keys.prefix}:job:${id}`, 'exc_info');
-    pipeline.xrevrange(`${keys.prefix}:results:${id}`, '+', '-', 'COUNT', 1);
-  }
-  const replies = (await pipeline.exec()) ?? [];
+  const jobs = await readRqJobFields(redis, keys, ids, ['description', 'ended_at']);
   return ids.map((id, index) => {
-    const [fieldsReply, excReply, resultReply] = [0, 1, 2].map((k) => {
-      const [error, reply] = replies[index * 3 + k] ?? [null, null];
-      if (error) throw error;
-      return reply;
-    });
-    const [description = null, endedAt = null] = (fieldsReply ?? []) as (string | null)[];
-    let text = inflateText(excReply as Buffer | null);
-    if (text === null) {
-      const entry = (resultReply as [string, string[]][] | null)?.[0]?.[1] ?? [];
-      const at = entry.indexOf('exc_string');
-      if (at >= 0) text = inflateText(entry[at + 1], true);
-    }
-    const failedAt = endedAt ? Date.parse(endedAt.replace(/(\.\d{3})\d*Z?$/, '$1Z')) : NaN;
+    const { fields, traceback } = jobs[index]!;
+    const [description = null, endedAt = null] = fields;
     return {
       id,
       name: description,
       fileName: null,
-      error: shorten(lastLine(text)),
-      failedAt: Number.isFinite(failedAt) ? failedAt : 0,
+      error: shorten(lastLine(traceback)),
+      failedAt: Math.floor(parseRqTime(endedAt ?? undefined) ?? 0),
     };
   });
 }

@@ -5,6 +5,7 @@ import {
   type DerivedHistograms,
 } from './derived-telemetry.js';
 import type { WorkerSnapshot } from './queue-snapshot.js';
+import { parseRqTime } from './rq-job-fields.js';
 
 /**
  * One RQ registry entry read since the cursor: `[jobId, score, enqueued_at, started_at, ended_at]`
@@ -86,16 +87,6 @@ export interface RqWorkerRecord {
   currentJobStartedAt?: number;
   /** The current job's queue (its `origin`). */
   currentJobQueue?: string;
-}
-
-/** RQ's `%Y-%m-%dT%H:%M:%S.%fZ` (or without the fraction) as epoch ms; undefined when absent. */
-export function parseRqTime(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z?$/.exec(value);
-  if (!match) return undefined;
-  const ms = Date.parse(`${match[1]}Z`);
-  if (Number.isNaN(ms)) return undefined;
-  return ms + Number(`0.${match[2] ?? '0'}`) * 1000;
 }
 
 const SAFE_WORKER_NAME = /^[A-Za-z0-9_.:@-]{1,128}$/;

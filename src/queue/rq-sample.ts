@@ -1,7 +1,7 @@
+import { parseRqTime } from './rq-job-fields.js';
 import type { QueueKeys } from './queue-keys.js';
 import type { QueueSnapshot } from './queue-snapshot.js';
 import {
-  parseRqTime,
   type RqDerivedState,
   type RqFinishedEntry,
   type RqWorkerRecord,
