@@ -202,7 +202,7 @@ function wholeScrape(clients: Clients, keys: QueueKeys[], maxWorkers: number) {
   const source = new ScrapeSource(new ScalingSignals(sampler, 60), logger);
   const registry = createExporterRegistry(
     source,
-    { buckets: DEFAULT_BUCKETS, perWorker: true, drainSeconds: 60 },
+    { buckets: DEFAULT_BUCKETS, perWorker: true, sizing: { targetWaitSeconds: 30 } },
     Registry.PROMETHEUS_CONTENT_TYPE,
   );
   return {

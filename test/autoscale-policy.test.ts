@@ -26,7 +26,7 @@ function input(overrides: Partial<AutoscalePolicyInput> = {}): AutoscalePolicyIn
     current: 1,
     snapshot: work(0),
     rates: {},
-    drainSeconds: 60,
+    sizing: { targetWaitSeconds: 30 },
     ...overrides,
   };
 }
@@ -95,8 +95,8 @@ describe('recommendWorkers', () => {
   });
 
   describe('workers mode', () => {
-    it('should take the workers needed as the value itself', () => {
-      // 2 jobs/s × 3 s = 6 slots of concurrency 2 → 3 workers.
+    it('should take the workers that keep the wait objective as the value itself', () => {
+      // 2 jobs/s × 3 s = 6 busy slots; a p95 wait ≤ 30 s needs 7 (Erlang C); 2 per worker → 4.
       const snapshot = work(0, 6, { workers: [workerSnapshot('a', 2), workerSnapshot('b', 2)] });
       expect(
         recommendWorkers(
@@ -106,7 +106,11 @@ describe('recommendWorkers', () => {
             rates: { arrivalPerSecond: 2, meanProcessingSeconds: 3 },
           }),
         ),
-      ).toEqual({ desired: 3, reason: 'workers needed 3 → 3 workers' });
+      ).toEqual({
+        desired: 4,
+        reason:
+          '2 jobs/s × 3 s (measured) = 6 busy slots; p95 wait ≤ 30 s needs 7; ÷ 2 slots per worker → 4 workers',
+      });
     });
   });
 

@@ -318,7 +318,7 @@ describe('Exporter', () => {
     );
     const registry = createExporterRegistry(
       source,
-      { buckets: [1], perWorker: true, drainSeconds: 60 },
+      { buckets: [1], perWorker: true, sizing: { targetWaitSeconds: 30 } },
       Registry.PROMETHEUS_CONTENT_TYPE,
     );
     await source.refresh();

@@ -650,7 +650,7 @@ describe('k8s manifests', () => {
           queues: (config.QUEUES ?? '').split(','),
           prefix: config.QUEUE_PREFIX ?? '',
         };
-        const spec = parseTriggerMetadata(metadata, served, { drainSeconds: 60 });
+        const spec = parseTriggerMetadata(metadata, served, { targetWaitSeconds: 60 });
         // Running jobs keep their pods whatever WORKER_CONCURRENCY is: the workers mode never
         // answers fewer than the busy workers (a backlog target of 10 with 2 jobs per pod did).
         expect(spec).toMatchObject({
@@ -658,8 +658,10 @@ describe('k8s manifests', () => {
           mode: 'workers',
           targetValue: 1,
           activationValue: 0,
-          drainSeconds: 120,
+          // The shipped wait objective: no looser than twice the lab's 20 s jobs.
+          targetWaitSeconds: 30,
         });
+        expect(spec.drainSeconds).toBeUndefined();
       });
 
       it('should dial the exporter Service on its gRPC port', () => {
@@ -724,9 +726,14 @@ describe('k8s/examples/rq: the sidecar and KEDA for an existing Python RQ app', 
         prefixes: config.metrics.queuePrefixes,
         kinds: config.metrics.queueKinds,
       },
-      { drainSeconds: 60 },
+      { targetWaitSeconds: 60 },
     );
-    expect(spec).toMatchObject({ queue: 'file_processing', prefix: 'rq', mode: 'workers' });
+    expect(spec).toMatchObject({
+      queue: 'file_processing',
+      prefix: 'rq',
+      mode: 'workers',
+      targetWaitSeconds: 30,
+    });
     const address = trigger.metadata.scalerAddress ?? '';
     const [, name, namespace, port] =
       /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)$/.exec(address) ?? [];
@@ -791,11 +798,11 @@ describe('parseTriggerMetadata', () => {
   it('should reject trigger metadata for a queue the scaler does not serve', () => {
     const served = { queues: ['file_processing'], prefix: 'bull' };
     expect(() =>
-      parseTriggerMetadata({ queue: 'other', mode: 'backlog' }, served, { drainSeconds: 60 }),
+      parseTriggerMetadata({ queue: 'other', mode: 'backlog' }, served, { targetWaitSeconds: 30 }),
     ).toThrow(/not served/);
     expect(() =>
       parseTriggerMetadata({ queue: 'file_processing', mode: 'fastest' }, served, {
-        drainSeconds: 60,
+        targetWaitSeconds: 30,
       }),
     ).toThrow(/mode/);
   });

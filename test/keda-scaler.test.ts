@@ -176,7 +176,7 @@ describe('KEDA external scaler', () => {
     expect(value.metricName).toMatch(/-latency$/);
   });
 
-  it('should ask for the workers that drain the backlog in time in workers mode', async () => {
+  it('should ask for the workers that bring the backlog under the wait objective in workers mode', async () => {
     const name = named('workers');
     const queue = newQueue(name);
     const { client } = await scalerFor([name]);
@@ -200,15 +200,25 @@ describe('KEDA external scaler', () => {
     for (let i = 0; i < 4; i++) telemetry.jobEnded({ status: 'completed', processingSeconds: 2 });
     await telemetry.close();
 
-    // 30 jobs × 2 s / 60 s drain = 1 slot; / 10 s drain = 6 slots; 2 slots per worker → 3.
+    // 30 jobs × 2 s within the default objective of 30 s = 2 slots; within 10 s = 6 slots;
+    // 2 slots per worker → 3. (No arrival rate yet: 30 jobs at once are a backlog.)
     const value = async (meta: Record<string, string>) =>
       (await client.getMetrics({ queue: name, mode: 'workers', ...meta })).metricValues[0]!;
     expect(await value({ concurrency: '1' })).toMatchObject({
-      metricValue: 1,
-      metricValueFloat: 1,
+      metricValue: 2,
+      metricValueFloat: 2,
     });
+    expect(await value({ concurrency: '1', targetWaitSeconds: '10' })).toMatchObject({
+      metricValue: 6,
+    });
+    expect(await value({ concurrency: '2', targetWaitSeconds: '10' })).toMatchObject({
+      metricValue: 3,
+    });
+    // drainSeconds shorter than the objective drains the backlog faster; longer changes nothing.
     expect(await value({ concurrency: '1', drainSeconds: '10' })).toMatchObject({ metricValue: 6 });
-    expect(await value({ concurrency: '2', drainSeconds: '10' })).toMatchObject({ metricValue: 3 });
+    expect(await value({ concurrency: '1', drainSeconds: '600' })).toMatchObject({
+      metricValue: 2,
+    });
   });
 
   it('should keep 6 busy pods of 2 slots with the shipped keda overlay’s trigger (backlog 10 gave 2)', async () => {
@@ -268,11 +278,20 @@ describe('KEDA external scaler', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{}, /"queue" is required/],
       [{ queue: name, mode: 'magic' }, /mode="magic".*one of backlog, latency, workers/],
-      [{ queue: name, targetValue: '0' }, /targetValue="0".*> 0/],
+      [{ queue: name, targetValue: '0' }, /targetValue="0".*from 0.001 to 1000000/],
+      [{ queue: name, targetValue: 'Infinity' }, /targetValue="Infinity"/],
       [{ queue: name, targetValue: 'ten' }, /targetValue="ten"/],
-      [{ queue: name, activationValue: '-1' }, /activationValue="-1".*≥ 0/],
+      [{ queue: name, activationValue: '-1' }, /activationValue="-1".*from 0 to/],
       [{ queue: name, includeActive: 'maybe' }, /includeActive="maybe".*true or false/],
       [{ queue: name, drainSeconds: '0' }, /drainSeconds="0"/],
+      // A value so small it would size for no time at all (1e-320 s), or a day and more.
+      [{ queue: name, drainSeconds: '1e-320' }, /drainSeconds="1e-320".*from 0.1 to 86400 seconds/],
+      [{ queue: name, targetWaitSeconds: '1e-320' }, /targetWaitSeconds="1e-320"/],
+      [{ queue: name, targetWaitSeconds: '90000' }, /targetWaitSeconds="90000"/],
+      [{ queue: name, expectedJobSeconds: '-3' }, /expectedJobSeconds="-3"/],
+      [{ queue: name, concurrency: '100000' }, /concurrency="100000".*whole number/],
+      // A long value is cut in the message.
+      [{ queue: name, targetValue: 'x'.repeat(5000) }, /targetValue="x{64}"… \(5000 characters\)/],
       [{ queue: name, concurrency: '1.5' }, /concurrency="1.5"/],
     ];
     for (const [meta, details] of cases) {

@@ -2,13 +2,19 @@ import { describe, expect, it, vi } from 'vitest';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
-import { HistoryRecorder, readHistory, type HistoryTier } from '../src/exporter/queue-history.js';
+import {
+  HistoryRecorder,
+  readHistory,
+  readQueuePrior,
+  type HistoryTier,
+} from '../src/exporter/queue-history.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/queue/queue-sampler.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { redisPerFile } from '../harness/redis-per-file.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import { testEnv } from '../harness/stack.js';
+import { ScalerClient } from '../harness/scaler-client.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,7 +33,7 @@ describe('Queue history', () => {
       keys: new Map([[keys.queue, keys]]),
       read: () => signals.read(),
       rates: (snapshot) => signals.rates(snapshot),
-      drainSeconds: 300,
+      sizing: { targetWaitSeconds: 30 },
       logger,
       owner,
       tiers,
@@ -138,5 +144,49 @@ describe('Queue history', () => {
       points: unknown[];
     };
     expect(none).toMatchObject({ enabled: false, points: [] });
+  });
+
+  it('should give a restarted sidecar the processing time its history measured, to size a first burst', async () => {
+    // A queue whose workers report nothing the new sidecar can read yet (no job finished since
+    // it started): before, it asked for 1 worker whatever the backlog; with the stored history
+    // it sizes the burst at once.
+    const name = uniqueQueueName('history');
+    const keys = new QueueKeys('bull', name);
+    const { queue, close } = openTestQueue(server.redis, name);
+    cleanups.push(close);
+    // The earlier life of the queue: a sidecar's recorder wrote what it measured (7.5 s a job).
+    const client = server.redis.client();
+    cleanups.push(async () => client.disconnect());
+    const signals = new ScalingSignals(new QueueSampler(client, [keys], { ttlMs: 0 }), 60);
+    const earlier = new HistoryRecorder({
+      redis: client,
+      keys: new Map([[keys.queue, keys]]),
+      read: () => signals.read(),
+      rates: () => ({ meanProcessingSeconds: 7.5 }),
+      sizing: { targetWaitSeconds: 30 },
+      logger,
+      owner: 'earlier',
+    });
+    await earlier.tick();
+    expect(await readQueuePrior(client, keys)).toEqual({ processingSeconds: 7.5 });
+    expect(await readQueuePrior(client, new QueueKeys('bull', uniqueQueueName('none')))).toEqual(
+      {},
+    );
+
+    await queue.addBulk(Array.from({ length: 40 }, () => ({ name: 'j', data: {} })));
+    const sidecar = await runExporter(
+      loadConfig(await testEnv(server.redis, { QUEUE_NAME: name, HOST: '127.0.0.1' })),
+      logger,
+    );
+    cleanups.push(() => sidecar.close());
+    const scaler = new ScalerClient(`127.0.0.1:${sidecar.scaler.port}`);
+    cleanups.push(async () => scaler.close());
+    const metadata = { queue: name, mode: 'workers', concurrency: '2', targetWaitSeconds: '30' };
+    // 40 waiting × 7.5 s within the 30 s objective = 10 slots → 5 workers of 2 (read at start, in
+    // the background: within a few seconds).
+    await vi.waitFor(
+      async () => expect((await scaler.getMetrics(metadata)).metricValues[0]!.metricValue).toBe(5),
+      { timeout: 5000, interval: 100 },
+    );
   });
 });

@@ -1,88 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSnapshot } from '../src/queue/queue-snapshot.js';
 import { RateTracker } from '../src/scaling/queue-rates.js';
-import {
-  desiredWorkers,
-  isActive,
-  metricName,
-  scalingValue,
-} from '../src/scaling/scaling-decision.js';
-import { emptyHistogram, queueSnapshot, workerSnapshot } from '../harness/snapshots.js';
+import { isActive, metricName, scalingValue } from '../src/scaling/scaling-decision.js';
+import { emptyHistogram, queueSnapshot } from '../harness/snapshots.js';
 
 const snapshot = (overrides: Partial<QueueSnapshot> = {}) =>
   queueSnapshot({ sampledAt: 1_000_000, ...overrides });
-const worker = workerSnapshot;
-
-describe('desiredWorkers', () => {
-  it('should size steady load by Little’s law: arrival rate × processing time / concurrency', () => {
-    // 3 jobs/s × 4 s = 12 busy slots; 4 slots per worker → 3 workers.
-    const s = snapshot({ workers: [worker('a', 0, 4)] });
-    expect(
-      desiredWorkers(s, { arrivalPerSecond: 3, meanProcessingSeconds: 4 }, { drainSeconds: 60 }),
-    ).toBe(3);
-  });
-
-  it('should add what drains the backlog within drainSeconds', () => {
-    // 120 waiting × 1 s / 60 s = 2 slots, + 1 job/s × 1 s = 1 slot → 3 workers of 1 slot.
-    const s = snapshot({ backlog: 120 });
-    expect(
-      desiredWorkers(
-        s,
-        { arrivalPerSecond: 1, meanProcessingSeconds: 1 },
-        { drainSeconds: 60, concurrency: 1 },
-      ),
-    ).toBe(3);
-  });
-
-  it('should never go below the workers busy right now, nor to 0 while there is work', () => {
-    const busy = snapshot({
-      workers: [worker('a', 1), worker('b', 2), worker('c', 0)],
-      counts: { ...snapshot().counts, active: 3 },
-    });
-    expect(
-      desiredWorkers(
-        busy,
-        { arrivalPerSecond: 0, meanProcessingSeconds: 0.01 },
-        { drainSeconds: 60 },
-      ),
-    ).toBe(2);
-    const waiting = snapshot({ backlog: 1 });
-    expect(desiredWorkers(waiting, {}, { drainSeconds: 60 })).toBe(1);
-    expect(desiredWorkers(snapshot(), {}, { drainSeconds: 60 })).toBe(0);
-  });
-
-  it('should take the longest running job as the processing time before any job finished', () => {
-    // A new queue: 200 waiting, 1 worker (2 slots) whose oldest job started 12 s ago, nothing
-    // finished yet. 200 × 12 s / 120 s = 20 slots → 10 workers; before it was 1 (the busy worker).
-    const running = (startedSecondsAgo: number) => ({
-      ...worker('a', 2),
-      oldestJobStartedAt: 1_000_000 - startedSecondsAgo * 1000,
-    });
-    const s = snapshot({
-      backlog: 200,
-      workers: [running(12)],
-      counts: { ...snapshot().counts, active: 2 },
-    });
-    expect(desiredWorkers(s, {}, { drainSeconds: 120 })).toBe(10);
-    // It grows with the running time, and a measured mean takes over once a job finished.
-    expect(desiredWorkers({ ...s, workers: [running(24)] }, {}, { drainSeconds: 120 })).toBe(20);
-    expect(desiredWorkers(s, { meanProcessingSeconds: 1.2 }, { drainSeconds: 120 })).toBe(1);
-    // Nothing running yet: the floor (1 while work waits).
-    expect(desiredWorkers(snapshot({ backlog: 200 }), {}, { drainSeconds: 120 })).toBe(1);
-  });
-
-  it('should not round float noise up to an extra worker', () => {
-    // 0.1 × 30 = 3.0000000000000004 slots → 3 workers, not 4.
-    const s = snapshot();
-    expect(
-      desiredWorkers(
-        s,
-        { arrivalPerSecond: 0.1, meanProcessingSeconds: 30 },
-        { drainSeconds: 60, concurrency: 1 },
-      ),
-    ).toBe(3);
-  });
-});
 
 describe('scalingValue and isActive', () => {
   const s = snapshot({
@@ -92,7 +15,7 @@ describe('scalingValue and isActive', () => {
   });
 
   it('should give backlog (+ active), oldest age, or workers by mode', () => {
-    const base = { drainSeconds: 60, includeActive: true };
+    const base = { targetWaitSeconds: 30, includeActive: true };
     expect(scalingValue(s, {}, { ...base, mode: 'backlog' })).toBe(10);
     expect(scalingValue(s, {}, { ...base, mode: 'backlog', includeActive: false })).toBe(7);
     expect(scalingValue(s, {}, { ...base, mode: 'latency' })).toBe(12.5);
@@ -143,5 +66,75 @@ describe('RateTracker', () => {
     expect(tracker.rates(at(105, 1010, 0, 0)).arrivalPerSecond).toBeCloseTo(2, 6);
     observe(at(110, 5, 0, 0)); // Redis was flushed
     expect(tracker.rates(at(110, 5, 0, 0)).arrivalPerSecond).toBeUndefined();
+  });
+});
+
+describe('RateTracker arrival rate', () => {
+  /** Feeds arrivals (ascending times in s) to a tracker, sampling every `every` s up to `until`. */
+  function feed(tracker: RateTracker, arrivals: number[], until: number, every = 1, from = 0) {
+    let i = 0;
+    let last = snapshot();
+    for (let t = from; t <= until + 1e-9; t += every) {
+      while (i < arrivals.length && arrivals[i]! <= t) i++;
+      last = snapshot({ sampledAt: Math.round(t * 1000), enqueuedTotal: i });
+      tracker.observe({ sampledAt: last.sampledAt, durationSeconds: 0, queues: [last] });
+    }
+    return tracker.rates(last).arrivalPerSecond;
+  }
+  const evenly = (perSecond: number, from: number, to: number) =>
+    Array.from({ length: Math.round((to - from) * perSecond) }, (_, k) => from + k / perSecond);
+
+  it('should measure a rate even when samples come faster than its resolution', () => {
+    // Samples every 100 ms with a 60 s window (1 s resolution): the points stay a second apart.
+    const rate = feed(new RateTracker(60), evenly(2, 0, 30), 30, 0.1);
+    expect(rate).toBeGreaterThan(1.8);
+    expect(rate).toBeLessThan(2.2);
+  });
+
+  it('should see a step up within about ten seconds', () => {
+    // 1 job/s for two minutes, then 5 jobs/s: the 60 s window alone would take a minute.
+    const arrivals = [...evenly(1, 0, 120), ...evenly(5, 120, 200)];
+    const tracker = new RateTracker(60);
+    expect(feed(tracker, arrivals, 120)).toBeCloseTo(1, 1);
+    expect(feed(tracker, arrivals, 130, 1, 121)).toBeGreaterThan(4.5);
+  });
+
+  it('should count a one-off burst as a backlog, not as a rate', () => {
+    // 1 job/s with 100 jobs at once at 100 s: 20 s later the rate is still about 1 job/s, not
+    // 1 + 100 / 60.
+    const arrivals = [...evenly(1, 0, 120), ...Array.from({ length: 100 }, () => 100)].sort(
+      (a, b) => a - b,
+    );
+    const rate = feed(new RateTracker(60), arrivals, 120)!;
+    expect(rate).toBeGreaterThan(0.9);
+    expect(rate).toBeLessThan(1.3);
+  });
+
+  it('should not collapse on a pause shorter than the window', () => {
+    // 2 jobs/s for 90 s, then nothing for 20 s: the window still holds 40 s of the stream.
+    const rate = feed(new RateTracker(60), evenly(2, 0, 90), 110)!;
+    expect(rate).toBeGreaterThan(1.2);
+    expect(rate).toBeLessThan(1.5);
+  });
+
+  it('should not overestimate a Poisson stream', () => {
+    // Poisson arrivals at 0.5 jobs/s: the estimate, averaged over many windows, within 10 %.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return (seed + 0.5) / 2 ** 31;
+    };
+    const arrivals: number[] = [];
+    for (let t = -Math.log(random()) / 0.5; t < 6000; t += -Math.log(random()) / 0.5) {
+      arrivals.push(t);
+    }
+    const tracker = new RateTracker(60);
+    const estimates: number[] = [];
+    for (let end = 120; end <= 6000; end += 60) {
+      estimates.push(feed(tracker, arrivals, end, 1, end - 119)!);
+    }
+    const mean = estimates.reduce((sum, r) => sum + r, 0) / estimates.length;
+    expect(mean).toBeGreaterThan(0.45);
+    expect(mean).toBeLessThan(0.55);
   });
 });

@@ -69,7 +69,7 @@ async function startExporter(
     server = createExporterServer({
       source: new ScrapeSource(signals, logger),
       metrics: config.metrics,
-      drainSeconds: config.scaler.drainSeconds,
+      sizing: config.scaler.sizing,
       rateWindowSeconds: config.scaler.rateWindowSeconds,
       logger,
       redis,

@@ -9,8 +9,9 @@ import { startScalerServer, type RunningScalerServer } from '../keda/scaler-serv
 import { loadKubeConfig } from '../k8s/kube-config.js';
 import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
 import { createQueueJobs } from '../jobs/create-queue-jobs.js';
-import { HistoryRecorder, readHistory } from '../exporter/queue-history.js';
-import { createRedis } from '../queue/redis-connection.js';
+import { HistoryRecorder, readHistory, readQueuePrior } from '../exporter/queue-history.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
+import { createRedis, type RedisClient } from '../queue/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';
@@ -69,32 +70,87 @@ function startDeletionCostKeeper(
 /** How often the sidecar reads the queues by itself while any queue's numbers are derived. */
 export const DERIVED_READ_INTERVAL_MS = 2000;
 
+/** After a KEDA call, the sidecar keeps reading the queues regularly for this long. */
+const SCALING_READS_FOR_MS = 5 * 60_000;
+
 /**
- * Reads the queues every {@link DERIVED_READ_INTERVAL_MS} while any of them has workers without
- * qscale telemetry, whether or not anyone scrapes: their derived counters come from BullMQ's
- * events stream, which keeps only the latest ~10 000 events (about 2 500 jobs), so reading it every
- * 2 s keeps them complete up to ~1 000 jobs/s where a 15 s scrape alone would miss jobs above
- * ~150 jobs/s. Queues with exact telemetry (and RQ's registries, which keep finished jobs for
- * minutes) need no such reading: while the latest read found none derived, the timer does nothing.
+ * Reads the queues by itself, whether or not anyone scrapes:
+ * - every {@link DERIVED_READ_INTERVAL_MS} while any of them has workers without qscale
+ *   telemetry: their derived counters come from BullMQ's events stream, which keeps only the
+ *   latest ~10 000 events (about 2 500 jobs), so reading it every 2 s keeps them complete up to
+ *   ~1 000 jobs/s where a 15 s scrape alone would miss jobs above ~150 jobs/s;
+ * - every {@link ScalingSignals.regularReadMs} (2 s at the default rate window) for 5 minutes after
+ *   a KEDA call: the arrival rate the decision sizes with needs regular points to see a step up
+ *   within seconds, which KEDA's polls and Prometheus' scrapes (15 s or more apart) do not give.
+ * Otherwise (exact telemetry, no autoscaler asking) the timer does nothing.
  */
-function keepDerivedQueuesRead(signals: ScalingSignals, logger: Logger): NodeJS.Timeout {
+function keepQueuesRead(signals: ScalingSignals, logger: Logger): NodeJS.Timeout {
   let reading = false;
+  const everyMs = Math.min(DERIVED_READ_INTERVAL_MS, signals.regularReadMs);
+  let lastRead = 0;
   const timer = setInterval(() => {
     // Decided by the latest read, whoever made it: nothing before the first scrape or KEDA call.
     const latest = signals.latest;
-    if (reading || !latest?.queues.some((q) => q.telemetry === 'derived' && q.kind !== 'rq')) {
-      return;
-    }
+    const now = Date.now();
+    const derived = latest?.queues.some((q) => q.telemetry === 'derived' && q.kind !== 'rq');
+    const scaling = now - signals.scalingReadAt < SCALING_READS_FOR_MS;
+    const interval = scaling ? signals.regularReadMs : derived ? DERIVED_READ_INTERVAL_MS : 0;
+    if (reading || interval === 0 || now - lastRead < interval - everyMs / 2) return;
     reading = true;
+    lastRead = now;
     signals
-      .read({ maxAgeMs: DERIVED_READ_INTERVAL_MS })
+      .read({ maxAgeMs: interval })
       .catch((error: unknown) => logger.debug({ err: error }, 'background read failed'))
       .finally(() => {
         reading = false;
       });
-  }, DERIVED_READ_INTERVAL_MS);
+  }, everyMs);
   timer.unref();
   return timer;
+}
+
+/** Until it succeeds, the sidecar tries again to read the queues' stored history this often. */
+const PRIOR_RETRY_MS = 30_000;
+
+/**
+ * Reads what each queue's stored history last measured (processing time, concurrency) and hands
+ * it to the sizing as its prior for a queue with no job finished yet; tries again every 30 s for the
+ * queues whose history could not be read (Redis down at start). Returns the function that stops it.
+ */
+function loadQueuePriors(
+  redis: RedisClient,
+  keys: readonly QueueKeys[],
+  signals: ScalingSignals,
+  logger: Logger,
+): () => void {
+  let pending = [...keys];
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = async () => {
+    const failed: QueueKeys[] = [];
+    for (const queueKeys of pending) {
+      try {
+        const prior = await readQueuePrior(redis, queueKeys);
+        if (prior.processingSeconds !== undefined || prior.concurrency !== undefined) {
+          signals.remember(queueKeys.queue, prior);
+          logger.debug({ queue: queueKeys.queue, prior }, 'queue history read for sizing');
+        }
+      } catch (error) {
+        logger.debug({ err: error, queue: queueKeys.queue }, 'queue history could not be read');
+        failed.push(queueKeys);
+      }
+    }
+    pending = failed;
+    if (pending.length > 0 && !stopped) {
+      timer = setTimeout(() => void attempt(), PRIOR_RETRY_MS);
+      timer.unref();
+    }
+  };
+  void attempt();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 /**
@@ -137,7 +193,7 @@ export async function runExporter(
         keys: keyOf,
         read: () => signals.read().catch(() => undefined),
         rates: (snapshot) => signals.rates(snapshot),
-        drainSeconds: config.scaler.drainSeconds,
+        sizing: config.scaler.sizing,
         logger,
         owner: config.worker.id,
       })
@@ -145,7 +201,7 @@ export async function runExporter(
   const server = createExporterServer({
     source: new ScrapeSource(signals, logger),
     metrics: config.metrics,
-    drainSeconds: config.scaler.drainSeconds,
+    sizing: config.scaler.sizing,
     rateWindowSeconds: config.scaler.rateWindowSeconds,
     logger,
     redis,
@@ -165,8 +221,10 @@ export async function runExporter(
     () => Promise.all([...jobs.values()].map((queueJobs) => queueJobs.close())),
     () => redis.quit(),
   ];
-  const keeper = keepDerivedQueuesRead(signals, logger);
+  const keeper = keepQueuesRead(signals, logger);
   closeSteps.unshift(async () => clearInterval(keeper));
+  const stopPriors = loadQueuePriors(redis, keys, signals, logger);
+  closeSteps.unshift(async () => stopPriors());
   recorder?.start();
   // A first read now: derived counters count from the sidecar's start, not from its first scrape.
   void signals.read().catch((error: unknown) => logger.debug({ err: error }, 'first read failed'));

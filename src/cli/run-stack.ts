@@ -80,7 +80,7 @@ export async function runStack(
   await lifecycle.start(() => runApp(config, logger));
   if (terminal) {
     await lifecycle.start(async () => {
-      terminal.follow(exporter.signals, config.queue.name, config.scaler.drainSeconds, logger);
+      terminal.follow(exporter.signals, config.queue.name, config.scaler.sizing, logger);
       return terminal;
     });
   }

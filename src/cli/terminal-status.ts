@@ -3,6 +3,7 @@ import type { Logger } from '../config/logger.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { workerTotals } from '../queue/queue-snapshot.js';
 import { desiredWorkers } from '../scaling/scaling-decision.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 /**
  * One status line at the bottom of a terminal, refreshed in place every second:
@@ -46,7 +47,7 @@ export class TerminalStatus {
   }
 
   /** Refreshes from the shared signals every second until {@link close}. */
-  follow(signals: ScalingSignals, queue: string, drainSeconds: number, logger: Logger): void {
+  follow(signals: ScalingSignals, queue: string, sizing: SizingObjective, logger: Logger): void {
     const refresh = async () => {
       try {
         const sample = await signals.read();
@@ -55,7 +56,7 @@ export class TerminalStatus {
         const { snapshot, rates } = signal;
         const done = rates.finishedPerSecond;
         const live = workerTotals(snapshot).live;
-        const desired = desiredWorkers(snapshot, rates, { drainSeconds });
+        const desired = desiredWorkers(snapshot, rates, sizing);
         // Segments in order of importance: a narrow terminal drops the last ones whole.
         this.showFitted([
           `▶ backlog ${snapshot.backlog}`,

@@ -119,7 +119,12 @@ export function configOf(e: ParsedSettings, derived: DerivedSettings) {
             ...(e.KEDA_TLS_CA !== undefined && { ca: resolve(e.KEDA_TLS_CA) }),
           },
         }),
-      drainSeconds: e.DRAIN_SECONDS,
+      /** The wait objective of `workers` mode, and of every KEDA trigger that states none. */
+      sizing: {
+        targetWaitSeconds: e.TARGET_WAIT_SECONDS,
+        ...(e.DRAIN_SECONDS !== undefined && { drainSeconds: e.DRAIN_SECONDS }),
+        ...(e.EXPECTED_JOB_SECONDS !== undefined && { expectedJobSeconds: e.EXPECTED_JOB_SECONDS }),
+      },
       rateWindowSeconds: e.RATE_WINDOW_SECONDS,
     },
     kubernetes: {

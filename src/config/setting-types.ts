@@ -20,6 +20,17 @@ export function int(min: number, max: number) {
     );
 }
 
+/** Reads a decimal env var (`0.5`, `30`); empty strings count as unset. */
+export function decimal(min: number, max: number) {
+  const message = `must be a number from ${min} to ${max}`;
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, { message })
+    .transform(Number)
+    .pipe(z.number().min(min, { message }).max(max, { message }));
+}
+
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z
     .string()

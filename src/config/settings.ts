@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   clusterNodes,
+  decimal,
   httpUrl,
   int,
   MiB,
@@ -386,13 +387,21 @@ export const SETTINGS = {
     shown: '`60`',
     doc: 'scale down only to the highest count wanted in this window',
   }),
-  DRAIN_SECONDS: setting(int(1, 86_400).default(60), {
-    shown: '`60`',
-    doc: '`workers` mode and `qscale_queue_desired_workers`: time the backlog should take to drain',
+  TARGET_WAIT_SECONDS: setting(decimal(0.1, 86_400).default(30), {
+    shown: '`30`',
+    doc: '`workers` mode and `qscale_queue_desired_workers`: the p95 time a job may wait before it starts; workers are sized to keep it (Erlang C)',
   }),
-  RATE_WINDOW_SECONDS: setting(int(5, 3600).default(60), {
+  EXPECTED_JOB_SECONDS: setting(decimal(0.001, 86_400).optional(), {
+    shown: '–',
+    doc: '`workers` mode: mean job time to assume until the queue has a measured one (its own jobs, or its stored history)',
+  }),
+  DRAIN_SECONDS: setting(decimal(0.1, 86_400).optional(), {
+    shown: '`TARGET_WAIT_SECONDS`',
+    doc: '`workers` mode: the most time the backlog may take to drain, when shorter than the wait objective',
+  }),
+  RATE_WINDOW_SECONDS: setting(decimal(0.1, 3600).default(60), {
     shown: '`60`',
-    doc: 'window of the arrival rate and mean processing time used by the `workers` mode',
+    doc: 'window of the arrival rate and mean processing time used by the `workers` mode (fractions for time-compressed labs)',
   }),
   HISTOGRAM_BUCKETS: setting(
     z

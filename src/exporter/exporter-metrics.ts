@@ -15,6 +15,7 @@ import {
   type CollectedValue,
 } from './collected-metric.js';
 import type { ScrapeSource } from './scrape-source.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 export interface ExporterMetricsOptions {
   /** Histogram upper bounds in seconds. */
@@ -25,7 +26,7 @@ export interface ExporterMetricsOptions {
    */
   perWorker: boolean;
   /** For `qscale_queue_desired_workers`. */
-  drainSeconds: number;
+  sizing: SizingObjective;
 }
 
 /** The labels that name a queue: its name, key prefix and kind (BullMQ or RQ). */
@@ -184,7 +185,7 @@ export function registerExporterMetrics(
       "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode). Derived for workers without telemetry: BullMQ's concurrency is estimated from the most active jobs per worker seen while jobs waited.",
       'gauge',
       // Sized by the mean concurrency of every live worker (meanConcurrency), listed or not.
-      (q) => desiredWorkers(q, source.rates(q), { drainSeconds: options.drainSeconds }),
+      (q) => desiredWorkers(q, source.rates(q), options.sizing),
     ],
     [
       'qscale_queue_utilization_ratio',

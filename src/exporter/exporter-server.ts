@@ -12,6 +12,7 @@ import { createExporterApp } from './exporter-app.js';
 import { createExporterRegistry } from './exporter-metrics.js';
 import type { ScrapeSource } from './scrape-source.js';
 import { createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -30,7 +31,7 @@ export function createMetricsAuth(
 export interface ExporterServerOptions {
   source: ScrapeSource;
   metrics: Config['metrics'];
-  drainSeconds: number;
+  sizing: SizingObjective;
   /** RATE_WINDOW_SECONDS of the rates the status page shows. */
   rateWindowSeconds?: number;
   logger: Logger;
@@ -74,7 +75,7 @@ export function createExporterServer(options: ExporterServerOptions): Server {
   const metricOptions = {
     buckets: metrics.buckets,
     perWorker: metrics.perWorker,
-    drainSeconds: options.drainSeconds,
+    sizing: options.sizing,
   };
   const prometheus = createExporterRegistry(
     source,
@@ -122,7 +123,7 @@ export function createExporterServer(options: ExporterServerOptions): Server {
         return source.sample;
       }),
     rates: (snapshot) => source.rates(snapshot),
-    drainSeconds: options.drainSeconds,
+    sizing: options.sizing,
     logger,
     ...(options.redis && { redis: options.redis }),
     ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),

@@ -2,8 +2,9 @@ import type { Logger } from '../config/logger.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { workerTotals, type QueueSnapshot, type Sample } from '../queue/queue-snapshot.js';
-import type { QueueRates } from '../scaling/queue-rates.js';
+import type { QueuePrior, QueueRates } from '../scaling/queue-rates.js';
 import { desiredWorkers } from '../scaling/scaling-decision.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 /** One resolution of the history: a point every `stepMs`, kept for `keepMs`. */
 export interface HistoryTier {
@@ -20,7 +21,8 @@ export const HISTORY_TIERS: readonly HistoryTier[] = [
 
 /**
  * One point: `[t (epoch s), backlog, active, done/s, enqueued/s, workers live, workers desired]`;
- * a rate or a worker count that could not be measured is null.
+ * a rate or a worker count that could not be measured is null. (The stored entry also holds the
+ * mean processing time and the workers' mean concurrency, read back by {@link readQueuePrior}.)
  */
 export type HistoryPoint = [
   number,
@@ -54,7 +56,7 @@ function leaseMs(tier: HistoryTier): number {
 const round = (value: number | undefined, digits = 3): string =>
   value === undefined || !Number.isFinite(value) ? '' : String(Number(value.toFixed(digits)));
 
-function encode(snapshot: QueueSnapshot, rates: QueueRates, drainSeconds: number): string {
+function encode(snapshot: QueueSnapshot, rates: QueueRates, sizing: SizingObjective): string {
   const derived = snapshot.derived;
   const live = derived && !derived.workersKnown ? undefined : workerTotals(snapshot).live;
   return [
@@ -63,7 +65,9 @@ function encode(snapshot: QueueSnapshot, rates: QueueRates, drainSeconds: number
     round(rates.finishedPerSecond),
     round(rates.arrivalPerSecond),
     live === undefined ? '' : String(live),
-    desiredWorkers(snapshot, rates, { drainSeconds }),
+    desiredWorkers(snapshot, rates, sizing),
+    round(rates.meanProcessingSeconds, 4),
+    live ? round(workerTotals(snapshot).concurrency / live) : '',
   ].join(',');
 }
 
@@ -91,7 +95,7 @@ export interface HistoryRecorderOptions {
   /** The latest sample (shared with scrapes); undefined when Redis could not be read. */
   read: () => Promise<Sample | undefined>;
   rates: (snapshot: QueueSnapshot) => QueueRates;
-  drainSeconds: number;
+  sizing: SizingObjective;
   logger: Logger;
   /** Who holds a step's lease (the sidecar's worker id). */
   owner: string;
@@ -149,7 +153,7 @@ export class HistoryRecorder {
         sample.queues.flatMap((snapshot) => {
           const queueKeys = keys.get(snapshot.queue);
           if (!queueKeys) return [];
-          const point = encode(snapshot, this.options.rates(snapshot), this.options.drainSeconds);
+          const point = encode(snapshot, this.options.rates(snapshot), this.options.sizing);
           return due.map((tier) => {
             const key = queueKeys.history(tier.name);
             return redis.eval(
@@ -206,4 +210,42 @@ export async function readHistory(
     if (point) points.push(point);
   }
   return { stepSeconds: tier.stepMs / 1000, points };
+}
+
+/** Entries of the day tier read per round trip while looking for the newest measured values. */
+const PRIOR_PAGE = 120;
+
+/**
+ * What a queue's stored history last measured — its mean processing time and the workers' mean
+ * concurrency — newest first over the day tier: the sizing's prior for a queue whose jobs have not
+ * finished since this sidecar started (a restart, or derived telemetry that counts from the start).
+ * Empty when the history holds neither (never written, expired, or written before these fields).
+ */
+export async function readQueuePrior(
+  redis: RedisClient,
+  keys: QueueKeys,
+  tiers: readonly HistoryTier[] = HISTORY_TIERS,
+): Promise<QueuePrior> {
+  const prior: QueuePrior = {};
+  for (const tier of [...tiers].reverse()) {
+    let end = '+';
+    for (let read = 0; read < tier.keepMs / tier.stepMs; read += PRIOR_PAGE) {
+      const entries = await redis.xrevrange(keys.history(tier.name), end, '-', 'COUNT', PRIOR_PAGE);
+      for (const [, fields] of entries) {
+        const at = fields.indexOf('p');
+        const parts = at >= 0 ? (fields[at + 1] ?? '').split(',') : [];
+        const processing = Number(parts[6] || NaN);
+        const concurrency = Number(parts[7] || NaN);
+        if (prior.processingSeconds === undefined && processing >= 0) {
+          prior.processingSeconds = processing;
+        }
+        if (prior.concurrency === undefined && concurrency > 0) prior.concurrency = concurrency;
+        if (prior.processingSeconds !== undefined && prior.concurrency !== undefined) return prior;
+      }
+      if (entries.length < PRIOR_PAGE) break;
+      end = `(${entries[entries.length - 1]![0]}`;
+    }
+    if (prior.processingSeconds !== undefined) return prior;
+  }
+  return prior;
 }

@@ -15,6 +15,7 @@ import {
 import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
 import { busyWorkers, desiredWorkers } from '../scaling/scaling-decision.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 /** One live worker as the status page shows it. */
 export interface WorkerStatus {
@@ -117,7 +118,8 @@ export interface StatusApiOptions {
   /** Reads a sample (through the exporter's serialized scrape); undefined when Redis is down. */
   read: () => Promise<Sample | undefined>;
   rates: (snapshot: QueueSnapshot) => QueueRates;
-  drainSeconds: number;
+  /** The wait objective `desired` is sized for. */
+  sizing: SizingObjective;
   logger: Logger;
   /** A client for the recent-failures read; without it `recentFailures` is null. */
   redis?: RedisClient;
@@ -160,7 +162,7 @@ export function checkUploadUrl(uploadUrl: string): string {
 export function queueStatus(
   snapshot: QueueSnapshot,
   rates: QueueRates,
-  drainSeconds: number,
+  sizing: SizingObjective,
   recentFailures: RecentFailure[] | null,
 ): QueueStatus {
   const processing = mergeHistograms(snapshot.processing.completed, snapshot.processing.failed);
@@ -190,7 +192,7 @@ export function queueStatus(
     },
     workers: {
       live: derived && !derived.workersKnown ? null : workerTotals(snapshot).live,
-      desired: desiredWorkers(snapshot, rates, { drainSeconds }),
+      desired: desiredWorkers(snapshot, rates, sizing),
       busy: busyWorkers(snapshot),
       list: snapshot.workers.map(({ id, busy, concurrency, utilization }) => ({
         id,
@@ -238,7 +240,7 @@ export class StatusApi {
             queueStatus(
               snapshot,
               this.options.rates(snapshot),
-              this.options.drainSeconds,
+              this.options.sizing,
               await this.recentFailures(snapshot.queue),
             ),
           ),

@@ -9,13 +9,15 @@ import type { ScaledObjectRef__Output } from './generated/externalscaler/ScaledO
 import type { QueueWatchers } from './queue-watchers.js';
 import { ScalerError, toGrpcError } from './scaler-error.js';
 import { parseTriggerMetadata, type ServedQueues, type TriggerSpec } from './trigger-metadata.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 export interface ExternalScalerServiceOptions {
   proto: ProtoGrpcType;
   signals: ScalingSignals;
   watchers: QueueWatchers;
   served: ServedQueues;
-  drainSeconds: number;
+  /** The wait objective of triggers that state none (TARGET_WAIT_SECONDS, …). */
+  sizing: SizingObjective;
   logger: Logger;
 }
 
@@ -70,16 +72,14 @@ export class ExternalScalerService {
   }
 
   private spec(ref: ScaledObjectRef__Output | null | undefined): TriggerSpec {
-    return parseTriggerMetadata(ref?.scalerMetadata, this.opts.served, {
-      drainSeconds: this.opts.drainSeconds,
-    });
+    return parseTriggerMetadata(ref?.scalerMetadata, this.opts.served, this.opts.sizing);
   }
 
   private async snapshotOf(spec: TriggerSpec): Promise<{
     snapshot: QueueSnapshot;
     value: number;
   }> {
-    const sample = await this.opts.signals.read();
+    const sample = await this.opts.signals.read({ forScaling: true });
     const signal = this.opts.signals.signal(sample, spec.queue);
     if (!signal) throw new ScalerError(status.NOT_FOUND, `queue ${spec.queue} is not sampled`);
     return { snapshot: signal.snapshot, value: scalingValue(signal.snapshot, signal.rates, spec) };

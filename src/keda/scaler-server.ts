@@ -56,7 +56,7 @@ export async function startScalerServer(
       prefixes: config.metrics.queuePrefixes,
       kinds: config.metrics.queueKinds,
     },
-    drainSeconds: config.scaler.drainSeconds,
+    sizing: config.scaler.sizing,
     logger,
   });
   service.addToServer(server);

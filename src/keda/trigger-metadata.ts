@@ -5,6 +5,7 @@ import {
   type ScalingMode,
   type ScalingOptions,
 } from '../scaling/scaling-decision.js';
+import type { SizingObjective } from '../scaling/worker-sizing.js';
 import { ScalerError } from './scaler-error.js';
 import type { QueueKind } from '../config/config.js';
 import { splitQueueAddress } from '../config/queue-address.js';
@@ -47,29 +48,72 @@ export const TRIGGER_KEYS = [
   'targetValue',
   'activationValue',
   'drainSeconds',
+  'targetWaitSeconds',
+  'expectedJobSeconds',
   'concurrency',
 ] as const;
+
+/** A value shown in an error message: at most this many characters of it. */
+const SHOWN_VALUE_CHARS = 64;
+
+/** `"abc"`, or the first 64 characters of a long value and how long it was. */
+function shown(value: string): string {
+  return value.length <= SHOWN_VALUE_CHARS
+    ? JSON.stringify(value)
+    : `${JSON.stringify(value.slice(0, SHOWN_VALUE_CHARS))}… (${value.length} characters)`;
+}
 
 function invalid(key: string, value: string, allowed: string): ScalerError {
   return new ScalerError(
     status.INVALID_ARGUMENT,
-    `trigger metadata ${key}=${JSON.stringify(value)} is not valid: ${allowed}`,
+    `trigger metadata ${key}=${shown(value)} is not valid: ${allowed}`,
   );
 }
 
-function number(
+/** A numeric key's allowed range (both ends included) and whether it must be whole. */
+interface NumberRange {
+  min: number;
+  max: number;
+  whole?: boolean;
+  unit?: string;
+}
+
+function allowedText({ min, max, whole, unit }: NumberRange): string {
+  return `${whole ? 'a whole number' : 'a number'} from ${min} to ${max}${unit ? ` ${unit}` : ''}`;
+}
+
+/** A numeric key: undefined when absent or empty, INVALID_ARGUMENT outside its range. */
+function optionalNumber(
   metadata: Record<string, string>,
   key: string,
-  fallback: number,
-  check: (n: number) => boolean,
-  allowed: string,
-): number {
+  range: NumberRange,
+): number | undefined {
   const raw = metadata[key];
-  if (raw === undefined || raw.trim() === '') return fallback;
+  if (raw === undefined || raw.trim() === '') return undefined;
   const value = Number(raw.trim());
-  if (!Number.isFinite(value) || !check(value)) throw invalid(key, raw, allowed);
+  if (
+    !Number.isFinite(value) ||
+    value < range.min ||
+    value > range.max ||
+    (range.whole && !Number.isInteger(value))
+  ) {
+    throw invalid(key, raw, allowedText(range));
+  }
   return value;
 }
+
+/**
+ * The ranges of the numeric keys: wide enough for any real queue, narrow enough that no value
+ * makes the answer meaningless (a 1e-320 s objective, an infinite target).
+ */
+const RANGES = {
+  targetValue: { min: 0.001, max: 1_000_000 },
+  activationValue: { min: 0, max: 1_000_000 },
+  drainSeconds: { min: 0.1, max: 86_400, unit: 'seconds' },
+  targetWaitSeconds: { min: 0.1, max: 86_400, unit: 'seconds' },
+  expectedJobSeconds: { min: 0.001, max: 86_400, unit: 'seconds' },
+  concurrency: { min: 1, max: 10_000, whole: true },
+} satisfies Record<string, NumberRange>;
 
 /**
  * Validates a trigger's metadata (KEDA forwards the whole map, `scalerAddress` included; keys we do
@@ -79,7 +123,7 @@ function number(
 export function parseTriggerMetadata(
   metadata: Record<string, string> | undefined,
   served: ServedQueues,
-  defaults: { drainSeconds: number },
+  defaults: SizingObjective,
 ): TriggerSpec {
   const m = metadata ?? {};
   // KEDA hands external scalers the trigger metadata as written: a `…FromEnv` key arrives under
@@ -126,20 +170,16 @@ export function parseTriggerMetadata(
   if (includeRaw !== 'true' && includeRaw !== 'false') {
     throw invalid('includeActive', m.includeActive ?? '', 'true or false');
   }
-  const targetValue = number(m, 'targetValue', DEFAULT_TARGET[mode], (n) => n > 0, 'a number > 0');
-  const activationValue = number(m, 'activationValue', 0, (n) => n >= 0, 'a number ≥ 0');
-  const drainSeconds = number(
-    m,
-    'drainSeconds',
-    defaults.drainSeconds,
-    (n) => n > 0,
-    'a number of seconds > 0',
-  );
-  const concurrencyRaw = m.concurrency;
-  const concurrency =
-    concurrencyRaw === undefined || concurrencyRaw.trim() === ''
-      ? undefined
-      : number(m, 'concurrency', 1, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
+  const targetValue = optionalNumber(m, 'targetValue', RANGES.targetValue) ?? DEFAULT_TARGET[mode];
+  const activationValue = optionalNumber(m, 'activationValue', RANGES.activationValue) ?? 0;
+  const targetWaitSeconds =
+    optionalNumber(m, 'targetWaitSeconds', RANGES.targetWaitSeconds) ?? defaults.targetWaitSeconds;
+  const drainSeconds =
+    optionalNumber(m, 'drainSeconds', RANGES.drainSeconds) ?? defaults.drainSeconds;
+  const expectedJobSeconds =
+    optionalNumber(m, 'expectedJobSeconds', RANGES.expectedJobSeconds) ??
+    defaults.expectedJobSeconds;
+  const concurrency = optionalNumber(m, 'concurrency', RANGES.concurrency);
   return {
     queue,
     prefix,
@@ -147,7 +187,9 @@ export function parseTriggerMetadata(
     includeActive: includeRaw === 'true',
     targetValue,
     activationValue,
-    drainSeconds,
+    targetWaitSeconds,
+    ...(drainSeconds !== undefined && { drainSeconds }),
+    ...(expectedJobSeconds !== undefined && { expectedJobSeconds }),
     ...(concurrency !== undefined && { concurrency }),
   };
 }

@@ -1,6 +1,7 @@
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { QueueRates } from './queue-rates.js';
 import { DEFAULT_TARGET, isActive, scalingValue, type ScalingMode } from './scaling-decision.js';
+import { sizeWorkers, type SizingObjective } from './worker-sizing.js';
 
 /** A worker count with the reason for it, in words and numbers (it is logged as is). */
 export interface ScaleDecision {
@@ -25,10 +26,8 @@ export interface AutoscalePolicyInput {
   current: number;
   snapshot: QueueSnapshot;
   rates: QueueRates;
-  /** `workers` mode: time the backlog should take to drain, in seconds. */
-  drainSeconds: number;
-  /** `workers` mode: jobs one worker runs at once. @defaultValue the live workers' mean, else 1 */
-  concurrency?: number;
+  /** `workers` mode: the wait objective and what the sizing may assume. */
+  sizing: SizingObjective;
   /** The queue is active (may run 0 workers only when not) while backlog + active is above this. @defaultValue 0 */
   activationValue?: number;
 }
@@ -72,8 +71,8 @@ function validate(input: AutoscalePolicyInput, target: number): void {
  * - `backlog` (AverageValue): ceil(value / target), the value counting running jobs too, so running
  *   jobs keep their workers;
  * - `latency` (Value): ceil(current × value / target), at least 1 while there is work;
- * - `workers`: the value itself (Little's law plus draining the backlog, never below the busy
- *   workers).
+ * - `workers`: the value itself (the fewest workers that keep the wait objective, see
+ *   {@link sizeWorkers}, never below the busy workers).
  *
  * The result is clamped to [minWorkers, maxWorkers]; it is 0 only when minWorkers is 0 and the queue
  * is not active (no backlog and no running job above `activationValue`), like KEDA's 0 ↔ 1 step.
@@ -91,12 +90,10 @@ export function recommendWorkers(input: AutoscalePolicyInput): ScaleDecision {
       reason: `no work${above} (backlog ${snapshot.backlog}, active ${snapshot.counts.active}) → 0 workers (min 0)`,
     };
   }
-  const value = scalingValue(snapshot, input.rates, {
-    mode,
-    includeActive: true,
-    drainSeconds: input.drainSeconds,
-    ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
-  });
+  const sizing = mode === 'workers' ? sizeWorkers(snapshot, input.rates, input.sizing) : undefined;
+  const value =
+    sizing?.workers ??
+    scalingValue(snapshot, input.rates, { ...input.sizing, mode, includeActive: true });
   let raw: number;
   let formula: string;
   switch (mode) {
@@ -112,9 +109,7 @@ export function recommendWorkers(input: AutoscalePolicyInput): ScaleDecision {
     case 'workers':
       raw = ceil(value / target);
       formula =
-        target === 1
-          ? `workers needed ${num(value)}`
-          : `workers needed ${num(value)} / target ${num(target)}`;
+        target === 1 ? sizing!.reason : `workers needed ${num(value)} / target ${num(target)}`;
       break;
   }
   let desired = Math.min(maxWorkers, Math.max(minWorkers, raw));
@@ -125,7 +120,9 @@ export function recommendWorkers(input: AutoscalePolicyInput): ScaleDecision {
     desired = 1;
     bound = ' (at least 1 while there is work)';
   }
-  return { desired, reason: `${formula} → ${workers(raw)}${bound}` };
+  // The sizing's reason already ends in its worker count.
+  const result = target === 1 && sizing ? formula : `${formula} → ${workers(raw)}`;
+  return { desired, reason: `${result}${bound}` };
 }
 
 /**

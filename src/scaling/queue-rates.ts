@@ -1,8 +1,22 @@
 import type { QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
 
+/** What an earlier life of a queue left behind (the sidecar's stored history of it). */
+export interface QueuePrior {
+  /** Mean processing time of the jobs last measured, in seconds. */
+  processingSeconds?: number;
+  /** Jobs one worker ran at once, on average, when last measured. */
+  concurrency?: number;
+}
+
 /** Flow through one queue, measured over the rate window. */
 export interface QueueRates {
-  /** Jobs enqueued per second; undefined until two samples span some time. */
+  /**
+   * Jobs arriving per second; undefined until samples span 3 slices of the window (9 s at the
+   * default 60 s). The larger of the
+   * window's rate (its two busiest slices trimmed to the third, so a one-off burst counts as a
+   * backlog, not as a rate) and the rate the last three slices all kept up (a step up shows within
+   * those, ~9 s at the default 60 s window).
+   */
   arrivalPerSecond?: number;
   /** Job attempts finished per second. */
   finishedPerSecond?: number;
@@ -11,6 +25,8 @@ export interface QueueRates {
    * when none finished in the window; undefined when no attempt was ever recorded.
    */
   meanProcessingSeconds?: number;
+  /** What the stored history says of this queue, when the sidecar read one. */
+  prior?: QueuePrior;
 }
 
 interface Point {
@@ -30,18 +46,71 @@ function pointOf(snapshot: QueueSnapshot): Point {
   };
 }
 
+/** The window is cut into this many slices for the arrival rate. */
+export const RATE_SLICES = 20;
+/** Points are kept at least window / this apart. */
+const POINTS_PER_WINDOW = 60;
+
+/** The cumulative arrivals at `at`, linear between the two points around it. */
+function arrivalsAt(points: readonly Point[], at: number): number {
+  let i = points.length - 1;
+  while (i > 0 && points[i - 1]!.at >= at) i--;
+  const after = points[i]!;
+  const before = points[i - 1];
+  if (!before || after.at <= at || after.at === before.at) return after.enqueued;
+  const share = (at - before.at) / (after.at - before.at);
+  return before.enqueued + share * (after.enqueued - before.enqueued);
+}
+
+/**
+ * The arrival rate over `points` (ascending, the last one now): see {@link QueueRates.arrivalPerSecond}.
+ * Slices are counted back from now; a shorter slice left at the oldest end counts in the total only.
+ * Undefined while the points span fewer than 3 slices (a burst and a rate look the same then); with
+ * 3 to 5 slices the window's rate is the median slice's.
+ */
+export function arrivalRate(points: readonly Point[], sliceMs: number): number | undefined {
+  const first = points[0]!;
+  const now = points[points.length - 1]!;
+  const slices: number[] = [];
+  for (let end = now.at; end - sliceMs >= first.at - 1e-6; end -= sliceMs) {
+    slices.push(Math.max(0, arrivalsAt(points, end) - arrivalsAt(points, end - sliceMs)));
+  }
+  if (slices.length < 3) return undefined;
+  const sliceSeconds = sliceMs / 1000;
+  const sorted = [...slices].sort((x, y) => y - x);
+  let windowRate: number;
+  if (slices.length < 6) {
+    windowRate = sorted[Math.floor(sorted.length / 2)]! / sliceSeconds;
+  } else {
+    const total =
+      Math.max(0, now.enqueued - first.enqueued) -
+      (sorted[0]! - sorted[2]!) -
+      (sorted[1]! - sorted[2]!);
+    windowRate = total / ((now.at - first.at) / 1000);
+  }
+  // The last three slices are slices[0..2] (counted back from now).
+  const kept = Math.min(slices[0]!, slices[1]!, slices[2]!) / sliceSeconds;
+  return Math.max(windowRate, kept);
+}
+
 /**
  * Turns the cumulative counters of successive samples into rates over a sliding window, per queue.
- * Keeps at most one point per second per queue; memory is bounded by the window.
+ * Keeps at most one point per window / 60 per queue; memory is bounded by the window.
  */
 export class RateTracker {
   private readonly windowMs: number;
   private readonly history = new Map<string, Point[]>();
+  private readonly priors = new Map<string, QueuePrior>();
 
   constructor(windowSeconds: number) {
     if (!(windowSeconds > 0))
       throw new RangeError(`windowSeconds must be > 0, got ${windowSeconds}`);
     this.windowMs = windowSeconds * 1000;
+  }
+
+  /** The least time between two kept points, in ms. */
+  get resolutionMs(): number {
+    return this.windowMs / POINTS_PER_WINDOW;
   }
 
   /** Records a sample (a sample already seen, or older than the last one, is ignored). */
@@ -50,8 +119,12 @@ export class RateTracker {
       const points = this.history.get(snapshot.queue) ?? [];
       const point = pointOf(snapshot);
       const last = points[points.length - 1];
-      if (last && point.at - last.at < 1000) {
-        if (point.at > last.at) points[points.length - 1] = point;
+      const beforeLast = points[points.length - 2];
+      if (last && point.at <= last.at) continue;
+      // The newest point moves along until it is a resolution past the one before it: samples
+      // that come faster than that still leave points a resolution apart.
+      if (beforeLast && point.at - beforeLast.at < this.resolutionMs) {
+        points[points.length - 1] = point;
       } else {
         points.push(point);
       }
@@ -65,20 +138,33 @@ export class RateTracker {
     }
   }
 
+  /** Remembers what the stored history says of a queue (handed out with its rates). */
+  remember(queue: string, prior: QueuePrior): void {
+    this.priors.set(queue, prior);
+  }
+
   rates(snapshot: QueueSnapshot): QueueRates {
     const now = pointOf(snapshot);
     const points = this.history.get(snapshot.queue) ?? [];
-    const from = points.find((p) => p.at >= now.at - this.windowMs && p.at < now.at) ?? points[0];
+    const start = points.findIndex((p) => p.at >= now.at - this.windowMs && p.at < now.at);
+    const from = start >= 0 ? points[start] : points[0];
     const rates: QueueRates = {};
+    const prior = this.priors.get(snapshot.queue);
+    if (prior) rates.prior = prior;
     const finishedInWindow = from ? now.finished - from.finished : 0;
     if (finishedInWindow > 0) {
       rates.meanProcessingSeconds = (now.processingSum - from!.processingSum) / finishedInWindow;
     } else if (now.finished > 0) {
       rates.meanProcessingSeconds = now.processingSum / now.finished;
     }
-    if (from && now.at - from.at >= 1000) {
+    if (from && now.at - from.at >= Math.min(1000, this.resolutionMs * 2)) {
       const seconds = (now.at - from.at) / 1000;
-      rates.arrivalPerSecond = Math.max(0, (now.enqueued - from.enqueued) / seconds);
+      const inWindow = points.slice(Math.max(0, start)).filter((p) => p.at < now.at);
+      const arrival = arrivalRate(
+        [...(start >= 0 ? inWindow : [from]), now],
+        this.windowMs / RATE_SLICES,
+      );
+      if (arrival !== undefined) rates.arrivalPerSecond = arrival;
       rates.finishedPerSecond = Math.max(0, finishedInWindow / seconds);
     }
     return rates;

@@ -244,7 +244,7 @@ export class LocalAutoscaler implements Closable {
       current,
       snapshot: signal.snapshot,
       rates: signal.rates,
-      drainSeconds: scaler.drainSeconds,
+      sizing: scaler.sizing,
     });
     const decision = stabilize(
       this.history,
