@@ -182,7 +182,7 @@ export function registerExporterMetrics(
     ],
     [
       'qscale_queue_desired_workers',
-      "Workers needed: arrival rate × mean processing time + backlog drained within DRAIN_SECONDS, per worker's concurrency (the KEDA scaler's workers mode). Derived for workers without telemetry: BullMQ's concurrency is estimated from the most active jobs per worker seen while jobs waited.",
+      "Workers that keep the p95 wait under TARGET_WAIT_SECONDS: Erlang C on the arrival rate and mean processing time, plus draining the backlog within it, per worker's concurrency, never below the busy workers (the KEDA scaler's workers mode). Derived for workers without telemetry: BullMQ's concurrency is estimated from the most active jobs per worker seen while jobs waited.",
       'gauge',
       // Sized by the mean concurrency of every live worker (meanConcurrency), listed or not.
       (q) => desiredWorkers(q, source.rates(q), options.sizing),

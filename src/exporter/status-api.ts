@@ -14,8 +14,12 @@ import {
 } from '../queue/queue-snapshot.js';
 import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
-import { busyWorkers, desiredWorkers } from '../scaling/scaling-decision.js';
-import type { SizingObjective } from '../scaling/worker-sizing.js';
+import { busyWorkers } from '../scaling/scaling-decision.js';
+import {
+  sizeWorkers,
+  type ServiceTimeSource,
+  type SizingObjective,
+} from '../scaling/worker-sizing.js';
 
 /** One live worker as the status page shows it. */
 export interface WorkerStatus {
@@ -59,6 +63,12 @@ export interface QueueStatus {
   workers: {
     live: number | null;
     desired: number;
+    /** Why `desired`: the wait objective it keeps and the sizing's reason, in words. */
+    sizing: {
+      targetWaitSeconds: number;
+      serviceFrom: ServiceTimeSource;
+      reason: string;
+    };
     busy: number;
     list: WorkerStatus[];
     names: string[];
@@ -166,6 +176,7 @@ export function queueStatus(
   recentFailures: RecentFailure[] | null,
 ): QueueStatus {
   const processing = mergeHistograms(snapshot.processing.completed, snapshot.processing.failed);
+  const sized = sizeWorkers(snapshot, rates, sizing);
   const derived = snapshot.telemetry === 'derived' ? snapshot.derived : undefined;
   return {
     name: snapshot.queue,
@@ -192,7 +203,12 @@ export function queueStatus(
     },
     workers: {
       live: derived && !derived.workersKnown ? null : workerTotals(snapshot).live,
-      desired: desiredWorkers(snapshot, rates, sizing),
+      desired: sized.workers,
+      sizing: {
+        targetWaitSeconds: sizing.targetWaitSeconds,
+        serviceFrom: sized.serviceFrom,
+        reason: sized.reason,
+      },
       busy: busyWorkers(snapshot),
       list: snapshot.workers.map(({ id, busy, concurrency, utilization }) => ({
         id,

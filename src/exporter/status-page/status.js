@@ -357,6 +357,13 @@ function renderNumbers(queue) {
   const autoscaled = latest?.autoscaler && typeof latest.autoscaler.desired === 'number';
   const desired = autoscaled ? latest.autoscaler.desired : queue.workers.desired;
   $('workers').textContent = `${queue.workers.live ?? '?'} / ${desired}`;
+  // The workers-mode estimate says which wait it keeps, and why that many (on hover).
+  const sizing = queue.workers.sizing;
+  $('workers-hint').textContent =
+    !autoscaled && sizing
+      ? `live / desired · wait ≤ ${formatDuration(sizing.targetWaitSeconds)}`
+      : 'live / desired';
+  $('workers').title = !autoscaled && sizing ? sizing.reason : '';
   renderTelemetry(queue);
 }
 
