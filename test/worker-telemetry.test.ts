@@ -93,6 +93,34 @@ describe('WorkerTelemetry', () => {
     client.disconnect();
   });
 
+  it('should show a job that just started as a busy slot before the next heartbeat', async () => {
+    // The deletion-cost keeper protects busy pods by these slots: a pod that took a job a second
+    // ago must not look idle until its next heartbeat (5 s here).
+    const client = redis.client();
+    const keys = new QueueKeys('bull', `q${Math.random()}`.replace('.', ''));
+    const telemetry = new WorkerTelemetry(client, keys, logger, {
+      workerId: 'starting',
+      buckets: [1, 10],
+      concurrency: 3,
+      heartbeatSeconds: 5,
+    });
+    await telemetry.heartbeat();
+    const sampler = new QueueSampler(client, keys, { ttlMs: 0 });
+    expect((await sampler.sampleQueue()).workers[0]).toMatchObject({ busy: 0 });
+    const token = telemetry.jobStarted();
+    telemetry.jobStarted();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // written within 100 ms
+    const busy = await sampler.sampleQueue();
+    expect(busy.workers[0]).toMatchObject({ id: 'starting', busy: 2 });
+    expect(busy.workers[0]!.oldestJobStartedAt).toBeGreaterThan(0);
+    expect(busy.workerTotals).toMatchObject({ busy: 2, busyWorkers: 1 });
+    telemetry.jobEnded({ status: 'completed', processingSeconds: 0.3 }, token);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await sampler.sampleQueue()).workers[0]).toMatchObject({ busy: 1, completed: 1 });
+    await telemetry.close();
+    client.disconnect();
+  });
+
   it('should refuse a worker id that is not a safe label value', () => {
     const client = redis.client();
     for (const workerId of ['', 'has space', 'quote"', 'x'.repeat(129), 'new\nline']) {

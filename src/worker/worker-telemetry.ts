@@ -46,9 +46,11 @@ interface PendingHistogram {
  * heartbeat expired (subtracting what they had added), and on {@link close} subtracts itself. The
  * atomic parts are the scripts of `worker-telemetry-scripts.ts`, which list the races they handle.
  *
- * Cost: job ends are gathered for `flushDelayMs` and written in one pipeline, so a job costs at
- * most one pipelined round trip, and far fewer under load (at most one every `flushDelayMs`). Nothing here reads job hashes, so it stays right when
- * jobs are removed on completion.
+ * Cost: job starts and ends are gathered for `flushDelayMs` and written in one pipeline (the ends'
+ * histograms and the worker's record), so a job costs at most two pipelined round trips (its start
+ * and its end, when they fall in different windows), and far fewer under load (at most one every
+ * `flushDelayMs`). Nothing here reads job hashes, so it stays right when jobs are removed on
+ * completion.
  */
 export class WorkerTelemetry {
   private readonly redis: TelemetryRedis;
@@ -75,6 +77,8 @@ export class WorkerTelemetry {
   private failed = 0;
   private readonly pending = new Map<TelemetryHistogram, PendingHistogram>();
   private flushing?: Promise<void>;
+  /** A job started or ended since the record was last written. */
+  private recordChanged = false;
   private flushTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
   /** Start times (epoch ms) of the jobs running now, by token. */
@@ -133,13 +137,19 @@ export class WorkerTelemetry {
     this.lastChange = now;
   }
 
-  /** A slot became busy. Returns a token for {@link jobEnded}. */
+  /**
+   * A slot became busy. Returns a token for {@link jobEnded}. The worker's record (busy slots,
+   * longest-running job) is written soon, with the next flush: the pod-deletion-cost keeper and
+   * the scaler must see a pod that just took a job as busy, not wait for the next heartbeat.
+   */
   jobStarted(): number {
     const now = this.opts.now();
     this.accrue(now);
     this.busy++;
     const token = ++this.lastToken;
     this.running.set(token, now);
+    this.recordChanged = true;
+    this.requestFlush();
     return token;
   }
 
@@ -152,6 +162,7 @@ export class WorkerTelemetry {
     if (outcome.waitSeconds !== undefined) this.observe('wait', Math.max(0, outcome.waitSeconds));
     if (outcome.status === 'completed') this.completed++;
     else this.failed++;
+    this.recordChanged = true;
     this.requestFlush();
   }
 
@@ -198,11 +209,12 @@ export class WorkerTelemetry {
     this.flushTimer.unref();
   }
 
-  /** Writes the job ends gathered since the last flush in one pipeline. */
+  /** Writes the job ends gathered since the last flush, and the worker's record, in one pipeline. */
   private async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && !this.recordChanged) return;
     const pending = new Map(this.pending);
     this.pending.clear();
+    this.recordChanged = false;
     const pipeline = this.redis.pipeline() as unknown as TelemetryPipeline & ChainableCommander;
     for (const [name, histogram] of pending) {
       const key = this.keys.histogram(name);
@@ -217,6 +229,7 @@ export class WorkerTelemetry {
     if (failure) {
       // Put the numbers back so the next flush carries them; counters never go missing.
       this.merge(pending);
+      this.recordChanged = true;
       throw failure;
     }
     this.acknowledge(counters);
