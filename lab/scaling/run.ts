@@ -1,6 +1,8 @@
 /**
  * `npm run lab:scaling [-- --quick] [-- --speed N]`: the real sidecar under ported HPA and KEDA
- * control loops, policies compared on the same traces (issue 13).
+ * control loops, policies compared on the same traces (issue 13). `-- --sim [--quick]`: the same
+ * policies and loops in virtual time instead (`sim/sim-main.ts`). The policies are defined once,
+ * for both, in `policies.ts`; the results also go to `report/results.json` (`results-file.ts`).
  *
  * Real parts, each a process of its own: a redis-server, the upload API (`qscale app`), the sidecar
  * (`qscale exporter`: its /metrics and its KEDA gRPC scaler, called as KEDA calls it), and worker
@@ -21,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -32,12 +34,15 @@ import { FakeEmbeddingServer } from '../../harness/fake-embedding-server.js';
 import { parsePromText, sumOf } from '../../harness/prom-text.js';
 import { startRedisServer } from '../../harness/redis-server.js';
 import { ScalerClient } from '../../harness/scaler-client.js';
-import { HpaController, type HpaPod, type HpaSpec } from './hpa.js';
-import { KedaScaledObjectLoop, type KedaScalerRead } from './keda.js';
-import { readShippedManifests, type ScaledObjectManifest } from './manifests.js';
+import type { KedaScalerRead } from './keda.js';
+import { readShippedManifests } from './manifests.js';
 import { labFile, type JobMix, type LabFile } from './file-mix.js';
+import { definePolicies, type PolicyName } from './policies.js';
+import type { PolicyIo } from './policy-io.js';
+import type { Policy } from './policy-loops.js';
 import { Deployment, StandbyPool } from './pods.js';
 import { writeReport, type RunResult } from './report.js';
+import { writeResultsFile } from './results-file.js';
 import { burst, cpuBound, ramp, spikes, steady, withOutage, type Trace } from './traces.js';
 
 const args = process.argv.slice(2);
@@ -59,7 +64,6 @@ const JOB_SECONDS = 20;
  * that worker-seconds compare (KEDA's cooldown of 300 s and a 1-pod-a-minute scale-down fit in).
  */
 const TAIL_SECONDS = QUICK ? 240 : 360;
-const SYNC_SECONDS = 15;
 /** The CPU-bound traces stay within what 2 cores extract (~8 such jobs a real second). */
 const CPU_BURST_FILES = 24;
 const CPU_STEADY_RATE = 0.08;
@@ -67,6 +71,12 @@ const UPLOADS_IN_FLIGHT = 8;
 /** MAX_FILES_PER_REQUEST of the upload API (its default). */
 const FILES_PER_REQUEST = 10;
 const QUEUE = 'file_processing';
+/** The sidecar's RATE_WINDOW_SECONDS and TARGET_WAIT_SECONDS defaults, in trace seconds. */
+const RATE_WINDOW_SECONDS = 60;
+const TARGET_WAIT_SECONDS = 30;
+/** The sidecar's SAMPLE_TTL_MS and the workers' HEARTBEAT_SECONDS, real (recorded in results.json). */
+const SAMPLE_TTL_MS = 100;
+const HEARTBEAT_SECONDS = 1;
 
 /** The built CLI when `npm run lab:scaling` built it, else the sources through tsx. */
 const CLI_ENTRY = existsSync(fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url)))
@@ -108,16 +118,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const manifests = readShippedManifests();
 const traceMs = (seconds: number) => (seconds * 1000) / SPEED;
 
-type PolicyName =
-  | 'fixed-max'
-  | 'hpa-cpu-80'
-  | 'hpa-external-10'
-  | 'keda-redis-5'
-  | 'qscale-backlog-10'
-  | 'qscale-latency-30'
-  | 'qscale-workers'
-  | 'qscale-workers-push';
-
 interface Context {
   exporterUrl: string;
   scaler: ScalerClient;
@@ -126,153 +126,6 @@ interface Context {
   metrics: () => Promise<ReturnType<typeof parsePromText>>;
   /** An epoch time (ms) of this process as trace ms since the trace started. */
   traceTime: (epochMs: number) => number;
-}
-
-/** What a policy does at each tick of trace time (seconds). */
-interface Policy {
-  initialReplicas: number;
-  tick(now: number, ctx: Context): Promise<number | undefined>;
-  close?(): void;
-}
-
-function hpaPods(ctx: Context): HpaPod[] {
-  return ctx.deployment.live.map((pod) => ({
-    name: pod.name,
-    phase: pod.child ? 'Running' : 'Pending',
-    ready: pod.readySince
-      ? { status: 'True' as const, lastTransitionTime: ctx.traceTime(pod.readySince) }
-      : { status: 'False' as const, lastTransitionTime: ctx.traceTime(pod.createdAt) },
-    ...(pod.child && { startTime: ctx.traceTime(pod.createdAt) }),
-    requestsMilli: { cpu: manifests.workerCpuRequestMilli },
-  }));
-}
-
-/** An HPA on its own (min ≥ 1): CPU utilization or an External metric. */
-function hpaPolicy(
-  spec: HpaSpec,
-  read: (ctx: Context, now: number) => Promise<HpaReadings>,
-): Policy {
-  const hpa = new HpaController(spec);
-  let nextSync = 0;
-  return {
-    initialReplicas: spec.minReplicas ?? 1,
-    async tick(now, ctx) {
-      if (now < nextSync) return undefined;
-      nextSync = now + SYNC_SECONDS;
-      let readings: HpaReadings;
-      try {
-        readings = await read(ctx, now);
-      } catch {
-        // No metric (FailedGetExternalMetric): the HPA leaves the replicas as they are.
-        return undefined;
-      }
-      const decision = hpa.reconcile(now * 1000, {
-        specReplicas: ctx.deployment.replicas,
-        pods: hpaPods(ctx),
-        ...readings,
-      });
-      return decision.desiredReplicas;
-    },
-  };
-}
-
-type HpaReadings = Pick<
-  Parameters<HpaController['reconcile']>[1],
-  'resourceMetrics' | 'externalMetrics'
->;
-
-/** Per-pod CPU (milli-CPU) over the last minute of trace time, as metrics-server reports it. */
-function cpuReader(): (ctx: Context, now: number) => Promise<HpaReadings> {
-  const history = new Map<string, { at: number; cpu: number }[]>();
-  return async (ctx, now) => {
-    const cpu: Record<string, { value: number; timestamp: number; windowMs: number }> = {};
-    for (const pod of ctx.deployment.live) {
-      if (!pod.child) continue;
-      const points = history.get(pod.name) ?? [];
-      points.push({ at: now, cpu: pod.cpuSeconds() });
-      while (points.length > 2 && points[1]!.at <= now - 60) points.shift();
-      history.set(pod.name, points);
-      const first = points[0]!;
-      const span = (now - first.at) / SPEED; // real seconds
-      if (span <= 0) continue;
-      cpu[pod.name] = {
-        value: ((points[points.length - 1]!.cpu - first.cpu) / span) * 1000,
-        timestamp: now * 1000,
-        windowMs: 60_000,
-      };
-    }
-    return { resourceMetrics: { cpu } };
-  };
-}
-
-/** KEDA's ScaledObject loop plus the HPA it creates, on one trigger. */
-function kedaPolicy(
-  so: ScaledObjectManifest,
-  read: (ctx: Context) => Promise<KedaScalerRead>,
-  push?: (ctx: Context, onTrue: () => void) => () => void,
-): Policy {
-  // The ScaledObject exists before the trace, and its last poll of the idle queue was half a
-  // polling interval before the first file (the mean wait for the next poll).
-  const loop = new KedaScaledObjectLoop(so.options, -3600);
-  const interval = so.options.pollingInterval ?? 30;
-  loop.poll(-interval / 2, { replicas: so.minReplicaCount }, () => ({
-    ok: true,
-    metricValue: 0,
-    active: false,
-  }));
-  const target = Number(so.metadata.targetValue ?? 1) * 1000;
-  const hpa = new HpaController({
-    minReplicas: Math.max(1, so.minReplicaCount),
-    maxReplicas: so.maxReplicaCount,
-    metrics: [
-      {
-        type: 'External',
-        name: 's0-qscale',
-        target:
-          so.options.triggers[0]?.metricType === 'Value'
-            ? { type: 'Value', value: target }
-            : { type: 'AverageValue', averageValue: target },
-      },
-    ],
-    ...(so.behavior && { behavior: so.behavior }),
-  });
-  let nextSync = 0;
-  let pushed = false;
-  let stopPush: (() => void) | undefined;
-  return {
-    initialReplicas: so.minReplicaCount,
-    async tick(now, ctx) {
-      if (push && !stopPush) stopPush = push(ctx, () => (pushed = true));
-      const target = { replicas: ctx.deployment.replicas };
-      let replicas: number | undefined;
-      if (pushed) {
-        pushed = false;
-        const outcome = loop.push(now, 'qscale', true, target);
-        if (!outcome.ignored && outcome.action.kind === 'set') replicas = outcome.action.replicas;
-      }
-      if (loop.isPollDue(now)) {
-        const reading = await read(ctx);
-        const outcome = loop.poll(now, { replicas: replicas ?? target.replicas }, () => reading);
-        if (outcome.action.kind === 'set') replicas = outcome.action.replicas;
-      }
-      const current = replicas ?? target.replicas;
-      if (current >= 1 && now >= nextSync) {
-        nextSync = now + SYNC_SECONDS;
-        const reading = await read(ctx);
-        const metric = loop.hpaMetric(now, 'qscale', { replicas: current }, () => reading);
-        if (metric.ok) {
-          const decision = hpa.reconcile(now * 1000, {
-            specReplicas: current,
-            pods: hpaPods(ctx),
-            externalMetrics: { 's0-qscale': [metric.value * 1000] },
-          });
-          replicas = decision.desiredReplicas;
-        }
-      }
-      return replicas;
-    },
-    close: () => stopPush?.(),
-  };
 }
 
 /** A guard against a hung call: KEDA gives up on a scaler call after its HTTP timeout (3 s). */
@@ -285,120 +138,77 @@ function withDeadline<T>(call: Promise<T>, ms = 3000): Promise<T> {
 }
 
 /** The sidecar's scaler, called as KEDA calls it (GetMetrics then IsActive). */
-function qscaleReader(metadata: Record<string, string>) {
-  const meta = {
-    ...metadata,
-    queue: QUEUE,
-    ...(metadata.drainSeconds && { drainSeconds: String(Number(metadata.drainSeconds) / SPEED) }),
-  };
-  return async (ctx: Context): Promise<KedaScalerRead> => {
-    try {
-      const metrics = await withDeadline(ctx.scaler.getMetrics(meta));
-      const active = await withDeadline(ctx.scaler.isActive(meta));
-      return {
-        ok: true,
-        metricValue: metrics.metricValues[0]!.metricValueFloat,
-        active: active.result,
-      };
-    } catch (error) {
-      return { ok: false, failedCall: 'GetMetrics', message: (error as Error).message };
-    }
-  };
+async function qscaleRead(ctx: Context, meta: Record<string, string>): Promise<KedaScalerRead> {
+  try {
+    const metrics = await withDeadline(ctx.scaler.getMetrics(meta));
+    const active = await withDeadline(ctx.scaler.isActive(meta));
+    return {
+      ok: true,
+      metricValue: metrics.metricValues[0]!.metricValueFloat,
+      active: active.result,
+    };
+  } catch (error) {
+    return { ok: false, failedCall: 'GetMetrics', message: (error as Error).message };
+  }
 }
 
 /**
  * KEDA's `external-push`: one `StreamIsActive` kept open, reopened after a backoff of 2 s doubling
  * to 1 min, reset to 2 s when the stream ended cleanly (trace seconds).
  */
-function qscalePush(metadata: Record<string, string>) {
-  return (ctx: Context, onTrue: () => void) => {
-    let stopped = false;
-    let backoff = 2;
-    let timer: NodeJS.Timeout | undefined;
-    let stream: ReturnType<typeof ctx.scaler.client.StreamIsActive> | undefined;
-    const open = () => {
+function qscalePush(ctx: Context, metadata: Record<string, string>, onTrue: () => void) {
+  let stopped = false;
+  let backoff = 2;
+  let timer: NodeJS.Timeout | undefined;
+  let stream: ReturnType<typeof ctx.scaler.client.StreamIsActive> | undefined;
+  const open = () => {
+    if (stopped) return;
+    const current = ctx.scaler.client.StreamIsActive({
+      name: 'so',
+      namespace: 'lab',
+      scalerMetadata: metadata,
+    });
+    stream = current;
+    current.on('data', (m: { result: boolean }) => m.result && onTrue());
+    current.on('error', () => undefined);
+    // Every call ends with one status: OK for a clean end, an error code otherwise.
+    current.on('status', (status: { code: number }) => {
       if (stopped) return;
-      const current = ctx.scaler.client.StreamIsActive({
-        name: 'so',
-        namespace: 'lab',
-        scalerMetadata: { ...metadata, queue: QUEUE },
-      });
-      stream = current;
-      current.on('data', (m: { result: boolean }) => m.result && onTrue());
-      current.on('error', () => undefined);
-      // Every call ends with one status: OK for a clean end, an error code otherwise.
-      current.on('status', (status: { code: number }) => {
-        if (stopped) return;
-        const clean = status.code === 0;
-        const delay = clean ? 2 : backoff;
-        backoff = clean ? 2 : Math.min(60, backoff * 2);
-        timer = setTimeout(open, traceMs(delay));
-      });
-    };
-    open();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      stream?.cancel();
-    };
+      const clean = status.code === 0;
+      const delay = clean ? 2 : backoff;
+      backoff = clean ? 2 : Math.min(60, backoff * 2);
+      timer = setTimeout(open, traceMs(delay));
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    stream?.cancel();
+  };
+}
+
+/** What the policies read, from the real parts. */
+function labIo(ctx: Context): PolicyIo {
+  return {
+    replicas: () => ctx.deployment.replicas,
+    pods: () =>
+      ctx.deployment.live.map((pod) => ({
+        name: pod.name,
+        running: pod.child !== undefined,
+        createdAt: ctx.traceTime(pod.createdAt),
+        ...(pod.readySince && { readySince: ctx.traceTime(pod.readySince) }),
+        cpuSeconds: () => pod.cpuSeconds(),
+      })),
+    queueLength: async () => sumOf(await ctx.metrics(), 'qscale_queue_length', { queue: QUEUE }),
+    waitListLength: () => ctx.redis.llen(`bull:${QUEUE}:wait`),
+    scaler: (metadata) => qscaleRead(ctx, metadata),
+    streamIsActive: (metadata, onTrue) => qscalePush(ctx, metadata, onTrue),
   };
 }
 
 function policies(): Record<PolicyName, () => Policy> {
-  const keda = manifests.keda;
-  return {
-    'fixed-max': () => ({
-      initialReplicas: keda.maxReplicaCount,
-      tick: async () => undefined,
-    }),
-    'hpa-cpu-80': () => hpaPolicy(manifests.hpaCpu, cpuReader()),
-    'hpa-external-10': () =>
-      hpaPolicy(manifests.hpaExternal, async (ctx) => ({
-        externalMetrics: {
-          [manifests.hpaExternal.metricName]: [
-            sumOf(await ctx.metrics(), 'qscale_queue_length', { queue: QUEUE }) * 1000,
-          ],
-        },
-      })),
-    // KEDA's redis scaler: LLEN of the wait list, listLength 5 (its default), activation 0.
-    'keda-redis-5': () =>
-      kedaPolicy(
-        { ...keda, metadata: { targetValue: '5' }, options: { ...keda.options } },
-        async (ctx) => {
-          const length = await ctx.redis.llen(`bull:${QUEUE}:wait`);
-          return { ok: true, metricValue: length, active: length > 0 };
-        },
-      ),
-    // The former `keda` overlay default.
-    'qscale-backlog-10': () => {
-      const metadata = { ...keda.metadata, mode: 'backlog', targetValue: '10' };
-      return kedaPolicy({ ...keda, metadata }, qscaleReader(metadata));
-    },
-    // The README's latency example: metricType Value, the oldest waiting job under 30 s (the
-    // sidecar measures real seconds: the target is compressed like every other duration).
-    'qscale-latency-30': () => {
-      const metadata = { ...keda.metadata, mode: 'latency', targetValue: String(30 / SPEED) };
-      const [trigger] = keda.options.triggers;
-      return kedaPolicy(
-        {
-          ...keda,
-          metadata,
-          options: {
-            ...keda.options,
-            triggers: [{ ...trigger!, metricType: 'Value', targetValue: 30 / SPEED }],
-          },
-        },
-        qscaleReader(metadata),
-      );
-    },
-    'qscale-workers': () => kedaPolicy(keda, qscaleReader(keda.metadata)),
-    'qscale-workers-push': () =>
-      kedaPolicy(
-        manifests.kedaPush,
-        qscaleReader(manifests.kedaPush.metadata),
-        qscalePush(manifests.kedaPush.metadata),
-      ),
-  };
+  return definePolicies(manifests, { speed: SPEED, queue: QUEUE });
 }
 
 async function runOne(
@@ -423,9 +233,11 @@ async function runOne(
     KEDA_PORT: String(await getPort({ host: '127.0.0.1' })),
     LOG_LEVEL: 'warn',
     WORKER_CONCURRENCY: String(manifests.workerConcurrency),
-    HEARTBEAT_SECONDS: '1',
-    SAMPLE_TTL_MS: '100',
-    RATE_WINDOW_SECONDS: '5',
+    HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
+    SAMPLE_TTL_MS: String(SAMPLE_TTL_MS),
+    // The sidecar's windows and default objective on its clock: a minute of trace time, 30 s.
+    RATE_WINDOW_SECONDS: String(RATE_WINDOW_SECONDS / SPEED),
+    TARGET_WAIT_SECONDS: String(TARGET_WAIT_SECONDS / SPEED),
     UTILIZATION_WINDOW_SECONDS: '5',
     ...(mix === 'sleep'
       ? {
@@ -483,6 +295,7 @@ async function runOne(
     },
     traceTime: (epochMs) => (epochMs - started) * SPEED,
   };
+  const io = labIo(ctx);
   const timeline: RunResult['timeline'] = [];
   const now = () => ((Date.now() - started) / 1000) * SPEED;
   // Uploads on their own schedule: files arriving at the same time go in requests of up to
@@ -533,7 +346,7 @@ async function runOne(
     const counts = await queue.getJobCounts('wait', 'prioritized', 'active');
     const backlog = counts.wait! + counts.prioritized!;
     const active = counts.active!;
-    const desired = await policy.tick(t, ctx);
+    const desired = await policy.tick(t, io);
     if (desired !== undefined) deployment.scale(desired, busySlots);
     timeline.push({ t, replicas: deployment.replicas, backlog, active });
     if (t > trace.seconds + TAIL_SECONDS) break;
@@ -741,22 +554,41 @@ async function main(): Promise<void> {
   }
   await pool.close();
   await mkdir(OUT, { recursive: true });
-  await writeReport(
-    OUT,
-    results,
-    runs.map((r) => r.trace),
-    {
-      speed: SPEED,
-      jobSeconds: JOB_SECONDS,
-      podStartSeconds: POD_START_SECONDS,
-      tailSeconds: TAIL_SECONDS,
-      coldStarts: pool.coldStarts,
-      uploadRetries,
-      manifests,
-      minutes: (Date.now() - started) / 60_000,
+  const traces = runs.map((r) => r.trace);
+  const meta = {
+    speed: SPEED,
+    jobSeconds: JOB_SECONDS,
+    podStartSeconds: POD_START_SECONDS,
+    tailSeconds: TAIL_SECONDS,
+    coldStarts: pool.coldStarts,
+    uploadRetries,
+    manifests,
+    minutes: (Date.now() - started) / 60_000,
+  };
+  await writeReport(OUT, results, traces, meta);
+  await writeResultsFile(OUT, {
+    meta: {
+      ...meta,
+      sidecar: {
+        rateWindowSeconds: RATE_WINDOW_SECONDS / SPEED,
+        targetWaitSeconds: TARGET_WAIT_SECONDS / SPEED,
+        sampleTtlMs: SAMPLE_TTL_MS,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
+      },
+      uploads: { filesPerRequest: FILES_PER_REQUEST, inFlight: UPLOADS_IN_FLIGHT },
+      generatedAt: new Date().toISOString(),
+      cores: cpus().length,
     },
-  );
+    traces,
+    results,
+  });
   console.log(`report: ${join(OUT, 'README.md')}`);
 }
 
-await main();
+if (args.includes('--sim')) {
+  // The simulator: virtual time, the same policies and loops (`sim/`); no process is started.
+  const { runSimulator } = await import('./sim/sim-main.js');
+  await runSimulator(args);
+} else {
+  await main();
+}

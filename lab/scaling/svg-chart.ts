@@ -14,6 +14,8 @@ export interface ChartSeries {
 export interface ChartOptions {
   title: string;
   yLabel: string;
+  /** @defaultValue 'seconds' */
+  xLabel?: string;
   /** @defaultValue 900 */
   width?: number;
   /** @defaultValue 360 */
@@ -86,7 +88,7 @@ export function lineChartSvg(series: readonly ChartSeries[], options: ChartOptio
   parts.push(
     `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${margin.top + plotH}" stroke="#555"/>`,
     `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${margin.top + plotH}" stroke="#555"/>`,
-    `<text x="${margin.left + plotW / 2}" y="${height - 8}" text-anchor="middle" fill="#333">seconds</text>`,
+    `<text x="${margin.left + plotW / 2}" y="${height - 8}" text-anchor="middle" fill="#333">${escape(options.xLabel ?? 'seconds')}</text>`,
     `<text transform="translate(14 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">${escape(options.yLabel)}</text>`,
   );
   series.forEach((s, i) => {
