@@ -17,6 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/load-config.js';
 import { parseTriggerMetadata } from '../src/keda/trigger-metadata.js';
+import { HpaController, type Behavior } from '../lab/scaling/hpa.js';
 import {
   CLUSTER_SCOPED_KINDS,
   REPO_ROOT,
@@ -623,23 +624,60 @@ describe('k8s manifests', () => {
           scaleTargetRef: { name: 'qscale-worker' },
           minReplicaCount: 0,
           maxReplicaCount: 20,
-          pollingInterval: 15,
-          cooldownPeriod: 300,
+          pollingInterval: 5,
+          cooldownPeriod: 60,
           fallback: { failureThreshold: 3, replicas: 2 },
         });
         const behavior = spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
         expect(behavior?.scaleDown).toEqual({
-          stabilizationWindowSeconds: 300,
-          policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }],
+          stabilizationWindowSeconds: 60,
+          policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
         });
         expect(behavior?.scaleUp?.stabilizationWindowSeconds).toBe(0);
         expect(spec.triggers).toHaveLength(1);
-        expect(spec.triggers[0]).toMatchObject({ type, useCachedMetrics: true });
+        // The HPA asks the sidecar at each sync: a Deployment woken from zero is sized at once.
+        expect(spec.triggers[0]).toMatchObject({ type, useCachedMetrics: false });
         // The workers' only other autoscaler would fight KEDA's HPA.
         const hpaTargets = objects
           .filter(HorizontalPodAutoscaler.is)
           .map((h) => h.spec?.scaleTargetRef.name);
         expect(hpaTargets).toEqual(['qscale-app']);
+      });
+
+      it('should let the HPA reach the replicas asked for in one or two syncs, and not flap after', () => {
+        // The ported HPA (lab/scaling/hpa.ts) with the overlay's behavior, a sync every 15 s.
+        const [scaledObject] = objects.filter(ScaledObject.is);
+        const behavior = scaledObject!.spec.advanced!.horizontalPodAutoscalerConfig!
+          .behavior as Behavior;
+        const run = (max: number, asked: (t: number) => number, seconds: number) => {
+          const hpa = new HpaController({
+            minReplicas: 1,
+            maxReplicas: max,
+            metrics: [
+              { type: 'External', name: 'm', target: { type: 'AverageValue', averageValue: 1000 } },
+            ],
+            behavior,
+          });
+          const replicas: number[] = [];
+          let current = 1;
+          for (let t = 0; t <= seconds; t += 15) {
+            current = hpa.reconcile(t * 1000, {
+              specReplicas: current,
+              pods: [],
+              externalMetrics: { m: [asked(t) * 1000] },
+            }).desiredReplicas;
+            replicas.push(current);
+          }
+          return replicas;
+        };
+        // From 1 worker: 20 (the overlay's maximum) at the first sync; 500 at the second.
+        expect(run(20, () => 20, 15)).toEqual([20, 20]);
+        expect(run(500, () => 500, 30).slice(0, 2)).toEqual([101, 500]);
+        // A dip shorter than the minute's window changes nothing; a lasting one scales down once.
+        const dip = run(20, (t) => (t >= 60 && t < 105 ? 5 : 20), 240);
+        expect(new Set(dip)).toEqual(new Set([20]));
+        const drop = run(20, (t) => (t >= 60 ? 5 : 20), 240);
+        expect(drop.filter((r, i) => i > 0 && r !== drop[i - 1])).toEqual([5]);
       });
 
       it("should give the trigger metadata that the exporter's scaler accepts", () => {
@@ -651,8 +689,8 @@ describe('k8s manifests', () => {
           prefix: config.QUEUE_PREFIX ?? '',
         };
         const spec = parseTriggerMetadata(metadata, served, { targetWaitSeconds: 60 });
-        // Running jobs keep their pods whatever WORKER_CONCURRENCY is: the workers mode never
-        // answers fewer than the busy workers (a backlog target of 10 with 2 jobs per pod did).
+        // Running jobs keep their slots whatever WORKER_CONCURRENCY is: the workers mode never
+        // answers fewer than hold them (a backlog target of 10 with 2 jobs per pod did).
         expect(spec).toMatchObject({
           queue: 'file_processing',
           mode: 'workers',

@@ -184,10 +184,15 @@ describe('KEDA external scaler', () => {
       (await client.getMetrics({ queue: name, mode: 'workers' })).metricValues[0]!.metricValue,
     ).toBe(0);
     await queue.addBulk(Array.from({ length: 30 }, () => ({ name: 'j', data: {} })));
-    // No processing time measured yet: one worker to start learning.
+    // No job time known yet: one as long as the objective (30 s), so the 30 waiting jobs ask for
+    // 30 slots at once (no worker yet: 1 slot each) instead of one worker to start learning.
     expect(
       (await client.getMetrics({ queue: name, mode: 'workers' })).metricValues[0]!.metricValue,
-    ).toBe(1);
+    ).toBe(30);
+    expect(
+      (await client.getMetrics({ queue: name, mode: 'workers', expectedJobSeconds: '3' }))
+        .metricValues[0]!.metricValue,
+    ).toBe(3);
 
     // Teach it a mean processing time of 2 s through the real telemetry path.
     const connection = redis.client();

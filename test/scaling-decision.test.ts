@@ -19,7 +19,8 @@ describe('scalingValue and isActive', () => {
     expect(scalingValue(s, {}, { ...base, mode: 'backlog' })).toBe(10);
     expect(scalingValue(s, {}, { ...base, mode: 'backlog', includeActive: false })).toBe(7);
     expect(scalingValue(s, {}, { ...base, mode: 'latency' })).toBe(12.5);
-    expect(scalingValue(s, {}, { ...base, mode: 'workers' })).toBe(1);
+    // Nothing known of the job time: a job as long as the objective, so 7 waiting need 7 slots.
+    expect(scalingValue(s, {}, { ...base, mode: 'workers' })).toBe(7);
   });
 
   it('should be active when backlog + active exceeds the activation value', () => {
@@ -136,5 +137,53 @@ describe('RateTracker arrival rate', () => {
     const mean = estimates.reduce((sum, r) => sum + r, 0) / estimates.length;
     expect(mean).toBeGreaterThan(0.45);
     expect(mean).toBeLessThan(0.55);
+  });
+});
+
+describe('RateTracker exposure', () => {
+  /** A sample at `t` s: `finished` jobs done (each `each` s), `busy` slots busy. */
+  const at = (t: number, finished: number, each: number, busy: number) =>
+    snapshot({
+      sampledAt: t * 1000,
+      processing: {
+        completed: { count: finished, sum: finished * each, buckets: new Map() },
+        failed: emptyHistogram(),
+      },
+      workerTotals: {
+        live: 4,
+        busyWorkers: 4,
+        busy,
+        concurrency: 8,
+        utilization: 0,
+        completed: finished,
+        failed: 0,
+      },
+    });
+  const observe = (tracker: RateTracker, s: QueueSnapshot) =>
+    tracker.observe({ sampledAt: s.sampledAt, durationSeconds: 0, queues: [s] });
+
+  it('should integrate busy slots over time, counting the jobs still running', () => {
+    // 4 slots busy for 40 s while 2 jobs of 3 s finished: 160 busy slot-seconds for 2 jobs.
+    const tracker = new RateTracker(60);
+    for (let t = 0; t <= 40; t += 2) observe(tracker, at(t, t >= 20 ? 2 : 0, 3, 4));
+    const { exposure, allTimeProcessingSeconds } = tracker.rates(at(40, 2, 3, 4));
+    expect(exposure).toMatchObject({ finished: 2, processingSeconds: 6 });
+    expect(exposure!.busySlotSeconds).toBeCloseTo(160, 9);
+    expect(allTimeProcessingSeconds).toBe(3);
+  });
+
+  it('should stretch the span back until it holds 20 finished jobs, up to 5 windows', () => {
+    // One job finishes every 10 s: a 60 s window holds 6; the span goes back to hold 20 (~190 s),
+    // but never more than 5 windows (300 s).
+    const tracker = new RateTracker(60);
+    for (let t = 0; t <= 600; t += 2) observe(tracker, at(t, Math.floor(t / 10), 5, 1));
+    const { exposure } = tracker.rates(at(600, 60, 5, 1));
+    expect(exposure!.finished).toBeGreaterThanOrEqual(20);
+    expect(exposure!.seconds).toBeGreaterThanOrEqual(190);
+    expect(exposure!.seconds).toBeLessThanOrEqual(202);
+    expect(exposure!.busySlotSeconds / exposure!.finished).toBeCloseTo(10, 0);
+    const slow = new RateTracker(60);
+    for (let t = 0; t <= 600; t += 2) observe(slow, at(t, Math.floor(t / 100), 5, 1));
+    expect(slow.rates(at(600, 6, 5, 1)).exposure!.seconds).toBeLessThanOrEqual(300);
   });
 });

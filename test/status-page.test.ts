@@ -230,7 +230,8 @@ describe('Status page', () => {
       const desktop = await openPage(browser, `${exporter.url}/`, { width: 1280, height: 900 });
       await waitForText(desktop, '#backlog', '3');
       expect(await textOf(desktop.page, '#connection')).toBe('live');
-      await waitForText(desktop, '#workers', '0 / 1');
+      // 3 waiting, no job time known yet: one as long as the wait objective each, so 3 workers.
+      await waitForText(desktop, '#workers', '0 / 3');
       // Readable facts, not raw keys: "Last decision  <time>: 1 → 2 workers, backlog 3 > target".
       const autoscalerText = (await textOf(desktop.page, '#autoscaler')) ?? '';
       expect(autoscalerText).toContain('Last decision');
@@ -238,7 +239,7 @@ describe('Status page', () => {
       expect(autoscalerText).toContain('Max workers4');
       expect(autoscalerText).not.toMatch(/lastDecision|·/);
       // Every rate and ratio says its window.
-      expect(await textOf(desktop.page, '#done-label')).toBe('Done / s · last 1 min');
+      expect(await textOf(desktop.page, '#done-label')).toBe('Done / s · last 2 min');
       expect(await textOf(desktop.page, '#p95-label')).toBe('p95 processing · all jobs');
       expect(await textOf(desktop.page, '#utilization-head')).toBe('Utilization · last 1 min');
 
@@ -509,7 +510,8 @@ describe('Status page', () => {
       const rqLine = await textOf(view.page, '#telemetry');
       expect(rqLine).toContain(`RQ queue "${rqName}" (prefix rq)`);
       expect(rqLine).toContain('jobs done, processing time and workers are derived');
-      await waitForText(view, '#workers', '0 / 1');
+      // 3 waiting and nothing known of their time: a slot each (RQ workers run 1 job at a time).
+      await waitForText(view, '#workers', '0 / 3');
 
       await view.page.selectOption('#queue-select', plainName);
       await waitForText(view, '#backlog', '0');
@@ -546,7 +548,7 @@ describe('Status page', () => {
         redisUp: false,
         sampledAt: null,
         uploadUrl: null,
-        windows: { rateSeconds: 60, utilizationSeconds: 60 },
+        windows: { rateSeconds: 120, utilizationSeconds: 60 },
         storage: { redisUsedBytes: null, redisMaxBytes: null, blobBytes: null },
         queues: [],
       });

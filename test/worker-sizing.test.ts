@@ -84,9 +84,11 @@ describe('sizeWorkers', () => {
     ).toBeGreaterThan(3);
   });
 
-  it('should never go below the busy workers, nor to 0 while there is work', () => {
+  it('should keep the slots of the running jobs, packed, and 1 worker while there is work', () => {
+    // 3 running jobs on workers of 2 slots need 2 workers; spread over 3 busy workers, the third
+    // can go (the idle slots go first on a scale-in: pod-deletion-cost).
     const busy = snapshot({
-      workers: [workerSnapshot('a', 1), workerSnapshot('b', 2), workerSnapshot('c', 0)],
+      workers: [workerSnapshot('a', 1), workerSnapshot('b', 1), workerSnapshot('c', 1)],
       counts: { ...snapshot().counts, active: 3 },
     });
     const sizing = sizeWorkers(
@@ -130,30 +132,36 @@ describe('the first minute of a queue', () => {
     counts: { ...snapshot().counts, active: 2 },
   });
 
-  it('should size from the longest-running job while nothing else is known', () => {
-    // 200 × 12 s / 30 s = 80 slots → 40 workers; it grows while the first jobs run.
-    expect(serviceTime(s, {}, {})).toEqual({ seconds: 12, from: 'running' });
-    expect(desiredWorkers(s, {}, objective)).toBe(40);
-    expect(desiredWorkers({ ...s, workers: [running('a', 2, 24)] }, {}, objective)).toBe(80);
-    // Nothing running yet and nothing known: 1 worker while work waits.
-    const cold = sizeWorkers(snapshot({ backlog: 200 }), {}, objective);
-    expect(cold.workers).toBe(1);
-    expect(cold.serviceFrom).toBe('unknown');
-    expect(cold.reason).toContain('processing time unknown');
+  it('should assume a job as long as the objective while nothing is known, never below the running job', () => {
+    // 200 × 30 s / 30 s = 200 slots → 100 workers of 2: a first burst asks for a slot per waiting
+    // job at once, instead of 1 worker until a job finishes.
+    expect(serviceTime(s, {}, objective)).toEqual({ seconds: 30, from: 'assumed' });
+    expect(desiredWorkers(s, {}, objective)).toBe(100);
+    // A job running longer than that: its time so far is the better bound, and it grows.
+    const long = { ...s, workers: [running('a', 2, 45)] };
+    expect(serviceTime(long, {}, objective)).toEqual({ seconds: 45, from: 'running' });
+    expect(desiredWorkers(long, {}, objective)).toBe(150);
+    // Nothing running yet and no worker: concurrency 1, a slot per waiting job.
+    const cold = sizeWorkers(snapshot({ backlog: 20 }), {}, objective);
+    expect(cold).toMatchObject({ workers: 20, serviceFrom: 'assumed', boundBy: 'backlog' });
+    expect(cold.reason).toContain('(assumed)');
   });
 
   it('should take the stored history first, then expectedJobSeconds, never below the running job', () => {
     // History 30 s: 200 × 30 / 30 = 200 slots → 100 workers.
-    expect(serviceTime(s, { prior: { processingSeconds: 30 } }, { expectedJobSeconds: 3 })).toEqual(
-      { seconds: 30, from: 'history' },
-    );
-    expect(desiredWorkers(s, { prior: { processingSeconds: 30 } }, objective)).toBe(100);
-    expect(serviceTime(s, {}, { expectedJobSeconds: 15 })).toEqual({
+    expect(
+      serviceTime(s, { prior: { processingSeconds: 30 } }, { ...objective, expectedJobSeconds: 3 }),
+    ).toEqual({ seconds: 30, from: 'history' });
+    expect(desiredWorkers(s, { prior: { processingSeconds: 15 } }, objective)).toBe(50);
+    expect(serviceTime(s, {}, { ...objective, expectedJobSeconds: 15 })).toEqual({
       seconds: 15,
       from: 'expected',
     });
     // A prior shorter than what a job has already run is a known underestimate.
-    expect(serviceTime(s, {}, { expectedJobSeconds: 3 })).toEqual({ seconds: 12, from: 'running' });
+    expect(serviceTime(s, {}, { ...objective, expectedJobSeconds: 3 })).toEqual({
+      seconds: 12,
+      from: 'running',
+    });
     // With nothing running, the prior alone scales a burst out before any pod took a job.
     const fromZero = snapshot({ backlog: 100 });
     expect(desiredWorkers(fromZero, {}, { ...objective, expectedJobSeconds: 20 })).toBe(67);
@@ -162,14 +170,52 @@ describe('the first minute of a queue', () => {
     ).toBe(34);
   });
 
-  it('should let a measured mean take over once a job finished', () => {
+  it('should let the measured jobs take over once some finished', () => {
     const measured = { meanProcessingSeconds: 1.2, prior: { processingSeconds: 30 } };
-    expect(serviceTime(s, measured, { expectedJobSeconds: 15 })).toEqual({
+    expect(serviceTime(s, measured, { ...objective, expectedJobSeconds: 15 })).toEqual({
       seconds: 1.2,
       from: 'measured',
     });
     // 200 × 1.2 / 30 = 8 slots → 4 workers.
     expect(desiredWorkers(s, measured, objective)).toBe(4);
+  });
+
+  it('should count the jobs still running: busy slot-seconds ÷ jobs finished, within what jobs showed', () => {
+    // Long jobs early on: 2 short ones finished (3 s each) while the slots were busy 200 s in all
+    // and a job has run 40 s. The finished mean (3 s) is biased low — the short jobs finish
+    // first; busy slot-seconds ÷ finished (100 s) counts the running ones, kept below the longest
+    // run seen (40 s); then blended with the all-time mean (3 s) as 3 more jobs:
+    // (40 × 2 + 3 × 3) / 5 = 17.8 s.
+    const early = snapshot({ workers: [running('a', 2, 40)] });
+    const rates: QueueRates = {
+      allTimeProcessingSeconds: 3,
+      exposure: { finished: 2, processingSeconds: 6, busySlotSeconds: 200, seconds: 60 },
+    };
+    expect(serviceTime(early, rates, objective).seconds).toBeCloseTo(17.8, 9);
+    // Jobs of one length (20 s): none has run longer, so the finished mean stands at once.
+    const even = snapshot({ workers: [running('a', 2, 15)] });
+    expect(
+      serviceTime(
+        even,
+        {
+          allTimeProcessingSeconds: 20,
+          exposure: { finished: 5, processingSeconds: 100, busySlotSeconds: 400, seconds: 60 },
+        },
+        objective,
+      ).seconds,
+    ).toBeCloseTo(20, 9);
+    // A steady stream: busy slot-seconds ÷ finished is Little's law (630 / 30 = 21 s), blended.
+    const steady = snapshot({ workers: [running('a', 2, 60)] });
+    expect(
+      serviceTime(
+        steady,
+        {
+          allTimeProcessingSeconds: 20,
+          exposure: { finished: 30, processingSeconds: 600, busySlotSeconds: 630, seconds: 60 },
+        },
+        objective,
+      ).seconds,
+    ).toBeCloseTo((21 * 30 + 3 * 20) / 33, 9);
   });
 });
 

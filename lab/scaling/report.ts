@@ -33,6 +33,11 @@ export interface RunResult {
   busyTerminatedWhileIdleKept: number;
   /** Median time a job ran (active to finished). */
   runP50: number | null;
+  /**
+   * How long each file's job ran, by the file's index in the trace (null: did not finish); absent
+   * in results written before the lab recorded it.
+   */
+  jobRuns?: (number | null)[];
   /** Pods killed with SIGKILL after the grace period. */
   killed: number;
   /** Jobs BullMQ took back from a worker that stopped renewing its lock (stalled). */

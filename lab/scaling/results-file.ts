@@ -17,6 +17,11 @@ export interface SidecarConditions {
   sampleTtlMs: number;
   /** HEARTBEAT_SECONDS of the workers. */
   heartbeatSeconds: number;
+  /**
+   * What the queue's stored history said when the sidecar started (the queue ran before), on the
+   * sidecar's clock; absent: a new queue.
+   */
+  history?: { processingSeconds?: number; concurrency?: number };
 }
 
 export interface ResultsMeta extends ReportMeta {

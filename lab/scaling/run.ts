@@ -26,7 +26,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
 import { CliProcess } from '../../harness/cli-process.js';
@@ -43,6 +43,7 @@ import type { Policy } from './policy-loops.js';
 import { Deployment, StandbyPool } from './pods.js';
 import { writeReport, type RunResult } from './report.js';
 import { writeResultsFile } from './results-file.js';
+import { SHIPPED } from './sim/sidecar-defaults.js';
 import { burst, cpuBound, ramp, spikes, steady, withOutage, type Trace } from './traces.js';
 
 const args = process.argv.slice(2);
@@ -72,8 +73,8 @@ const UPLOADS_IN_FLIGHT = 8;
 const FILES_PER_REQUEST = 10;
 const QUEUE = 'file_processing';
 /** The sidecar's RATE_WINDOW_SECONDS and TARGET_WAIT_SECONDS defaults, in trace seconds. */
-const RATE_WINDOW_SECONDS = 60;
-const TARGET_WAIT_SECONDS = 30;
+const RATE_WINDOW_SECONDS = SHIPPED.rateWindowSeconds;
+const TARGET_WAIT_SECONDS = SHIPPED.targetWaitSeconds;
 /** The sidecar's SAMPLE_TTL_MS and the workers' HEARTBEAT_SECONDS, real (recorded in results.json). */
 const SAMPLE_TTL_MS = 100;
 const HEARTBEAT_SECONDS = 1;
@@ -235,7 +236,7 @@ async function runOne(
     WORKER_CONCURRENCY: String(manifests.workerConcurrency),
     HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
     SAMPLE_TTL_MS: String(SAMPLE_TTL_MS),
-    // The sidecar's windows and default objective on its clock: a minute of trace time, 30 s.
+    // The sidecar's rate window and default objective (the shipped ones), on its clock.
     RATE_WINDOW_SECONDS: String(RATE_WINDOW_SECONDS / SPEED),
     TARGET_WAIT_SECONDS: String(TARGET_WAIT_SECONDS / SPEED),
     UTILIZATION_WINDOW_SECONDS: '5',
@@ -426,6 +427,7 @@ async function runOne(
     busyTerminated: deployment.busyTerminated,
     busyTerminatedWhileIdleKept: deployment.busyTerminatedWhileIdleKept,
     runP50: runs[Math.floor(runs.length / 2)] ?? null,
+    jobRuns: jobRunsByFile(jobs, trace.arrivals.length),
     killed: deployment.pods.filter((p) => p.killed).length,
     interrupted: stalled,
     replicasAtEnd: deployment.replicas,
@@ -473,6 +475,24 @@ async function warmUp(appUrl: string, queue: Queue, replicas: number): Promise<n
     await sleep(20);
   }
   return count;
+}
+
+/**
+ * How long each file's job ran (its last attempt, trace seconds), by the file's index in the trace
+ * (the number in its name, `f12.txt`, `report-12.pdf`); null for a file whose job did not finish.
+ * The simulator's calibration replays these lengths: the real run's CPU contention stretched some
+ * jobs (the last round of a burst above all) more than its median shows.
+ */
+function jobRunsByFile(jobs: readonly Job[], files: number): (number | null)[] {
+  const runs = new Array<number | null>(files).fill(null);
+  for (const job of jobs) {
+    const name = (job.data as { fileName?: unknown } | undefined)?.fileName;
+    const index = typeof name === 'string' ? Number(/(\d+)\.[a-z]+$/.exec(name)?.[1]) : NaN;
+    if (!Number.isInteger(index) || index < 0 || index >= files) continue;
+    if (job.processedOn === undefined || job.finishedOn === undefined) continue;
+    runs[index] = ((job.finishedOn - job.processedOn) / 1000) * SPEED;
+  }
+  return runs;
 }
 
 /** Upload requests sent again after a 503 or 429, over the whole lab run (for the report). */

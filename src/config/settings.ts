@@ -399,9 +399,9 @@ export const SETTINGS = {
     shown: '`TARGET_WAIT_SECONDS`',
     doc: '`workers` mode: the most time the backlog may take to drain, when shorter than the wait objective',
   }),
-  RATE_WINDOW_SECONDS: setting(decimal(0.1, 3600).default(60), {
-    shown: '`60`',
-    doc: 'window of the arrival rate and mean processing time used by the `workers` mode (fractions for time-compressed labs)',
+  RATE_WINDOW_SECONDS: setting(decimal(0.1, 3600).default(120), {
+    shown: '`120`',
+    doc: 'window of the arrival rate (a step up shows within 9 s of it) and of the mean processing time, for `workers` mode and the throughput figures (fractions for time-compressed labs)',
   }),
   HISTOGRAM_BUCKETS: setting(
     z

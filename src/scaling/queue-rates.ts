@@ -1,4 +1,4 @@
-import type { QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
+import { workerTotals, type QueueSnapshot, type Sample } from '../queue/queue-snapshot.js';
 
 /** What an earlier life of a queue left behind (the sidecar's stored history of it). */
 export interface QueuePrior {
@@ -8,14 +8,32 @@ export interface QueuePrior {
   concurrency?: number;
 }
 
+/**
+ * What the jobs of a queue cost, measured over the processing span (the rate window, stretched
+ * back up to 5 windows until it holds 20 finished attempts): the basis of the sizing's estimate.
+ */
+export interface ProcessingExposure {
+  /** Attempts finished in the span. */
+  finished: number;
+  /** Their processing time, summed. */
+  processingSeconds: number;
+  /**
+   * Busy slot-seconds in the span: the time every slot spent on a job, finished or still
+   * running (the running ones count as far as they got). Over a steady stream, ÷ finished gives
+   * the mean job time (Little's law); while long jobs are still running it is the better estimate.
+   */
+  busySlotSeconds: number;
+  /** How long the span is, in seconds. */
+  seconds: number;
+}
+
 /** Flow through one queue, measured over the rate window. */
 export interface QueueRates {
   /**
    * Jobs arriving per second; undefined until samples span 3 slices of the window (9 s at the
-   * default 60 s). The larger of the
-   * window's rate (its two busiest slices trimmed to the third, so a one-off burst counts as a
-   * backlog, not as a rate) and the rate the last three slices all kept up (a step up shows within
-   * those, ~9 s at the default 60 s window).
+   * default 60 s). The larger of the window's rate (its two busiest slices trimmed to the third,
+   * so a one-off burst counts as a backlog, not as a rate) and the rate the last three slices all
+   * kept (a step up shows within those, ~9 s at the default 60 s window).
    */
   arrivalPerSecond?: number;
   /** Job attempts finished per second. */
@@ -25,6 +43,10 @@ export interface QueueRates {
    * when none finished in the window; undefined when no attempt was ever recorded.
    */
   meanProcessingSeconds?: number;
+  /** Mean processing time of every attempt ever recorded; undefined when none was. */
+  allTimeProcessingSeconds?: number;
+  /** Finished attempts and busy slot-seconds over the processing span. */
+  exposure?: ProcessingExposure;
   /** What the stored history says of this queue, when the sidecar read one. */
   prior?: QueuePrior;
 }
@@ -34,20 +56,37 @@ interface Point {
   enqueued: number;
   finished: number;
   processingSum: number;
+  /** Busy slot-seconds since the tracker first saw the queue (its own running integral). */
+  busySlotSeconds: number;
 }
 
-function pointOf(snapshot: QueueSnapshot): Point {
+/** A queue's kept points and the running integral of its busy slots. */
+interface QueueTrack {
+  points: Point[];
+  /** The latest sample's time and busy slots, and the integral up to it. */
+  at: number;
+  busy: number;
+  busySlotSeconds: number;
+}
+
+function pointOf(snapshot: QueueSnapshot, track: QueueTrack | undefined): Point {
   const { completed, failed } = snapshot.processing;
+  const at = snapshot.sampledAt;
+  // Busy slots stay as last sampled until the next sample (the same rule the integral uses).
+  const busySlotSeconds = track
+    ? track.busySlotSeconds + (track.busy * Math.max(0, at - track.at)) / 1000
+    : 0;
   return {
-    at: snapshot.sampledAt,
+    at,
     enqueued: snapshot.enqueuedTotal,
     finished: completed.count + failed.count,
     processingSum: completed.sum + failed.sum,
+    busySlotSeconds,
   };
 }
 
 /** The window is cut into this many slices for the arrival rate. */
-export const RATE_SLICES = 20;
+export const RATE_SLICES = 40;
 /** Points are kept at least window / this apart. */
 const POINTS_PER_WINDOW = 60;
 
@@ -88,18 +127,28 @@ export function arrivalRate(points: readonly Point[], sliceMs: number): number |
       (sorted[1]! - sorted[2]!);
     windowRate = total / ((now.at - first.at) / 1000);
   }
-  // The last three slices are slices[0..2] (counted back from now).
-  const kept = Math.min(slices[0]!, slices[1]!, slices[2]!) / sliceSeconds;
-  return Math.max(windowRate, kept);
+  // A step up: the last three slices (slices[0..2], counted back from now) all above what the
+  // window's rate explains, beyond Poisson noise (2 standard deviations, and 1 more arrival for
+  // the rates that bring a few jobs a slice).
+  const expected = windowRate * sliceSeconds;
+  const kept = Math.min(slices[0]!, slices[1]!, slices[2]!);
+  if (kept >= expected + 2 * Math.sqrt(expected) + 1)
+    return Math.max(windowRate, kept / sliceSeconds);
+  return windowRate;
 }
+
+/** The processing span holds at least this many finished attempts, when the points allow. */
+const SPAN_FINISHED = 20;
+/** …and stretches back at most this many rate windows. */
+const SPAN_WINDOWS = 5;
 
 /**
  * Turns the cumulative counters of successive samples into rates over a sliding window, per queue.
- * Keeps at most one point per window / 60 per queue; memory is bounded by the window.
+ * Keeps at most one point per window / 60 per queue, for at most 5 windows: memory is bounded.
  */
 export class RateTracker {
   private readonly windowMs: number;
-  private readonly history = new Map<string, Point[]>();
+  private readonly tracks = new Map<string, QueueTrack>();
   private readonly priors = new Map<string, QueuePrior>();
 
   constructor(windowSeconds: number) {
@@ -116,11 +165,19 @@ export class RateTracker {
   /** Records a sample (a sample already seen, or older than the last one, is ignored). */
   observe(sample: Sample): void {
     for (const snapshot of sample.queues) {
-      const points = this.history.get(snapshot.queue) ?? [];
-      const point = pointOf(snapshot);
+      let track = this.tracks.get(snapshot.queue);
+      if (track && snapshot.sampledAt <= track.at) continue;
+      const point = pointOf(snapshot, track);
+      if (!track) {
+        track = { points: [], at: 0, busy: 0, busySlotSeconds: 0 };
+        this.tracks.set(snapshot.queue, track);
+      }
+      track.at = point.at;
+      track.busy = workerTotals(snapshot).busy;
+      track.busySlotSeconds = point.busySlotSeconds;
+      const points = track.points;
       const last = points[points.length - 1];
       const beforeLast = points[points.length - 2];
-      if (last && point.at <= last.at) continue;
       // The newest point moves along until it is a resolution past the one before it: samples
       // that come faster than that still leave points a resolution apart.
       if (beforeLast && point.at - beforeLast.at < this.resolutionMs) {
@@ -132,9 +189,9 @@ export class RateTracker {
       if (last && (point.enqueued < last.enqueued || point.finished < last.finished)) {
         points.splice(0, points.length, point);
       }
-      // Keep one point at or before the window start, to measure the whole window.
-      while (points.length > 2 && points[1]!.at <= point.at - this.windowMs) points.shift();
-      this.history.set(snapshot.queue, points);
+      // Keep one point at or before the oldest span start, to measure the whole of it.
+      const keep = this.windowMs * SPAN_WINDOWS;
+      while (points.length > 2 && points[1]!.at <= point.at - keep) points.shift();
     }
   }
 
@@ -144,26 +201,46 @@ export class RateTracker {
   }
 
   rates(snapshot: QueueSnapshot): QueueRates {
-    const now = pointOf(snapshot);
-    const points = this.history.get(snapshot.queue) ?? [];
-    const start = points.findIndex((p) => p.at >= now.at - this.windowMs && p.at < now.at);
-    const from = start >= 0 ? points[start] : points[0];
+    const track = this.tracks.get(snapshot.queue);
+    const now = pointOf(snapshot, track);
+    const points = (track?.points ?? []).filter((p) => p.at < now.at);
+    const start = points.findIndex((p) => p.at >= now.at - this.windowMs);
+    const from = start >= 0 ? points[start] : points[points.length - 1];
     const rates: QueueRates = {};
     const prior = this.priors.get(snapshot.queue);
     if (prior) rates.prior = prior;
+    if (now.finished > 0) rates.allTimeProcessingSeconds = now.processingSum / now.finished;
     const finishedInWindow = from ? now.finished - from.finished : 0;
     if (finishedInWindow > 0) {
       rates.meanProcessingSeconds = (now.processingSum - from!.processingSum) / finishedInWindow;
     } else if (now.finished > 0) {
-      rates.meanProcessingSeconds = now.processingSum / now.finished;
+      rates.meanProcessingSeconds = rates.allTimeProcessingSeconds;
+    }
+    if (from) {
+      // The processing span: the window, stretched back until it holds enough finished attempts.
+      let i = start >= 0 ? start : points.length - 1;
+      const oldest = now.at - this.windowMs * SPAN_WINDOWS;
+      while (
+        i > 0 &&
+        now.finished - points[i]!.finished < SPAN_FINISHED &&
+        points[i - 1]!.at >= oldest
+      ) {
+        i--;
+      }
+      const spanFrom = points[i]!;
+      if (now.at > spanFrom.at) {
+        rates.exposure = {
+          finished: now.finished - spanFrom.finished,
+          processingSeconds: now.processingSum - spanFrom.processingSum,
+          busySlotSeconds: now.busySlotSeconds - spanFrom.busySlotSeconds,
+          seconds: (now.at - spanFrom.at) / 1000,
+        };
+      }
     }
     if (from && now.at - from.at >= Math.min(1000, this.resolutionMs * 2)) {
       const seconds = (now.at - from.at) / 1000;
-      const inWindow = points.slice(Math.max(0, start)).filter((p) => p.at < now.at);
-      const arrival = arrivalRate(
-        [...(start >= 0 ? inWindow : [from]), now],
-        this.windowMs / RATE_SLICES,
-      );
+      const inWindow = start >= 0 ? points.slice(start) : [from];
+      const arrival = arrivalRate([...inWindow, now], this.windowMs / RATE_SLICES);
       if (arrival !== undefined) rates.arrivalPerSecond = arrival;
       rates.finishedPerSecond = Math.max(0, finishedInWindow / seconds);
     }

@@ -1,7 +1,8 @@
 /**
  * Calibration: every (trace, policy) of the real lab's `results.json` run again in the simulator
  * under the real lab's conditions (its compression and settings, the latencies measured there,
- * its uploads, and each real run's median job time as the length of every job of that run), and
+ * its uploads, and each job as long as it ran in the real run — else every job as long as the
+ * run's median), and
  * the two compared: drain, worker-seconds and p95 wait, flagged outside ±15 %.
  */
 import { POLICY_NAMES, type PolicyName } from '../policies.js';
@@ -66,10 +67,19 @@ export async function calibrate(
     const trace = file.traces.find((t) => t.name === real.trace);
     if (!trace) throw new Error(`results.json has no trace named ${real.trace}`);
     const jobSeconds = real.runP50 ?? file.meta.jobSeconds;
+    // Each job as long as it ran in the real run (its median where it did not finish), else every
+    // job as long as the run's median.
+    const replayed = real.jobRuns?.length === trace.arrivals.length;
     const sim = await simulate({
       trace,
       policy: real.policy,
-      jobTimes: { kind: 'fixed', mean: jobSeconds },
+      jobTimes: replayed
+        ? {
+            kind: 'given',
+            seconds: real.jobRuns!.map((run) => run ?? jobSeconds),
+            label: 'as in the real run',
+          }
+        : { kind: 'fixed', mean: jobSeconds },
       conditions: labConditions(file.meta, trace.mix ?? 'sleep'),
     });
     const figures = Object.fromEntries(

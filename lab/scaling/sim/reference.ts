@@ -7,12 +7,13 @@ import type { RunResult } from '../report.js';
 import { clairvoyant, lowerBound, type ClairvoyantPlan } from './clairvoyant.js';
 import { meanDelay } from './delay.js';
 import { traceJobs, type RunSpec } from './sim-run.js';
+import { SHIPPED } from './sidecar-defaults.js';
 import { enqueueTimes } from './uploads.js';
 
-/** The wait objective: the shipped trigger's `targetWaitSeconds`, else 30 s (p95). */
+/** The wait objective: the shipped trigger's `targetWaitSeconds`, else the sidecar's default (p95). */
 export function objectiveSeconds(manifests: ShippedManifests): number {
   const stated = Number(manifests.keda.metadata.targetWaitSeconds);
-  return Number.isFinite(stated) && stated > 0 ? stated : 30;
+  return Number.isFinite(stated) && stated > 0 ? stated : SHIPPED.targetWaitSeconds;
 }
 
 export interface Reference {

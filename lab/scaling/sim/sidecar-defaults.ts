@@ -1,25 +1,35 @@
 /**
- * What the sidecar assumes for a trigger that states nothing: its own settings' defaults, on its
- * clock. Passed as `parseTriggerMetadata`'s third argument, whose type changes with the scaling
- * decision (`{ drainSeconds }` before the wait objective, `SizingObjective` with it): the object
- * carries what either release reads, so the simulator answers as the sidecar it is built with.
+ * The sidecar's and the workers' defaults, read from their declarations (`src/config/settings.ts`)
+ * so the labs run what ships: the rate window, the default wait objective, the sample TTL, the
+ * heartbeat and the utilization window.
  */
-import { parseTriggerMetadata, TRIGGER_KEYS } from '../../../src/keda/trigger-metadata.js';
+import { SETTINGS } from '../../../src/config/settings.js';
+import type { SizingObjective } from '../../../src/scaling/worker-sizing.js';
 
-export type TriggerDefaults = Parameters<typeof parseTriggerMetadata>[2];
+/** The value a setting takes when its variable is not set. */
+function shipped(name: 'RATE_WINDOW_SECONDS' | 'TARGET_WAIT_SECONDS'): number;
+function shipped(
+  name: 'SAMPLE_TTL_MS' | 'HEARTBEAT_SECONDS' | 'UTILIZATION_WINDOW_SECONDS',
+): number;
+function shipped(name: keyof typeof SETTINGS): number {
+  const value: unknown = SETTINGS[name].schema.parse(undefined);
+  if (typeof value !== 'number') throw new Error(`${name} has no numeric default`);
+  return value;
+}
 
-/** TARGET_WAIT_SECONDS' default (and, in releases without it, DRAIN_SECONDS'), trace seconds. */
-export const SIDECAR_TARGET_WAIT_SECONDS = 30;
-const SIDECAR_DRAIN_SECONDS = 60;
+export const SHIPPED = {
+  rateWindowSeconds: shipped('RATE_WINDOW_SECONDS'),
+  targetWaitSeconds: shipped('TARGET_WAIT_SECONDS'),
+  sampleTtlMs: shipped('SAMPLE_TTL_MS'),
+  heartbeatSeconds: shipped('HEARTBEAT_SECONDS'),
+  utilizationWindowSeconds: shipped('UTILIZATION_WINDOW_SECONDS'),
+} as const;
 
-export function sidecarDefaults(speed: number, targetWaitSeconds?: number): TriggerDefaults {
-  const defaults: Record<string, number> = {
-    targetWaitSeconds: targetWaitSeconds ?? SIDECAR_TARGET_WAIT_SECONDS / speed,
-  };
-  // A sidecar without the wait objective has a DRAIN_SECONDS default; with it, draining defaults
-  // to the objective and a drainSeconds here would override that.
-  if (!(TRIGGER_KEYS as readonly string[]).includes('targetWaitSeconds')) {
-    defaults.drainSeconds = SIDECAR_DRAIN_SECONDS / speed;
-  }
-  return defaults as unknown as TriggerDefaults;
+/**
+ * What the sidecar assumes for a trigger that states nothing (`parseTriggerMetadata`'s defaults):
+ * its default objective, on its clock (`speed` trace seconds per second of it), or `targetWaitSeconds`
+ * when the run sets TARGET_WAIT_SECONDS (already on its clock).
+ */
+export function sidecarDefaults(speed: number, targetWaitSeconds?: number): SizingObjective {
+  return { targetWaitSeconds: targetWaitSeconds ?? SHIPPED.targetWaitSeconds / speed };
 }

@@ -20,7 +20,7 @@ import { agreement, calibrationSection } from './calibration-table.js';
 import { describeJobTimes } from './job-times.js';
 import { reference } from './reference.js';
 import { writeRateChart, writeRunCharts } from './sim-charts.js';
-import { fullPlan, quickPlan } from './sim-plan.js';
+import { fullPlan, quickPlan, runConditions } from './sim-plan.js';
 import { objectiveMet, writeSimReport, type TraceOutcome } from './sim-report.js';
 import { simulate } from './sim-run.js';
 
@@ -76,7 +76,7 @@ export async function runSimulator(args: readonly string[]): Promise<void> {
   for (const planned of quick ? quickPlan(manifests) : fullPlan(manifests)) {
     for (const jobTimes of planned.jobTimes) {
       const label = describeJobTimes(jobTimes);
-      const spec = { trace: planned.trace, jobTimes, conditions: planned.conditions };
+      const spec = { trace: planned.trace, jobTimes, conditions: runConditions(planned, jobTimes) };
       const ref = reference(spec, planned.conditions.timelineStepSeconds);
       const results = [];
       for (const policy of planned.policies) {

@@ -20,6 +20,41 @@ export interface PlannedTrace {
   charted: JobTimes['kind'];
   /** The arrival rate the trace was drawn from, charted with the arrivals (the diurnal day). */
   rate?: (t: number) => number;
+  /**
+   * The queue ran before: the sidecar starts with its stored history (the mean job time and the
+   * workers' concurrency). Otherwise each run is a new queue.
+   */
+  known?: boolean;
+}
+
+/** The same trace on a queue that ran before: named `<name>-known`. */
+function knownQueue(planned: PlannedTrace): PlannedTrace {
+  const { trace } = planned;
+  return {
+    ...planned,
+    trace: {
+      ...trace,
+      name: `${trace.name}-known`,
+      description: `${trace.description}; a queue that ran before (the sidecar reads its job time from the stored history)`,
+    },
+    known: true,
+  };
+}
+
+/** The conditions of one run: with the queue's history when it is known, from its job times. */
+export function runConditions(planned: PlannedTrace, jobTimes: JobTimes): SimConditions {
+  const c = planned.conditions;
+  if (!planned.known) return c;
+  return {
+    ...c,
+    sidecar: {
+      ...c.sidecar,
+      history: {
+        processingSeconds: jobTimes.mean / c.speed,
+        concurrency: c.manifests.workerConcurrency,
+      },
+    },
+  };
 }
 
 /** Job times with a mean: fixed, exponential, lognormal (σ = 1, heavy-tailed). */
@@ -49,17 +84,32 @@ export function fullPlan(manifests: ShippedManifests): PlannedTrace[] {
     charted: 'lognormal',
   });
   const lognormal: JobTimes[] = [{ kind: 'lognormal', mean: SLEEP_JOB_SECONDS, sigma: 1 }];
+  const labTraces = [
+    burst(100),
+    steady(0.5, 240),
+    ramp(0.75, 240),
+    spikes(0.1, 3, 20, 240),
+    poisson(0.5, 240, SEED),
+    withOutage(steady(0.5, 240), 80, 160),
+    cpuBound(burst(24)),
+    cpuBound(steady(0.08, 240)),
+  ].map(lab);
   return [
-    ...[
-      burst(100),
-      steady(0.5, 240),
-      ramp(0.75, 240),
-      spikes(0.1, 3, 20, 240),
-      poisson(0.5, 240, SEED),
-      withOutage(steady(0.5, 240), 80, 160),
-      cpuBound(burst(24)),
-      cpuBound(steady(0.08, 240)),
-    ].map(lab),
+    // Each run a new queue, as in the real lab…
+    ...labTraces,
+    // …and a queue that ran before, as most are.
+    ...labTraces.map(knownQueue),
+    {
+      section: 'cluster',
+      trace: { ...poisson(0.5, 3600, SEED), name: 'poisson-1h' },
+      jobTimes: threeJobTimes(SLEEP_JOB_SECONDS),
+      policies: POLICY_NAMES,
+      conditions: clusterConditions(manifests, LAB_POD_START, 'sleep', {
+        timelineStepSeconds: 10,
+      }),
+      charted: 'lognormal',
+      known: true,
+    },
     {
       section: 'cluster',
       trace: clusterBurst(10_000),

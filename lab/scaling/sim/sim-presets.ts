@@ -8,6 +8,7 @@ import type { ResultsMeta } from '../results-file.js';
 import type { JobMix } from '../file-mix.js';
 import type { Delay } from './delay.js';
 import type { JobCpu, SimConditions } from './sim-conditions.js';
+import { SHIPPED } from './sidecar-defaults.js';
 
 /** A sleep-bound job (an embedding API call) uses ~13 ms of CPU (measured alone in the lab). */
 export const SLEEP_BOUND_CPU: JobCpu = { perJobSeconds: 0.013, coresWhileRunning: 0 };
@@ -17,8 +18,8 @@ export const CPU_BOUND_CPU: JobCpu = { perJobSeconds: 0, coresWhileRunning: 1 };
 export const SEED = 20260105;
 
 /**
- * A cluster: the sidecar's and the workers' defaults (RATE_WINDOW_SECONDS 60, SAMPLE_TTL_MS 1000,
- * HEARTBEAT_SECONDS 5, UTILIZATION_WINDOW_SECONDS 60, WORKER_SERIES_LIMIT 100), a worker's own
+ * A cluster: the sidecar's and the workers' defaults (RATE_WINDOW_SECONDS, SAMPLE_TTL_MS,
+ * HEARTBEAT_SECONDS, UTILIZATION_WINDOW_SECONDS as declared; WORKER_SERIES_LIMIT 100), a worker's own
  * start of 1 s, the push path and prometheus-adapter's scrape (15 s, the ServiceMonitor's).
  */
 export function clusterConditions(
@@ -29,7 +30,11 @@ export function clusterConditions(
 ): SimConditions {
   return {
     speed: 1,
-    sidecar: { rateWindowSeconds: 60, sampleTtlMs: 1000, heartbeatSeconds: 5 },
+    sidecar: {
+      rateWindowSeconds: SHIPPED.rateWindowSeconds,
+      sampleTtlMs: SHIPPED.sampleTtlMs,
+      heartbeatSeconds: SHIPPED.heartbeatSeconds,
+    },
     manifests,
     podStart,
     workerStartSeconds: 1,
@@ -37,7 +42,7 @@ export function clusterConditions(
     pushSeconds: 0.1,
     watchMinIntervalSeconds: 0.25,
     flushDelaySeconds: 0.1,
-    utilizationWindowSeconds: 60,
+    utilizationWindowSeconds: SHIPPED.utilizationWindowSeconds,
     maxListedWorkers: 100,
     adapterScrapeSeconds: 15,
     uploads: undefined,

@@ -79,6 +79,7 @@ export async function simulate(spec: RunSpec): Promise<SimResult> {
     adapterScrapeSeconds: c.adapterScrapeSeconds,
     ...(trace.outage && { outage: trace.outage }),
     restartSeconds: c.sidecarRestartSeconds,
+    ...(c.sidecar.history && { history: c.sidecar.history }),
   });
   cluster.onQueueEvent = () => sidecar.onQueueEvent();
   const policy = definePolicies(c.manifests, { speed, queue: SIM_QUEUE })[spec.policy]();

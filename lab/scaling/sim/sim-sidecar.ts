@@ -10,6 +10,7 @@ import { parseTriggerMetadata, type TriggerSpec } from '../../../src/keda/trigge
 import { isActive, scalingValue } from '../../../src/scaling/scaling-decision.js';
 import { ScalingSignals } from '../../../src/scaling/scaling-signals.js';
 import type { Sample } from '../../../src/queue/queue-snapshot.js';
+import type { QueuePrior } from '../../../src/scaling/queue-rates.js';
 import type { KedaScalerRead } from '../keda.js';
 import { sidecarDefaults } from './sidecar-defaults.js';
 import type { SimCluster } from './sim-cluster.js';
@@ -33,6 +34,8 @@ export interface SidecarSettings {
   adapterScrapeSeconds: number;
   /** Down from `from` until `to` + the restart (trace seconds). */
   outage?: { from: number; to: number };
+  /** The queue's stored history, as the sidecar reads it at start (on its clock). */
+  history?: QueuePrior;
   restartSeconds: number;
 }
 
@@ -72,7 +75,9 @@ export class SimSidecar {
       ttlMs: this.settings.ttlMs,
       maxWorkers: this.settings.maxWorkers,
     });
-    return new ScalingSignals(source, this.settings.rateWindowSeconds);
+    const signals = new ScalingSignals(source, this.settings.rateWindowSeconds);
+    if (this.settings.history) signals.remember(this.settings.queue, this.settings.history);
+    return signals;
   }
 
   /** Whether the sidecar answers at trace time `t`. */
