@@ -570,7 +570,9 @@ describe('k8s manifests', () => {
       const app = hpas.find((h) => h.spec?.scaleTargetRef.name === 'qscale-app');
       expect(app?.spec?.metrics?.[0]?.resource?.name).toBe('cpu');
       const external = worker.spec?.metrics?.[0]?.external;
-      expect(external?.target).toEqual({ type: 'AverageValue', averageValue: '10' });
+      // The workers that keep the wait objective: the value is already a count.
+      expect(external?.target).toEqual({ type: 'AverageValue', averageValue: '1' });
+      expect(config.TARGET_WAIT_SECONDS).toBe('30');
       const queue = external?.metric.selector?.matchLabels?.queue;
       expect(config.QUEUES?.split(',')).toContain(queue);
 
@@ -598,8 +600,11 @@ describe('k8s manifests', () => {
       expect(rules.length).toBeGreaterThan(0);
       const rule = rules.find((r) => r.name.as === external?.metric.name);
       expect(rule, `an externalRule named ${external?.metric.name}`).toBeDefined();
-      expect(rule!.seriesQuery).toMatch(/^qscale_queue_length\{/);
-      // Every exporter replica reports the same backlog: max, never sum.
+      expect(rule!.seriesQuery).toMatch(/^qscale_queue_desired_workers\{/);
+      expect(rules.find((r) => r.name.as === 'redis_queue_length')?.seriesQuery).toMatch(
+        /^qscale_queue_length\{/,
+      );
+      // Every exporter replica reports the same number: max, never sum.
       expect(rule!.metricsQuery).toMatch(
         /^max by \(queue\) \(<<\.Series>>\{<<\.LabelMatchers>>\}\)$/,
       );

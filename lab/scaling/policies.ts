@@ -5,12 +5,47 @@
  */
 import type { ShippedManifests } from './manifests.js';
 import type { PolicyIo } from './policy-io.js';
+import type { HpaSpec } from './hpa.js';
 import { cpuReader, hpaPolicy, kedaPolicy, type Policy } from './policy-loops.js';
+
+/**
+ * The `hpa-external-10` anchor: an External HPA on the backlog (`redis_queue_length`, served by
+ * prometheus-adapter from `qscale_queue_length`), AverageValue 10, 1-20 replicas, scale-up ×2 or
+ * +4 pods per 15 s, scale-down 1 pod a minute after 5 minutes — the hpa-external overlay as it was
+ * shipped before the wait objective, and what such an HPA typically looks like.
+ */
+export const BACKLOG_HPA: HpaSpec & { metricName: string } = {
+  minReplicas: 1,
+  maxReplicas: 20,
+  metricName: 'redis_queue_length',
+  metrics: [
+    {
+      type: 'External',
+      name: 'redis_queue_length',
+      target: { type: 'AverageValue', averageValue: 10_000 },
+    },
+  ],
+  behavior: {
+    scaleUp: {
+      stabilizationWindowSeconds: 0,
+      policies: [
+        { type: 'Percent', value: 100, periodSeconds: 15 },
+        { type: 'Pods', value: 4, periodSeconds: 15 },
+      ],
+      selectPolicy: 'Max',
+    },
+    scaleDown: {
+      stabilizationWindowSeconds: 300,
+      policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }],
+    },
+  },
+};
 
 export const POLICY_NAMES = [
   'fixed-max',
   'hpa-cpu-80',
   'hpa-external-10',
+  'qscale-hpa-external',
   'keda-redis-5',
   'qscale-backlog-10',
   'qscale-latency-30',
@@ -62,9 +97,18 @@ export function definePolicies(
       tick: async () => undefined,
     }),
     'hpa-cpu-80': () => hpaPolicy(manifests.hpaCpu, cpu, cpuReader(clock.speed)),
+    // An HPA of one's own on the backlog through prometheus-adapter: one worker per 10 waiting
+    // jobs (the hpa-external overlay before the wait objective, and a common setup).
     'hpa-external-10': () =>
+      hpaPolicy({ ...BACKLOG_HPA, maxReplicas: keda.maxReplicaCount }, cpu, async (io) => ({
+        externalMetrics: { [BACKLOG_HPA.metricName]: [(await io.queueLength()) * 1000] },
+      })),
+    // The shipped hpa-external overlay: the exporter's desired workers through prometheus-adapter.
+    'qscale-hpa-external': () =>
       hpaPolicy(manifests.hpaExternal, cpu, async (io) => ({
-        externalMetrics: { [manifests.hpaExternal.metricName]: [(await io.queueLength()) * 1000] },
+        externalMetrics: {
+          [manifests.hpaExternal.metricName]: [(await io.desiredWorkers()) * 1000],
+        },
       })),
     // KEDA's redis scaler: LLEN of the wait list, listLength 5 (its default), activation 0.
     'keda-redis-5': () =>

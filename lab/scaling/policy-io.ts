@@ -29,6 +29,8 @@ export interface PolicyIo {
   pods(): PodView[];
   /** `qscale_queue_length` (the backlog) as prometheus-adapter serves it; rejects when unread. */
   queueLength(): Promise<number>;
+  /** `qscale_queue_desired_workers` as prometheus-adapter serves it; rejects when unread. */
+  desiredWorkers(): Promise<number>;
   /** LLEN of the queue's wait list, as KEDA's `redis` scaler reads it. */
   waitListLength(): Promise<number>;
   /** The sidecar's GetMetrics then IsActive for one trigger's metadata, as KEDA calls them. */

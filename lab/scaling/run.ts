@@ -48,15 +48,28 @@ import { burst, cpuBound, ramp, spikes, steady, withOutage, type Trace } from '.
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
-const SPEED = Number(args[args.indexOf('--speed') + 1] ?? NaN) || 50;
+/**
+ * Trace seconds per real second. 20 for the full run: at 50 the sidecar's sample TTL and the
+ * pods' CPU on 2 cores stretched further than the decisions under test (a 100 ms sample held
+ * 5 trace s, longer than the rate's 3 s slices); 50 for the quick smoke run.
+ */
+const SPEED = Number(args[args.indexOf('--speed') + 1] ?? NaN) || (QUICK ? 50 : 20);
 /** `--only burst:fixed-max`: one trace and policy, for a closer look. */
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 /** A pod's start-up delay in trace seconds: image pull + container start. */
 const POD_START_SECONDS = args.includes('--pod-start')
   ? Number(args[args.indexOf('--pod-start') + 1])
   : 10;
+/** The committed report is written by a full run only; `--quick` and `--only` write elsewhere. */
 const OUT = fileURLToPath(
-  new URL(QUICK ? '../../test-artifacts/lab-quick/' : './report/', import.meta.url),
+  new URL(
+    QUICK
+      ? '../../test-artifacts/lab-quick/'
+      : ONLY
+        ? '../../test-artifacts/lab-only/'
+        : './report/',
+    import.meta.url,
+  ),
 );
 /** A job's length in trace seconds (an embedding API call). */
 const JOB_SECONDS = 20;
@@ -75,8 +88,12 @@ const QUEUE = 'file_processing';
 /** The sidecar's RATE_WINDOW_SECONDS and TARGET_WAIT_SECONDS defaults, in trace seconds. */
 const RATE_WINDOW_SECONDS = SHIPPED.rateWindowSeconds;
 const TARGET_WAIT_SECONDS = SHIPPED.targetWaitSeconds;
-/** The sidecar's SAMPLE_TTL_MS and the workers' HEARTBEAT_SECONDS, real (recorded in results.json). */
-const SAMPLE_TTL_MS = 100;
+/**
+ * The sidecar's SAMPLE_TTL_MS, compressed like every duration, and the workers' HEARTBEAT_SECONDS
+ * (1, its least: ×SPEED in trace time; busy slots are written at each job start and end anyway),
+ * real (recorded in results.json).
+ */
+const SAMPLE_TTL_MS = Math.max(1, Math.round(SHIPPED.sampleTtlMs / SPEED));
 const HEARTBEAT_SECONDS = 1;
 
 /** The built CLI when `npm run lab:scaling` built it, else the sources through tsx. */
@@ -202,6 +219,8 @@ function labIo(ctx: Context): PolicyIo {
         cpuSeconds: () => pod.cpuSeconds(),
       })),
     queueLength: async () => sumOf(await ctx.metrics(), 'qscale_queue_length', { queue: QUEUE }),
+    desiredWorkers: async () =>
+      sumOf(await ctx.metrics(), 'qscale_queue_desired_workers', { queue: QUEUE }),
     waitListLength: () => ctx.redis.llen(`bull:${QUEUE}:wait`),
     scaler: (metadata) => qscaleRead(ctx, metadata),
     streamIsActive: (metadata, onTrue) => qscalePush(ctx, metadata, onTrue),

@@ -15,6 +15,7 @@ export function simIo(cluster: SimCluster, sidecar: SimSidecar): PolicyIo {
         cpuSeconds: () => cluster.cpuSeconds(pod),
       })),
     queueLength: () => sidecar.queueLength(),
+    desiredWorkers: () => sidecar.desiredWorkers(),
     // KEDA's redis scaler reads Redis itself: the sidecar's outages do not touch it.
     waitListLength: async () => cluster.queue.length,
     scaler: (metadata) => sidecar.scalerRead(metadata),

@@ -7,7 +7,7 @@
  * During an outage every call fails and the streams end; it restarts with an empty rate history.
  */
 import { parseTriggerMetadata, type TriggerSpec } from '../../../src/keda/trigger-metadata.js';
-import { isActive, scalingValue } from '../../../src/scaling/scaling-decision.js';
+import { desiredWorkers, isActive, scalingValue } from '../../../src/scaling/scaling-decision.js';
 import { ScalingSignals } from '../../../src/scaling/scaling-signals.js';
 import type { Sample } from '../../../src/queue/queue-snapshot.js';
 import type { QueuePrior } from '../../../src/scaling/queue-rates.js';
@@ -59,7 +59,7 @@ export class SimSidecar {
   private readonly streams: Stream[] = [];
   /** Busy slots of each listed worker at the last read: what the deletion-cost keeper knows. */
   private latestBusy = new Map<string, number>();
-  private scraped: { at: number; backlog: number } | undefined;
+  private scraped: { at: number; backlog: number; desired: number } | undefined;
   private nextScrape = 0;
 
   constructor(
@@ -100,9 +100,19 @@ export class SimSidecar {
     this.latestBusy = busy;
     const scrape = this.settings.adapterScrapeSeconds;
     if (scrape > 0 && t >= this.nextScrape) {
-      this.scraped = { at: t, backlog: snapshot.backlog };
+      this.scraped = { at: t, backlog: snapshot.backlog, desired: this.desiredOf(sample) };
       this.nextScrape = t + scrape;
     }
+  }
+
+  /** `qscale_queue_desired_workers` of a sample: the exporter sizes with its settings' objective. */
+  private desiredOf(sample: Sample): number {
+    const signal = this.signals.signal(sample, this.settings.queue)!;
+    return desiredWorkers(
+      signal.snapshot,
+      signal.rates,
+      sidecarDefaults(this.cluster.settings.speed, this.settings.targetWaitSeconds),
+    );
   }
 
   /** The pod's `controller.kubernetes.io/pod-deletion-cost`: its busy slots as last listed. */
@@ -112,16 +122,26 @@ export class SimSidecar {
 
   /** `qscale_queue_length` as prometheus-adapter serves it (rejects when it has no value). */
   async queueLength(): Promise<number> {
+    return (await this.adapterRead()).backlog;
+  }
+
+  /** `qscale_queue_desired_workers` as prometheus-adapter serves it. */
+  async desiredWorkers(): Promise<number> {
+    return (await this.adapterRead()).desired;
+  }
+
+  /** What prometheus-adapter serves: the last scrape, or (no adapter) the sidecar read now. */
+  private async adapterRead(): Promise<{ backlog: number; desired: number }> {
     const now = this.cluster.now;
     if (this.settings.adapterScrapeSeconds > 0) {
       const scraped = this.scraped;
       if (!scraped || now - scraped.at > PROMETHEUS_STALENESS_SECONDS) {
         throw new Error('no value for the external metric');
       }
-      return scraped.backlog;
+      return scraped;
     }
     const sample = await this.read();
-    return sample.queues[0]!.backlog;
+    return { backlog: sample.queues[0]!.backlog, desired: this.desiredOf(sample) };
   }
 
   /** KEDA's GetMetrics then IsActive on one trigger. */
