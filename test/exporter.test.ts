@@ -426,7 +426,7 @@ describe('Exporter', () => {
     expect(small.length).toBeLessThan(30);
   });
 
-  it('should require METRICS_AUTH on /metrics (bearer or basic) but not on /healthz', async () => {
+  it('should require METRICS_AUTH on /metrics (bearer or basic, the scheme in any case) but not on /healthz', async () => {
     const name = queueNamed('auth');
     const bearer = (await exporterFor([name], { METRICS_AUTH: 'bearer:scrape-token-0123456789' }))
       .exporter;
@@ -434,13 +434,24 @@ describe('Exporter', () => {
     expect(
       (await fetch(`${bearer.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status,
     ).toBe(401);
+    // The scheme is case-insensitive (RFC 7235), as on the API and the console.
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      expect(
+        (
+          await fetch(`${bearer.url}/metrics`, {
+            headers: { Authorization: `${scheme} scrape-token-0123456789` },
+          })
+        ).status,
+        scheme,
+      ).toBe(200);
+    }
     expect(
       (
         await fetch(`${bearer.url}/metrics`, {
-          headers: { Authorization: 'Bearer scrape-token-0123456789' },
+          headers: { Authorization: 'Basic scrape-token-0123456789' },
         })
       ).status,
-    ).toBe(200);
+    ).toBe(401);
     expect((await fetch(`${bearer.url}/healthz`)).status).toBe(200);
 
     const basic = (await exporterFor([name], { METRICS_AUTH: 'basic:prom:secret-pass' })).exporter;
@@ -448,10 +459,16 @@ describe('Exporter', () => {
     const denied = await fetch(`${basic.url}/metrics`);
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toContain('Basic');
-    expect(
-      (await fetch(`${basic.url}/metrics`, { headers: { Authorization: `Basic ${credentials}` } }))
-        .status,
-    ).toBe(200);
+    for (const scheme of ['Basic', 'basic']) {
+      expect(
+        (
+          await fetch(`${basic.url}/metrics`, {
+            headers: { Authorization: `${scheme} ${credentials}` },
+          })
+        ).status,
+        scheme,
+      ).toBe(200);
+    }
   });
 
   it('should expose exactly the qscale metrics docs/metrics.md documents, with their types', async () => {

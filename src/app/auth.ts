@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError } from '../http/api-error.js';
+import { credentialsOf } from '../http/authorization.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -11,8 +12,8 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 export function createBearerCheck(token: string): (headers: IncomingHttpHeaders) => void {
   const expected = digest(token);
   return (headers) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
-    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+    const token = credentialsOf(headers.authorization, 'bearer');
+    if (token === undefined || !timingSafeEqual(digest(token), expected)) {
       throw new ApiError(
         401,
         'unauthorized',

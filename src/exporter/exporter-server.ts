@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
+import { credentialsOf } from '../http/authorization.js';
 import type { Logger } from '../config/logger.js';
 import type { QueueJobs } from '../jobs/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
@@ -16,16 +17,23 @@ import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** Checks METRICS_AUTH (bearer token or basic auth) in constant time; always true when unset. */
+/**
+ * Checks METRICS_AUTH (bearer token or basic auth; the scheme in any case) in constant time;
+ * always true when unset.
+ */
 export function createMetricsAuth(
   auth: Config['metrics']['auth'],
 ): (req: IncomingMessage) => boolean {
   if (!auth) return () => true;
-  const expected =
+  const expected = digest(
     auth.kind === 'bearer'
-      ? digest(`Bearer ${auth.token}`)
-      : digest(`Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`);
-  return (req) => timingSafeEqual(digest((req.headers.authorization ?? '').trim()), expected);
+      ? auth.token
+      : Buffer.from(`${auth.user}:${auth.password}`).toString('base64'),
+  );
+  return (req) => {
+    const presented = credentialsOf(req.headers.authorization, auth.kind);
+    return presented !== undefined && timingSafeEqual(digest(presented), expected);
+  };
 }
 
 export interface ExporterServerOptions {

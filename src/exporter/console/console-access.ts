@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { ApiError } from '../../http/api-error.js';
+import { credentialsOf } from '../../http/authorization.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -66,8 +67,8 @@ export class ConsoleAccess {
 
   private hasActionToken(req: IncomingMessage): boolean {
     if (this.tokenDigest === undefined) return false;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    return match !== null && timingSafeEqual(digest(match[1]!), this.tokenDigest);
+    const token = credentialsOf(req.headers.authorization, 'bearer');
+    return token !== undefined && timingSafeEqual(digest(token), this.tokenDigest);
   }
 
   canRead(req: IncomingMessage): boolean {
