@@ -125,6 +125,50 @@ describe('Upload API request safety', () => {
     expect(allowed.status).toBe(202);
   });
 
+  it('should refuse host names that are not loopback without API_TOKEN (DNS rebinding), on every files route', async () => {
+    const rebound = 'rebind.attacker.example';
+    const existing = await request(open.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('kept'), 'kept.txt');
+    expect(existing.status).toBe(202);
+    const id = existing.body.id as string;
+    const filesBefore = await open.listUploadFiles();
+    const keysBefore = await open.listQueueKeys();
+    const attempts = {
+      upload: () =>
+        request(open.app).post('/api/v1/files').attach('file', Buffer.from('x'), 'x.txt'),
+      list: () => request(open.app).get('/api/v1/files'),
+      get: () => request(open.app).get(`/api/v1/files/${id}`),
+      chunks: () => request(open.app).get(`/api/v1/files/${id}/chunks`),
+      delete: () => request(open.app).delete(`/api/v1/files/${id}`),
+      search: () => request(open.app).post('/api/v1/search').send({ query: 'kept' }),
+    };
+    for (const [name, attempt] of Object.entries(attempts)) {
+      const res = await attempt().set('Host', `${rebound}:8080`);
+      expect(res.status, name).toBe(403);
+      expect(res.body.error.code).toBe('host_not_allowed');
+      expect(res.body.error.message).toContain('API_TOKEN');
+      expect(res.body.error.message).toContain(rebound);
+    }
+    // Nothing was stored or deleted.
+    expect(await open.listUploadFiles()).toEqual(filesBefore);
+    expect(await open.listQueueKeys()).toEqual(keysBefore);
+    // The probes stay open: they show nothing.
+    expect((await request(open.app).get('/healthz').set('Host', rebound)).status).toBe(200);
+    // Loopback names in any spelling are the API's own.
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1', '127.1.2.3:80', '[::1]:8080']) {
+      const res = await request(open.app).get(`/api/v1/files/${id}`).set('Host', host);
+      expect(res.status, host).toBe(200);
+    }
+    // With API_TOKEN, any host name is served to whoever has the token.
+    const tokened = await request(stack.app)
+      .post('/api/v1/files')
+      .set(auth)
+      .set('Host', `${rebound}:8080`)
+      .attach('file', Buffer.from('with a token'), 'ok.txt');
+    expect(tokened.status).toBe(202);
+  });
+
   it('should answer 408 to a body that stops arriving, and keep nothing of it', async () => {
     const server = stack.app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));

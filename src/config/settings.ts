@@ -106,7 +106,7 @@ export const SETTINGS = {
   }),
   API_TOKEN: setting(secretToken.optional(), {
     shown: '–',
-    doc: 'when set (≥ 16 characters), the API wants `Authorization: Bearer <token>`',
+    doc: 'when set (≥ 16 characters), the API wants `Authorization: Bearer <token>`; unset: it answers only requests to a loopback host (`localhost`, `127.0.0.1`, `[::1]`), against DNS rebinding',
   }),
   MAX_QUEUE_BACKLOG: setting(int(0, Number.MAX_SAFE_INTEGER).default(0), {
     shown: '`0` (off)',

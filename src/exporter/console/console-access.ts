@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import { ApiError } from '../../http/api-error.js';
 import { credentialsOf } from '../../http/authorization.js';
+import { isLoopbackAddress, isLoopbackHost } from '../../http/loopback.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -23,22 +23,6 @@ export interface ActionPermission {
   needsToken: boolean;
   /** Why not, in words an operator can act on. */
   reason: string | null;
-}
-
-function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const plain = address.replace(/^::ffff:/, '');
-  return plain === '::1' || (isIP(plain) === 4 && plain.startsWith('127.'));
-}
-
-/** `Host` names a loopback address: a DNS-rebound page sends its own host name instead. */
-function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  const name = host
-    .replace(/:\d+$/, '')
-    .replace(/^\[|\]$/g, '')
-    .toLowerCase();
-  return name === 'localhost' || isLoopbackAddress(name);
 }
 
 /**
