@@ -120,6 +120,10 @@ export const SETTINGS = {
     shown: '`30`',
     doc: 'an upload whose body sends nothing for this long is answered 408 and dropped',
   }),
+  REQUEST_TIMEOUT_SECONDS: setting(int(0, 7 * 86_400).default(3600), {
+    shown: '`3600` (1 h)',
+    doc: 'the most time one request may take to arrive, body included: an upload still sending then is answered 408 and dropped (100 MiB in 1 h needs 29 KB/s); `0`: no limit (`BODY_TIMEOUT_SECONDS` still cuts a body that stalls)',
+  }),
   SWEEP_INTERVAL_SECONDS: setting(int(10, 86_400).default(600), {
     shown: '`600`',
     doc: 'how often the API sweeps leftovers (`.part` files, blobs without records, records of ended jobs); also at start',

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
@@ -16,6 +16,18 @@ import { createStatusAssets, StatusApi, statusPagePolicy } from './status-api.js
 import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * The sidecar's requests are small (a scrape, a page, a console action of at most 16 KiB), so a
+ * client gets 10 s for its headers and 15 s for the whole request (Node's defaults are 60 s and
+ * 300 s), checked every 2 s: a client that sends slowly holds a socket for seconds, not minutes.
+ * Idle keep-alive connections close after 5 s (Node's default).
+ */
+export const EXPORTER_SERVER_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 15_000,
+  connectionsCheckingInterval: 2_000,
+} as const satisfies ServerOptions;
 
 /**
  * Checks METRICS_AUTH (bearer token or basic auth; the scheme in any case) in constant time;
@@ -76,7 +88,7 @@ export interface ExporterServerOptions {
  * the page needs a proxy that adds the header.
  *
  * One Express app answers every request (`createExporterApp`: its routes and answers); this
- * function wires what they read. The server is Node's, with its default timeouts.
+ * function wires what they read. The server is Node's, with {@link EXPORTER_SERVER_TIMEOUTS}.
  */
 export function createExporterServer(options: ExporterServerOptions): Server {
   const { source, metrics, logger } = options;
@@ -158,5 +170,5 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     logger,
     ...(consoleRouter && { console: consoleRouter }),
   });
-  return createServer(app);
+  return createServer(EXPORTER_SERVER_TIMEOUTS, app);
 }
