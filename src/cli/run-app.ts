@@ -151,6 +151,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
   const sweeper = new UploadSweeper(context, {
     graceMs: config.http.sweep.graceSeconds * 1000,
     intervalMs: config.http.sweep.intervalSeconds * 1000,
+    ownerName: config.worker.id,
   }).start();
   // Retention (finished files and jobs past their age or count): at start, then every interval.
   const retention = new RetentionSweeper(context, {
@@ -159,6 +160,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     completedJobMaxAgeMs: config.worker.keepCompletedSeconds * 1000,
     failedJobMaxAgeMs: config.worker.keepFailedSeconds * 1000,
     intervalMs: config.retention.intervalSeconds * 1000,
+    ownerName: config.worker.id,
   }).start();
   let closing: Promise<void> | undefined;
   return {
