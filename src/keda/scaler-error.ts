@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { isRedisOutOfMemory } from '../queue/redis-errors.js';
 
 /** Error details (the gRPC status message, and the log line of a rejection): at most this long. */
 export const MAX_DETAILS_CHARS = 1024;
@@ -30,6 +31,13 @@ export function toGrpcError(error: unknown): { code: status; details: string } {
   }
   // Anything else comes from reading Redis (a failure or a timeout): never answer 0 then, or the
   // HPA would scale workers away during an outage.
+  if (isRedisOutOfMemory(error)) {
+    return {
+      code: status.UNAVAILABLE,
+      details:
+        'Redis is out of memory (maxmemory with noeviction) and refused a command while the queue was read; free memory or raise maxmemory',
+    };
+  }
   return {
     code: status.UNAVAILABLE,
     details: cut(

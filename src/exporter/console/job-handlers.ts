@@ -234,8 +234,13 @@ async function audited(
   }
 }
 
+/** The job's state after an action: `removed` when it is gone, `unknown` when it cannot be read. */
 async function stateAfter(jobs: QueueJobs, id: string): Promise<string> {
-  return (await jobs.get(id).catch(() => undefined))?.state ?? 'removed';
+  try {
+    return (await jobs.get(id))?.state ?? 'removed';
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function jobAction(action: 'retry' | 'remove' | 'promote') {
