@@ -44,6 +44,13 @@ async function fill(client: Redis): Promise<Error> {
   }
 }
 
+/** Removes the keys {@link fill} wrote and lifts the limit. */
+async function empty(client: Redis): Promise<void> {
+  await client.config('SET', 'maxmemory', '0');
+  const keys = await client.keys('filler:*');
+  for (let i = 0; i < keys.length; i += 100) await client.del(...keys.slice(i, i + 100));
+}
+
 describe('A full Redis (maxmemory, noeviction), filled after the stack has been warm', () => {
   let redis: TestRedisServer;
   let client: Redis;
@@ -122,6 +129,45 @@ describe('A full Redis (maxmemory, noeviction), filled after the stack has been 
     await redis.stop();
   });
 
+  /** A console request to the other app's queue, as the page sends it (JSON, loopback). */
+  const act = async (method: string, path: string, body: unknown = {}) => {
+    const base = `${exporter.url.replace('localhost', '127.0.0.1')}/api/v1/queues/${otherName}`;
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      ...(method === 'POST' && { body: JSON.stringify(body) }),
+    });
+    return {
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      body: (await res.json()) as Json,
+    };
+  };
+  const stateOf = async (id: string) => (await other.queue.getJob(id))?.getState() ?? 'removed';
+
+  /**
+   * Runs a console action on a full Redis: done (200, `read()` gives `after`), or refused (503
+   * redis_full with Retry-After, `read()` unchanged) — never anything else. Returns the status.
+   */
+  async function expectDoneOrRefused(
+    name: string,
+    run: () => Promise<{ status: number; retryAfter: string | null; body: Json }>,
+    read: () => Promise<unknown>,
+    after: unknown,
+  ): Promise<number> {
+    const before = await read();
+    const res = await run();
+    expect([200, 503], `${name}: ${JSON.stringify(res.body)}`).toContain(res.status);
+    if (res.status === 503) {
+      expect(res.body.error.code, name).toBe('redis_full');
+      expect(res.retryAfter, name).toBe('30');
+      expect(await read(), `${name} changed nothing`).toEqual(before);
+    } else {
+      expect(await read(), `${name} was done`).toEqual(after);
+    }
+    return res.status;
+  }
+
   it('should answer 503 redis_full on every write path, keep serving reads, free memory on deletes, and leave nothing half-written', async () => {
     const refusal = await fill(client);
     expect(refusal.message).toMatch(/^OOM command not allowed/);
@@ -190,85 +236,53 @@ describe('A full Redis (maxmemory, noeviction), filled after the stack has been 
     await sweeper.close();
 
     // Console actions: each is done, or answered 503 redis_full with nothing changed — never 500.
-    const base = `${exporter.url.replace('localhost', '127.0.0.1')}/api/v1/queues/${otherName}`;
-    const act = async (method: string, path: string, body: unknown = {}) => {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        headers: { 'Content-Type': 'application/json' },
-        ...(method === 'POST' && { body: JSON.stringify(body) }),
-      });
-      return {
-        status: res.status,
-        retryAfter: res.headers.get('retry-after'),
-        body: (await res.json()) as Json,
-      };
-    };
-    const stateOf = async (id: string) => (await other.queue.getJob(id))?.getState() ?? 'removed';
     const detail = await act('GET', `/jobs/${encodeURIComponent(jobs.failedA!)}`);
     expect(detail.status, JSON.stringify(detail.body)).toBe(200);
     expect(detail.body.job.state).toBe('failed');
     const outcomes: Record<string, number> = {};
-    const expectDoneOrRefused = async (
-      name: string,
-      run: () => Promise<{ status: number; retryAfter: string | null; body: Json }>,
-      read: () => Promise<unknown>,
-      after: unknown,
-    ) => {
-      const before = await read();
-      const res = await run();
-      outcomes[name] = res.status;
-      expect([200, 503], `${name}: ${JSON.stringify(res.body)}`).toContain(res.status);
-      if (res.status === 503) {
-        expect(res.body.error.code, name).toBe('redis_full');
-        expect(res.retryAfter, name).toBe('30');
-        expect(await read(), `${name} changed nothing`).toEqual(before);
-      } else {
-        expect(await read(), `${name} was done`).toEqual(after);
-      }
-    };
-    await expectDoneOrRefused(
+    outcomes['retry'] = await expectDoneOrRefused(
       'retry',
       () => act('POST', `/jobs/${jobs.failedA}/retry`),
       () => stateOf(jobs.failedA!),
       'waiting',
     );
-    await expectDoneOrRefused(
+    outcomes['promote'] = await expectDoneOrRefused(
       'promote',
       () => act('POST', `/jobs/${jobs.delayed}/promote`),
       () => stateOf(jobs.delayed!),
       'waiting',
     );
-    await expectDoneOrRefused(
+    outcomes['remove'] = await expectDoneOrRefused(
       'remove',
       () => act('DELETE', `/jobs/${jobs.done}`),
       () => stateOf(jobs.done!),
       'removed',
     );
-    await expectDoneOrRefused(
+    outcomes['clean'] = await expectDoneOrRefused(
       'clean',
       () => act('POST', '/clean', { state: 'completed', olderThanSeconds: 0 }),
       () => stateOf(jobs.done2!),
       'removed',
     );
-    await expectDoneOrRefused(
+    outcomes['retry-failed'] = await expectDoneOrRefused(
       'retry-failed',
       () => act('POST', '/retry-failed'),
       () => stateOf(jobs.failedB!),
       'waiting',
     );
-    await expectDoneOrRefused(
+    outcomes['pause'] = await expectDoneOrRefused(
       'pause',
       () => act('POST', '/pause'),
       () => other.queue.isPaused(),
       true,
     );
-    await expectDoneOrRefused(
+    outcomes['resume'] = await expectDoneOrRefused(
       'resume',
       () => act('POST', '/resume'),
       () => other.queue.isPaused(),
       false,
     );
-    await expectDoneOrRefused(
+    outcomes['ack-failures'] = await expectDoneOrRefused(
       'ack-failures',
       () => act('POST', '/ack-failures'),
       () => client.keys(`bull:${otherName}:qscale:*`),
@@ -296,11 +310,48 @@ describe('A full Redis (maxmemory, noeviction), filled after the stack has been 
     });
 
     // Room again: uploads are taken.
-    await client.config('SET', 'maxmemory', '0');
+    await empty(client);
     const again = await request(stack.app)
       .post('/api/v1/files')
       .attach('file', Buffer.from('room again'), 'c.txt');
     expect(again.status).toBe(202);
+  });
+
+  it('should hold cold too: with no script loaded (as after a Redis restart), uploads get 503 and reads, deletes and console actions go on', async () => {
+    await empty(client);
+    await client.config('SET', 'maxmemory', '64mb');
+    const delayed = (await other.queue.add('later-cold', {}, { delay: 3_600_000 })).id!;
+    const [kept, toDelete] = await stack.context.records.listIds();
+    // Every script call now goes NOSCRIPT, then EVAL with the whole script, on a full Redis.
+    await client.script('FLUSH');
+    await fill(client);
+
+    const upload = await request(stack.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('no room, cold'), 'cold.txt');
+    expect(upload.status, JSON.stringify(upload.body)).toBe(503);
+    expect(upload.body.error.code).toBe('redis_full');
+    expect((await request(stack.app).get(`/api/v1/files/${kept}/chunks`)).status).toBe(200);
+    const deleted = await request(stack.app).delete(`/api/v1/files/${toDelete}`);
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    expect(await stack.context.records.get(toDelete!)).toBeUndefined();
+    const retention = new RetentionSweeper(stack.context, { maxFiles: 1 });
+    await expect(retention.sweepIfFirst()).resolves.toBeDefined();
+    await retention.close();
+    expect((await act('GET', `/jobs/${delayed}`)).status).toBe(200);
+    await expectDoneOrRefused(
+      'promote (cold)',
+      () => act('POST', `/jobs/${delayed}/promote`),
+      () => stateOf(delayed),
+      'waiting',
+    );
+    await expectDoneOrRefused(
+      'pause (cold)',
+      () => act('POST', '/pause'),
+      () => other.queue.isPaused(),
+      true,
+    );
+    await empty(client);
   });
 
   it('should read an OOM in every form Redis gives it — plain, pipeline, MULTI (EXECABORT), script — as redis_full', async () => {
@@ -330,7 +381,7 @@ describe('A full Redis (maxmemory, noeviction), filled after the stack has been 
         expect(errorResponse(new Error('upload failed', { cause: error })).status, form).toBe(503);
       }
     } finally {
-      await client.config('SET', 'maxmemory', '0');
+      await empty(client);
     }
   });
 });
