@@ -12,7 +12,7 @@ export class PeriodicTask {
   closed = false;
   private readonly aborter = new AbortController();
   /** Aborted on close: a run's waits end with it. */
-  readonly signal = this.aborter.signal;
+  readonly signal: AbortSignal = this.aborter.signal;
 
   constructor(run: () => Promise<unknown>, intervalMs: number, onError: (error: unknown) => void) {
     this.run = run;
