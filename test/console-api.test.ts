@@ -350,7 +350,9 @@ describe('Operator console API', () => {
     expect(unknownQueue.status).toBe(404);
     expect(unknownQueue.body.error.message).toContain(`watched: ${name}`);
     expect((await getJson(`${jobsUrl}/no-such-job`)).status).toBe(404);
-    expect((await getJson(`${jobsUrl}/${encodeURIComponent('bad id')}`)).status).toBe(400);
+    // Any id BullMQ takes is looked up (`order 123` is one); an overlong one is refused.
+    expect((await getJson(`${jobsUrl}/${encodeURIComponent('no such job')}`)).status).toBe(404);
+    expect((await getJson(`${jobsUrl}/${'x'.repeat(1025)}`)).status).toBe(400);
     expect((await act(`${jobsUrl}/no-such-job/retry`)).status).toBe(404);
     // Ids that name BullMQ's own keys of the queue are no jobs: nothing is read as one or removed.
     await queue.pause();
@@ -519,7 +521,8 @@ describe('Operator console API', () => {
       (await act(pause, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status,
     ).toBe(401);
     expect(await queue.isPaused()).toBe(false);
-    const ok = await act(pause, { headers: { Authorization: `Bearer ${token}` } });
+    // The scheme in any case (RFC 7235).
+    const ok = await act(pause, { headers: { Authorization: `bearer ${token}` } });
     expect(ok.status).toBe(200);
     expect(await queue.isPaused()).toBe(true);
     const audit = guarded.lines.flatMap((l) =>
@@ -595,6 +598,61 @@ describe('Operator console API', () => {
     });
     expect(cleaned.body.count).toBe(1);
     expect((await getJson(`${jobsUrl}?state=finished`)).body.total).toBe(0);
+  });
+
+  it('should list, show and act on any job id BullMQ takes (spaces, slashes, %), URL-encoded by the page and the CLI', async () => {
+    const name = uniqueQueueName('console');
+    const queue = newQueue(name);
+    const failing = { value: true };
+    const w = worker(name, { failing });
+    const ids = ['order 123', 'a/b?c#d', '100%', 'ünï côde'];
+    for (const jobId of ids) {
+      await queue.add('file', { fileName: `${jobId}.txt`, fail: true }, { jobId, attempts: 1 });
+    }
+    await queue.add('file', { fileName: 'later.txt' }, { jobId: 'later 1', delay: 3_600_000 });
+    await until(
+      () => queue.getFailedCount(),
+      (n) => n === ids.length,
+    );
+    await w.pause();
+    const { base } = await sidecarFor([name]);
+    const jobsUrl = `${base}/api/v1/queues/${name}/jobs`;
+    const jobUrl = (id: string) => `${jobsUrl}/${encodeURIComponent(id)}`;
+
+    const listed = await getJson(`${jobsUrl}?state=failed`);
+    expect(listed.body.jobs.map((j: { id: string }) => j.id).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      const detail = await getJson(jobUrl(id));
+      expect(detail.status, id).toBe(200);
+      expect(detail.body.job).toMatchObject({ id, state: 'failed', actions: ['retry', 'remove'] });
+    }
+    failing.value = false;
+    w.resume();
+    const retried = await act(`${jobUrl('order 123')}/retry`);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body).toMatchObject({ action: 'retry', id: 'order 123' });
+    await until(
+      async () => (await queue.getJob('order 123'))?.finishedOn !== undefined,
+      (done) => done,
+    );
+    const removed = await act(jobUrl('a/b?c#d'), { method: 'DELETE' });
+    expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    expect(await queue.getJob('a/b?c#d')).toBeUndefined();
+    const promoted = await act(`${jobUrl('later 1')}/promote`);
+    expect(promoted.status, JSON.stringify(promoted.body)).toBe(200);
+
+    // The CLI encodes them too.
+    const env = { QSCALE_URL: base, LOG_LEVEL: 'silent' };
+    const show = await runCli(['jobs', 'show', '100%'], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain(`job 100% in ${name}: failed`);
+    const retry = await runCli(['jobs', 'retry', 'ünï côde'], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toContain('retried ünï côde');
+    // Only an empty or overlong id is refused.
+    const long = await getJson(jobUrl('x'.repeat(1025)));
+    expect(long.status).toBe(400);
+    expect(long.body.error.code).toBe('invalid_job_id');
   });
 
   it('should do the same from the terminal: qscale jobs list|show|retry|pause|resume|clean', async () => {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -426,7 +427,7 @@ describe('Exporter', () => {
     expect(small.length).toBeLessThan(30);
   });
 
-  it('should require METRICS_AUTH on /metrics (bearer or basic) but not on /healthz', async () => {
+  it('should require METRICS_AUTH on /metrics (bearer or basic, the scheme in any case) but not on /healthz', async () => {
     const name = queueNamed('auth');
     const bearer = (await exporterFor([name], { METRICS_AUTH: 'bearer:scrape-token-0123456789' }))
       .exporter;
@@ -434,13 +435,24 @@ describe('Exporter', () => {
     expect(
       (await fetch(`${bearer.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status,
     ).toBe(401);
+    // The scheme is case-insensitive (RFC 7235), as on the API and the console.
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      expect(
+        (
+          await fetch(`${bearer.url}/metrics`, {
+            headers: { Authorization: `${scheme} scrape-token-0123456789` },
+          })
+        ).status,
+        scheme,
+      ).toBe(200);
+    }
     expect(
       (
         await fetch(`${bearer.url}/metrics`, {
-          headers: { Authorization: 'Bearer scrape-token-0123456789' },
+          headers: { Authorization: 'Basic scrape-token-0123456789' },
         })
       ).status,
-    ).toBe(200);
+    ).toBe(401);
     expect((await fetch(`${bearer.url}/healthz`)).status).toBe(200);
 
     const basic = (await exporterFor([name], { METRICS_AUTH: 'basic:prom:secret-pass' })).exporter;
@@ -448,11 +460,46 @@ describe('Exporter', () => {
     const denied = await fetch(`${basic.url}/metrics`);
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toContain('Basic');
-    expect(
-      (await fetch(`${basic.url}/metrics`, { headers: { Authorization: `Basic ${credentials}` } }))
-        .status,
-    ).toBe(200);
+    for (const scheme of ['Basic', 'basic']) {
+      expect(
+        (
+          await fetch(`${basic.url}/metrics`, {
+            headers: { Authorization: `${scheme} ${credentials}` },
+          })
+        ).status,
+        scheme,
+      ).toBe(200);
+    }
   });
+
+  it('should cut a client that sends its request slowly within seconds, answering others meanwhile', async () => {
+    const { exporter } = await exporterFor([queueNamed('slow')]);
+    const { port } = new URL(exporter.url);
+    // A slowloris: the request line, then one header byte every 500 ms, never the blank line.
+    const socket = connect(Number(port), '127.0.0.1');
+    const started = Date.now();
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+    const drip = setInterval(() => socket.writable && socket.write('a'), 500);
+    try {
+      // Others are answered at once meanwhile.
+      await sleep(1000);
+      const healthz = Date.now();
+      expect((await fetch(`${exporter.url}/healthz`)).status).toBe(200);
+      expect(Date.now() - healthz).toBeLessThan(1000);
+      // Cut after the 10 s header limit (checked every 2 s), not Node's 60 s.
+      const end = await Promise.race([closed, sleep(25_000).then(() => undefined)]);
+      expect(end, 'the slow client was not cut within 25 s').toBeDefined();
+      expect(end! - started).toBeGreaterThanOrEqual(9_000);
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+    }
+  }, 40_000);
 
   it('should expose exactly the qscale metrics docs/metrics.md documents, with their types', async () => {
     const name = queueNamed('docs');

@@ -1,8 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  status,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Queue, Worker } from 'bullmq';
@@ -15,7 +23,9 @@ import { runExporter } from '../src/cli/run-exporter.js';
 import { instrumentWorker } from '../src/index.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
+import { CliProcess } from '../harness/cli-process.js';
 import { kustomize } from '../harness/kustomize.js';
+import { encodeScaledObjectRef, rawIsActive } from '../harness/raw-scaler-call.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';
 import { ScalerClient } from '../harness/scaler-client.js';
@@ -533,6 +543,150 @@ describe('KEDA external scaler', () => {
       );
       expect(response.status).toBe('SERVING');
     }
+  });
+
+  describe('input limits', () => {
+    /** A plain gRPC client that sends raw bytes of any size. */
+    function rawClient(port: number) {
+      const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure(), {
+        'grpc.max_send_message_length': -1,
+      });
+      cleanups.push(() => client.close());
+      return client;
+    }
+
+    it('should refuse a message or metadata larger than KEDA ever sends with RESOURCE_EXHAUSTED, and serve the next call', async () => {
+      const name = named('big');
+      const { exporter, client } = await scalerFor([name]);
+      const raw = rawClient(exporter.scaler.port);
+      // 6 000 keys: ~100 KB, a valid queue among them.
+      const keys = Array.from({ length: 6000 }, (_, i): [string, string] => [`k${i}`, `v${i}`]);
+      const big = encodeScaledObjectRef([['queue', name], ...keys]);
+      expect(big.length).toBeGreaterThan(64 * 1024);
+      const answer = await rawIsActive(raw, big, 10_000);
+      expect(answer.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(answer.details).toMatch(/larger than max \(\d+ vs 65536\)/);
+      // A message of KEDA's size on the same channel is answered.
+      const small = await rawIsActive(raw, encodeScaledObjectRef([['queue', name]]), 10_000);
+      expect(small.code).toBe(status.OK);
+      expect((await client.isActive({ queue: name })).result).toBe(false);
+      // Request headers (gRPC metadata) of 20 KB: refused before any handler runs.
+      const headers = new Metadata();
+      headers.set('x-padding', 'a'.repeat(20_000));
+      const refused = await new Promise<ServiceError | null>((resolve) =>
+        client.client.IsActive({ scalerMetadata: { queue: name } }, headers, (error) =>
+          resolve(error),
+        ),
+      );
+      expect(refused?.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(refused?.details).toMatch(/request metadata of \d+ bytes is larger than 8192/);
+    });
+
+    it('should refuse more keys or longer values than a trigger has with INVALID_ARGUMENT, cut in the answer and the log', async () => {
+      const name = named('limits');
+      const lines: Record<string, unknown>[] = [];
+      const recording = createLogger({ logLevel: 'warn' }, 'test', {
+        write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>),
+      });
+      const config = loadConfig(
+        await testEnv(redis, { QUEUE_NAME: name, HOST: '127.0.0.1', SAMPLE_TTL_MS: '0' }),
+      );
+      const exporter = await runExporter(config, recording);
+      cleanups.push(() => exporter.close());
+      const client = new ScalerClient(`127.0.0.1:${exporter.scaler.port}`);
+      cleanups.push(() => client.close());
+
+      const many = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'v']));
+      await expectGrpcError(
+        client.isActive({ queue: name, ...many }),
+        status.INVALID_ARGUMENT,
+        /has 101 keys; at most 64/,
+      );
+      await expectGrpcError(
+        client.getMetrics({ queue: name, ['k'.repeat(500)]: 'v' }),
+        status.INVALID_ARGUMENT,
+        /key "k{64}"… \(500 characters\) is longer than 128/,
+      );
+      // A queue name of 30 000 characters: refused before it is looked up, and not sent back.
+      const long = await client.getMetricSpec({ queue: 'q'.repeat(30_000) }).catch((e) => e);
+      expect((long as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+      expect((long as ServiceError).details).toMatch(/queue="q{64}"… \(30000 characters\)/);
+      expect((long as ServiceError).details.length).toBeLessThan(200);
+
+      // 50 different rejected triggers: at most 20 lines a minute, none long.
+      for (let i = 0; i < 50; i++) {
+        await client
+          .isActive({ queue: `not-served-${i}-${'x'.repeat(1000)}` })
+          .catch(() => undefined);
+      }
+      const rejections = lines.filter((l) => String(l.msg).startsWith('KEDA trigger rejected'));
+      expect(rejections.length).toBeGreaterThan(3);
+      expect(rejections.length).toBeLessThanOrEqual(20);
+      for (const line of lines) expect(JSON.stringify(line).length).toBeLessThan(2500);
+    });
+
+    it('should stay responsive to /healthz and other callers, with flat memory, while flooded with multi-MB calls', async () => {
+      const name = named('flood');
+      const env = await testEnv(redis, { QUEUE_NAME: name, HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+      const sidecar = new CliProcess(['exporter'], env);
+      cleanups.push(() => sidecar.stop());
+      const scaler = await sidecar.waitForLog((l) => l.msg === 'KEDA external scaler listening');
+      const listening = await sidecar.waitForLog((l) =>
+        String(l.msg).startsWith('exporter listening'),
+      );
+      const port = Number(scaler.kedaPort);
+      const healthz = `${String(listening.url).replace('localhost', '127.0.0.1')}/healthz`;
+      const rss = () =>
+        Number(
+          /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${sidecar.child.pid}/status`, 'utf8'))![1],
+        ) / 1024;
+      const good = new ScalerClient(`127.0.0.1:${port}`);
+      cleanups.push(() => good.close());
+      await good.getMetrics({ queue: name });
+      const rssBefore = rss();
+
+      // 20 calls in flight for 5 s, each a 3 MB map of 120 000 keys (as in issue 23).
+      const flood = encodeScaledObjectRef([
+        ['queue', name],
+        ...Array.from({ length: 120_000 }, (_, i): [string, string] => [`key${i}`, `value${i}`]),
+      ]);
+      const raw = rawClient(port);
+      const ends = Date.now() + 5000;
+      const codes = new Map<number, number>();
+      const flooding = Promise.all(
+        Array.from({ length: 20 }, async () => {
+          while (Date.now() < ends) {
+            const { code } = await rawIsActive(raw, flood, 30_000);
+            codes.set(code, (codes.get(code) ?? 0) + 1);
+          }
+        }),
+      );
+      const probe = async (every: number, run: () => Promise<unknown>) => {
+        const times: number[] = [];
+        while (Date.now() < ends) {
+          const started = Date.now();
+          await run();
+          times.push(Date.now() - started);
+          await sleep(every);
+        }
+        return times;
+      };
+      const [, health, calls] = await Promise.all([
+        flooding,
+        probe(100, async () => expect((await fetch(healthz)).status).toBe(200)),
+        probe(200, () => good.getMetrics({ queue: name })),
+      ]);
+      await sleep(2000);
+      const rssAfter = rss();
+      console.info(
+        `flood: ${[...codes].map(([c, n]) => `${n} × code ${c}`).join(', ')}; /healthz worst ${Math.max(...health)} ms, GetMetrics worst ${Math.max(...calls)} ms; RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB`,
+      );
+      expect([...codes.keys()]).toEqual([status.RESOURCE_EXHAUSTED]);
+      // Generous bounds (a noisy shared machine): the flood costs the sidecar next to nothing.
+      expect(Math.max(...health)).toBeLessThan(2000);
+      expect(Math.max(...calls)).toBeLessThan(3000);
+      expect(rssAfter - rssBefore).toBeLessThan(150);
+    }, 60_000);
   });
 
   describe('TLS', () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
-import type { Cluster, Redis } from 'ioredis';
+import { Redis as IORedis, type Cluster, type Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/config/config.js';
@@ -223,6 +223,60 @@ describe('Redis Cluster', () => {
 
       expect((await request(app).delete(`/api/v1/files/${first}`)).status).toBe(204);
       expect((await request(app).get(`/api/v1/files/${first}`)).status).toBe(404);
+    });
+  });
+
+  describe('a full master (maxmemory, noeviction)', () => {
+    it('should answer 503 redis_full to an upload once the queue’s master is full, keep reads and deletes working, and keep nothing', async () => {
+      const config = loadConfig(await clusterEnv());
+      const { app, context, upload, waitForStatus, worker } = await stackFor(config);
+      // Warm: served and processed uploads.
+      const first = await upload('The harbour light turns all night.', 'light.txt');
+      const second = await upload('Boats sleep in the lee of the pier.', 'pier.txt');
+      for (const id of [first, second]) await waitForStatus(id, 'completed');
+      await worker.close();
+      const master = await cluster.masterOfKey(`{bull}:${config.queue.name}:wait`);
+      const node = new IORedis(master.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      node.on('error', () => undefined);
+      const fillers: string[] = [];
+      cleanups.push(async () => {
+        await node.config('SET', 'maxmemory', '0');
+        for (let i = 0; i < fillers.length; i += 100) await node.del(...fillers.slice(i, i + 100));
+        node.disconnect();
+      });
+      await node.config('SET', 'maxmemory-policy', 'noeviction');
+      const used = Number(/used_memory:(\d+)/.exec(await node.info('memory'))![1]);
+      await node.config('SET', 'maxmemory', String(used + 8 * 1024 * 1024));
+      // Fill it with keys of the test's own in the queue's slot ({bull}), then keep it over.
+      const filler = Buffer.alloc(64 * 1024, 'x');
+      for (let i = 0; ; i++) {
+        const key = `{bull}:filler:${i}`;
+        if ((await node.set(key, filler).catch(() => null)) === null) break;
+        fillers.push(key);
+      }
+      const full = Number(/used_memory:(\d+)/.exec(await node.info('memory'))![1]);
+      await node.config('SET', 'maxmemory', String(full - 1024 * 1024));
+
+      const countBefore = await context.records.count();
+      const refused = await request(app)
+        .post('/api/v1/files')
+        .attach('file', Buffer.from('no room'), 'full.txt');
+      expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+      expect(refused.body.error.code).toBe('redis_full');
+      expect(refused.headers['retry-after']).toBe('30');
+      await context.settler.idle();
+      expect(await context.records.count()).toBe(countBefore);
+      // Reads and deletes go on.
+      const chunks = await request(app).get(`/api/v1/files/${first}/chunks`);
+      expect(chunks.status, JSON.stringify(chunks.body)).toBe(200);
+      expect((await request(app).delete(`/api/v1/files/${second}`)).status).toBe(204);
+      expect((await request(app).get(`/api/v1/files/${second}`)).status).toBe(404);
+
+      await node.config('SET', 'maxmemory', '0');
+      expect(
+        (await request(app).post('/api/v1/files').attach('file', Buffer.from('room'), 'r.txt'))
+          .status,
+      ).toBe(202);
     });
   });
 

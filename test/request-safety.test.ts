@@ -1,9 +1,13 @@
+import { readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSlowUpload } from '../harness/slow-upload.js';
+import { startSlowUpload, trickleUpload } from '../harness/slow-upload.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
-import { createTestStack, type TestStack } from '../harness/stack.js';
+import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
+import { runApp } from '../src/cli/run-app.js';
+import { loadConfig, type Env } from '../src/config/load-config.js';
+import { createLogger } from '../src/config/logger.js';
 
 const TOKEN = 'a-token-of-sixteen-chars';
 
@@ -125,6 +129,50 @@ describe('Upload API request safety', () => {
     expect(allowed.status).toBe(202);
   });
 
+  it('should refuse host names that are not loopback without API_TOKEN (DNS rebinding), on every files route', async () => {
+    const rebound = 'rebind.attacker.example';
+    const existing = await request(open.app)
+      .post('/api/v1/files')
+      .attach('file', Buffer.from('kept'), 'kept.txt');
+    expect(existing.status).toBe(202);
+    const id = existing.body.id as string;
+    const filesBefore = await open.listUploadFiles();
+    const keysBefore = await open.listQueueKeys();
+    const attempts = {
+      upload: () =>
+        request(open.app).post('/api/v1/files').attach('file', Buffer.from('x'), 'x.txt'),
+      list: () => request(open.app).get('/api/v1/files'),
+      get: () => request(open.app).get(`/api/v1/files/${id}`),
+      chunks: () => request(open.app).get(`/api/v1/files/${id}/chunks`),
+      delete: () => request(open.app).delete(`/api/v1/files/${id}`),
+      search: () => request(open.app).post('/api/v1/search').send({ query: 'kept' }),
+    };
+    for (const [name, attempt] of Object.entries(attempts)) {
+      const res = await attempt().set('Host', `${rebound}:8080`);
+      expect(res.status, name).toBe(403);
+      expect(res.body.error.code).toBe('host_not_allowed');
+      expect(res.body.error.message).toContain('API_TOKEN');
+      expect(res.body.error.message).toContain(rebound);
+    }
+    // Nothing was stored or deleted.
+    expect(await open.listUploadFiles()).toEqual(filesBefore);
+    expect(await open.listQueueKeys()).toEqual(keysBefore);
+    // The probes stay open: they show nothing.
+    expect((await request(open.app).get('/healthz').set('Host', rebound)).status).toBe(200);
+    // Loopback names in any spelling are the API's own.
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1', '127.1.2.3:80', '[::1]:8080']) {
+      const res = await request(open.app).get(`/api/v1/files/${id}`).set('Host', host);
+      expect(res.status, host).toBe(200);
+    }
+    // With API_TOKEN, any host name is served to whoever has the token.
+    const tokened = await request(stack.app)
+      .post('/api/v1/files')
+      .set(auth)
+      .set('Host', `${rebound}:8080`)
+      .attach('file', Buffer.from('with a token'), 'ok.txt');
+    expect(tokened.status).toBe(202);
+  });
+
   it('should answer 408 to a body that stops arriving, and keep nothing of it', async () => {
     const server = stack.app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
@@ -143,5 +191,67 @@ describe('Upload API request safety', () => {
       server.closeAllConnections();
       server.close();
     }
+  });
+
+  describe('whole-request limit (REQUEST_TIMEOUT_SECONDS)', () => {
+    /** The API as `qscale app` serves it (Node's server and its timeouts), on a free port. */
+    async function runningApi(env: Env) {
+      const config = loadConfig(
+        await testEnv(redis, { PORT: '0', HOST: '127.0.0.1', BODY_TIMEOUT_SECONDS: '1', ...env }),
+      );
+      const app = await runApp(config, createLogger(config, 'test'));
+      const files = async () =>
+        (await readdir(config.http.uploadDir, { recursive: true, withFileTypes: true })).filter(
+          (entry) => entry.isFile(),
+        );
+      return { app, config, files };
+    }
+
+    it('should answer 408 to an upload still flowing at the limit, and keep nothing of it', async () => {
+      const { app, config, files } = await runningApi({ REQUEST_TIMEOUT_SECONDS: '2' });
+      try {
+        // 400 KB at 50 KB/s: never idle for BODY_TIMEOUT_SECONDS, but 8 s long.
+        const result = await trickleUpload(app.port, {
+          totalBytes: 400_000,
+          bytesPerSecond: 50_000,
+        });
+        expect(result.status, JSON.stringify(result)).toBe(408);
+        const error = JSON.parse(result.body).error;
+        expect(error.code).toBe('request_timeout');
+        expect(error.message).toMatch(
+          /within 2 s \(REQUEST_TIMEOUT_SECONDS\): \d+ of 400\d+ bytes/,
+        );
+        expect(result.ms).toBeGreaterThanOrEqual(1900);
+        expect(result.ms).toBeLessThan(6000);
+        expect(result.sentBytes).toBeLessThan(400_000);
+        await app.context.settler.idle();
+        expect(await files()).toEqual([]);
+        const keys = await app.context.redis.keys(
+          `${config.queue.prefix}:${config.queue.name}:qscale:file:*`,
+        );
+        expect(keys).toEqual([]);
+      } finally {
+        await app.close();
+        await rm(config.http.uploadDir, { recursive: true, force: true });
+      }
+    });
+
+    it('should take an upload longer than any limit when it is 0, and still cut a body that stalls', async () => {
+      const { app, config } = await runningApi({ REQUEST_TIMEOUT_SECONDS: '0' });
+      try {
+        const result = await trickleUpload(app.port, {
+          totalBytes: 150_000,
+          bytesPerSecond: 50_000,
+        });
+        expect(result.status, JSON.stringify(result)).toBe(202);
+        expect(result.ms).toBeGreaterThan(2500);
+        const stalled = await startSlowUpload(app.port).answer;
+        expect(stalled.status).toBe(408);
+        expect(JSON.parse(stalled.body).error.code).toBe('body_timeout');
+      } finally {
+        await app.close();
+        await rm(config.http.uploadDir, { recursive: true, force: true });
+      }
+    });
   });
 });

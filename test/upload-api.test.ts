@@ -346,6 +346,11 @@ describe('Upload API', () => {
         .set('Authorization', 'Bearer secret-token-0123456789')
         .attach('file', Buffer.from('x'), 'x.txt');
       expect(right.status).toBe(202);
+      // The scheme in any case (RFC 7235).
+      const lower = await request(stack.app)
+        .get('/api/v1/files')
+        .set('Authorization', 'bearer secret-token-0123456789');
+      expect(lower.status).toBe(200);
       expect((await request(stack.app).get('/healthz')).status).toBe(200);
       expect((await request(stack.app).get('/readyz')).status).toBe(200);
     });
@@ -408,6 +413,54 @@ describe('Upload API', () => {
       );
       expect(res.status).toBe(400);
       expect(res.body.error.message).toContain('Idempotency-Key');
+    });
+
+    it('should fail a job of its queue that is not a file job at once, naming the fields, and fail its record', async () => {
+      stack = await createTestStack(redis, { JOB_ATTEMPTS: '3' });
+      // A record and its job as the API makes them, then jobs another program added by hand.
+      const upload = await request(stack.app)
+        .post('/api/v1/files')
+        .attach('file', Buffer.from('a file'), 'a.txt');
+      await stack.waitForStatus(upload.body.id, 'completed');
+      await stack.context.records.update(upload.body.id, { status: 'queued' });
+      const { queue } = stack.context;
+      const bad = [
+        ['no-file-id', { fileName: 'x.txt', type: 'text', size: 1, sha256: '' }],
+        ['not-an-object', 'a string'],
+        ['escaping-id', { fileId: '../../etc', fileName: 'x', type: 'text', size: 1, sha256: '' }],
+        ['wrong-type', { ...upload.body, fileId: upload.body.id, type: 'exe', sha256: '' }],
+      ] as const;
+      for (const [id, data] of bad) {
+        await queue.add('process-file', data as never, { jobId: id, attempts: 3 });
+      }
+      for (const [id] of bad) {
+        await expect
+          .poll(async () => (await queue.getJob(id))?.finishedOn, { timeout: 10_000 })
+          .toBeGreaterThan(0);
+      }
+      const reasons = Object.fromEntries(
+        await Promise.all(
+          bad.map(async ([id]) => {
+            const job = (await queue.getJob(id))!;
+            // Failed for good on its first attempt: no retry would fix it.
+            expect(job.attemptsMade, id).toBe(1);
+            expect(await job.getState()).toBe('failed');
+            return [id, job.failedReason];
+          }),
+        ),
+      );
+      expect(reasons['no-file-id']).toBe(
+        'job "no-file-id" is not a qscale file job (data.fileId must be a string); add files through the upload API',
+      );
+      expect(reasons['not-an-object']).toContain('(data must be an object)');
+      expect(reasons['escaping-id']).toContain('data.fileId must be a file id');
+      expect(reasons['wrong-type']).toContain(
+        'data.type must be one of text, markdown, csv, json, html, pdf, docx',
+      );
+      expect(await stack.context.records.get(upload.body.id)).toMatchObject({
+        status: 'failed',
+        error: expect.stringContaining('data.type must be one of'),
+      });
     });
   });
 });

@@ -9,10 +9,13 @@ import { UploadSweeper } from '../src/app/upload-sweeper.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runApp } from '../src/cli/run-app.js';
+import { CliProcess } from '../harness/cli-process.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
+import { startSlowUpload } from '../harness/slow-upload.js';
 import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
 
 const HOUR = 3600_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('UploadSweeper', () => {
   let redis: TestRedisServer;
@@ -162,4 +165,67 @@ describe('UploadSweeper', () => {
       await rm(config.http.uploadDir, { recursive: true, force: true });
     }
   });
+
+  it('should sweep at start after a crash: the lock of a SIGKILLed process is taken over once its heartbeat lapses', async () => {
+    const env = await testEnv(redis, {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SWEEP_GRACE_SECONDS: '1',
+      LOG_LEVEL: 'info',
+    });
+    const tmp = join(env.UPLOAD_DIR!, 'tmp');
+    const lockKey = `bull:${env.QUEUE_NAME}:qscale:sweep-lock`;
+    const client = redis.client();
+    const first = new CliProcess(['app'], env);
+    let second: CliProcess | undefined;
+    try {
+      const listening = await first.waitForLog(
+        (line) => line.msg?.startsWith('upload API listening') === true,
+      );
+      const { port } = new URL(listening.url as string);
+      // An upload cut short by the crash: half a file, then the process dies.
+      startSlowUpload(Number(port)).answer.catch(() => undefined);
+      await expect
+        .poll(async () => (await readdir(tmp).catch(() => [])).length, { timeout: 10_000 })
+        .toBe(1);
+      // The first process swept at start and holds the lock for its interval (600 s).
+      await expect.poll(() => client.get(lockKey), { timeout: 10_000 }).not.toBeNull();
+      first.kill('SIGKILL');
+      await first.exited;
+      // Redis still says the dead process holds the lock (the test's own Redis; the key is the
+      // sweeper's, read to show what the restart has to get past).
+      const deadOwner = await client.get(lockKey);
+      await sleep(1200); // the .part is now older than SWEEP_GRACE_SECONDS
+
+      const restarted = Date.now();
+      second = new CliProcess(['app'], env);
+      const swept = await second.waitForLog(
+        (line) => line.msg === 'swept leftovers of interrupted uploads and jobs',
+        40_000,
+      );
+      const tookMs = Date.now() - restarted;
+      expect(swept.partialFiles).toBe(1);
+      // The lock named its owner: WORKER_ID/pid/random.
+      expect(deadOwner).toContain(`/${first.child.pid}/`);
+      expect(await readdir(tmp)).toEqual([]);
+      expect(second.lines).toContainEqual(
+        expect.objectContaining({
+          msg: 'took over a lock whose owner is gone',
+          previousOwner: deadOwner,
+        }),
+      );
+      // Within the dead process's heartbeat (15 s) and a start, not its 600 s interval.
+      expect(tookMs).toBeLessThan(30_000);
+      console.info(`restart after SIGKILL swept the .part ${tookMs} ms after the restart`);
+      // A clean stop releases the lock: the next process sweeps at once.
+      second.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+      expect(await client.get(lockKey)).toBeNull();
+    } finally {
+      await first.stop();
+      await second?.stop();
+      client.disconnect();
+      await rm(env.UPLOAD_DIR!, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

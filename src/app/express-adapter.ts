@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Express }
 import type { ApiContext } from './api-context.js';
 import { ApiError } from '../http/api-error.js';
 import type { ApiRequest } from '../http/api-types.js';
-import { createBearerCheck } from './auth.js';
+import { createBearerCheck, requireLoopbackHost } from './auth.js';
 import { apiRequest, finishRoutes, handle, type ApiRoute } from '../http/express-routes.js';
 import { errorResponse } from './error-response.js';
 import { deleteFile, getFile, getFileChunks, listFiles } from './handlers/files.js';
@@ -11,7 +11,7 @@ import { search } from './handlers/search.js';
 import { uploadFiles } from './handlers/upload-files.js';
 
 interface Route extends ApiRoute<ApiContext, ApiRequest> {
-  /** Requires the bearer token when API_TOKEN is set. */
+  /** Requires the bearer token when API_TOKEN is set, and a loopback Host when it is not. */
   auth: boolean;
   json?: boolean;
 }
@@ -104,17 +104,17 @@ export function createApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const checkToken = ctx.config.http.apiToken
+  const checkAccess = ctx.config.http.apiToken
     ? createBearerCheck(ctx.config.http.apiToken)
-    : undefined;
+    : requireLoopbackHost;
   const json = express.json({ limit: '64kb', type: () => true });
   if (ctx.config.http.corsOrigins.length > 0) app.use(cors(ctx.config.http.corsOrigins));
   app.use(refuseCrossSite(ctx.config.http.corsOrigins));
 
-  // The token is checked before anything reads the body.
+  // The token (or the Host) is checked before anything reads the body.
   const authenticate = (req: Request, _res: Response, next: NextFunction) => {
     try {
-      checkToken?.(req.headers);
+      checkAccess(req.headers);
       next();
     } catch (error) {
       next(error);

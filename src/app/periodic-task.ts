@@ -10,6 +10,9 @@ export class PeriodicTask {
   private running?: Promise<unknown>;
   /** True once closed: a run in progress should stop at its next step. */
   closed = false;
+  private readonly aborter = new AbortController();
+  /** Aborted on close: a run's waits end with it. */
+  readonly signal: AbortSignal = this.aborter.signal;
 
   constructor(run: () => Promise<unknown>, intervalMs: number, onError: (error: unknown) => void) {
     this.run = run;
@@ -34,6 +37,7 @@ export class PeriodicTask {
   /** Stops; a run in progress is waited for. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    this.aborter.abort();
     clearTimeout(this.timer);
     await this.running;
   }

@@ -1,11 +1,12 @@
 import { PeriodicTask } from './periodic-task.js';
-import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '../config/logger.js';
 import type { FileQueue } from '../queue/file-queue.js';
 import type { FileRecords } from '../queue/file-records.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { removeFile } from './file-removal.js';
+import { IntervalLock } from './interval-lock.js';
 
 /**
  * Every option is a whole number (a safe integer), at least 0 for the ages and `maxFiles`, at least
@@ -34,6 +35,8 @@ export interface RetentionSweeperOptions {
   batch?: number;
   /** Most files looked at per sweep (queued or processing ones are passed over). @defaultValue 1000 */
   scanLimit?: number;
+  /** Who holds the retention lock, as operators read it (WORKER_ID). @defaultValue the host name */
+  ownerName?: string;
 }
 
 /** What one sweep removed. */
@@ -56,7 +59,7 @@ const PAGE = 200;
  * files — and completed and failed jobs past their age are removed (at most `batch` of each; BullMQ
  * itself applies the ages only when a later job finishes). A file that is queued or processing is
  * never deleted: the check and the delete are one script. With many API replicas, a lock in Redis
- * lets one of them sweep per interval. Every Redis call has the connection's deadline
+ * lets one of them sweep per interval ({@link IntervalLock}). Every Redis call has the connection's deadline
  * (REDIS_TIMEOUT_MS).
  */
 export class RetentionSweeper {
@@ -68,8 +71,9 @@ export class RetentionSweeper {
     logger: Logger;
   };
   private readonly options: Required<RetentionSweeperOptions>;
-  private readonly owner = randomUUID();
+  private readonly lock: IntervalLock;
   private readonly task: PeriodicTask;
+  private first = true;
 
   constructor(
     deps: {
@@ -89,10 +93,19 @@ export class RetentionSweeper {
       intervalMs: 60_000,
       batch: 200,
       scanLimit: 1000,
+      ownerName: hostname(),
       ...options,
     };
     this.deps = deps;
     this.options = merged;
+    const { keys } = deps.records;
+    this.lock = new IntervalLock(deps.redis, {
+      key: keys.bull('qscale:retention-lock'),
+      aliveKey: (owner) => keys.bull(`qscale:alive:${owner}`),
+      name: merged.ownerName,
+      intervalMs: merged.intervalMs,
+      logger: deps.logger,
+    });
     this.task = new PeriodicTask(
       () => this.sweepIfFirst(),
       merged.intervalMs,
@@ -109,21 +122,32 @@ export class RetentionSweeper {
   /** Sweeps now, then every interval; failures are logged and retried next time. */
   start(): this {
     if (!this.enabled) return this;
+    this.lock.start();
     this.task.start();
     return this;
   }
 
-  /** Stops sweeping; a sweep in progress stops after the file it is deleting, and is waited for. */
-  close(): Promise<void> {
-    return this.task.close();
+  /**
+   * Stops sweeping (a sweep in progress stops after the file it is deleting, and is waited for)
+   * and releases the retention lock.
+   */
+  async close(): Promise<void> {
+    await this.task.close();
+    await this.lock.close();
   }
 
-  /** Sweeps unless another replica swept in this interval; undefined when it did. */
+  /**
+   * Sweeps unless another live replica swept in this interval; undefined when it did. The first
+   * time, a holder that looks alive gets a second look once its heartbeat would have lapsed (see
+   * {@link IntervalLock}). On a full Redis it sweeps without the lock: deleting frees memory.
+   */
   async sweepIfFirst(now = Date.now()): Promise<RetentionReport | undefined> {
-    const lock = this.deps.records.keys.bull('qscale:retention-lock');
-    // The lock lapses a little before the next interval, so each interval someone sweeps.
-    const ttl = Math.max(1000, this.options.intervalMs - 1000);
-    if ((await this.deps.redis.set(lock, this.owner, 'PX', ttl, 'NX')) !== 'OK') return undefined;
+    const lock = await this.lock.take({ waitForLapse: this.first, signal: this.task.signal });
+    this.first = false;
+    if (lock === 'held' || this.task.closed) return undefined;
+    if (lock === 'no-memory') {
+      this.deps.logger.warn('Redis is full (maxmemory): applying retention without its lock');
+    }
     return this.sweep(now);
   }
 

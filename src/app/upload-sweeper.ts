@@ -1,15 +1,18 @@
 import { PeriodicTask } from './periodic-task.js';
-import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '../config/logger.js';
 import type { FileRecords } from '../queue/file-records.js';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
+import { IntervalLock } from './interval-lock.js';
 
 export interface UploadSweeperOptions {
   /** Leftovers younger than this are left alone: an upload may still be on its way. */
   graceMs: number;
   /** Time between sweeps; the first runs at start. */
   intervalMs: number;
+  /** Who holds the sweep lock, as operators read it (WORKER_ID). @defaultValue the host name */
+  ownerName?: string;
 }
 
 /** What one sweep did. */
@@ -32,26 +35,34 @@ const PAGE = 500;
  * processing although their job has ended — failed (the record's own update was refused, by a full
  * Redis for one), completed without a result, or gone — so a record and its job never disagree for
  * longer than one interval. Anything younger than `graceMs` is left alone. With many API replicas,
- * a lock in Redis lets one of them sweep per interval.
+ * a lock in Redis lets one of them sweep per interval ({@link IntervalLock}: a crashed holder's
+ * lock is taken over once its heartbeat lapses, so a process back from a crash sweeps at start).
  */
 export class UploadSweeper {
-  private readonly redis: RedisClient;
   private readonly records: FileRecords;
   private readonly storage: BlobStorage;
   private readonly logger: Logger;
   private readonly options: UploadSweeperOptions;
-  private readonly owner = randomUUID();
+  private readonly lock: IntervalLock;
   private readonly task: PeriodicTask;
+  private first = true;
 
   constructor(
     deps: { redis: RedisClient; records: FileRecords; storage: BlobStorage; logger: Logger },
     options: UploadSweeperOptions,
   ) {
-    this.redis = deps.redis;
     this.records = deps.records;
     this.storage = deps.storage;
     this.logger = deps.logger;
     this.options = options;
+    const { keys } = deps.records;
+    this.lock = new IntervalLock(deps.redis, {
+      key: keys.bull('qscale:sweep-lock'),
+      aliveKey: (owner) => keys.bull(`qscale:alive:${owner}`),
+      name: options.ownerName ?? hostname(),
+      intervalMs: options.intervalMs,
+      logger: deps.logger,
+    });
     this.task = new PeriodicTask(
       () => this.sweepIfFirst(),
       options.intervalMs,
@@ -61,21 +72,29 @@ export class UploadSweeper {
 
   /** Sweeps now, then every interval; failures are logged and retried next time. */
   start(): this {
+    this.lock.start();
     this.task.start();
     return this;
   }
 
-  /** Stops sweeping; a sweep in progress is waited for. */
-  close(): Promise<void> {
-    return this.task.close();
+  /** Stops sweeping (a sweep in progress is waited for) and releases the sweep lock. */
+  async close(): Promise<void> {
+    await this.task.close();
+    await this.lock.close();
   }
 
-  /** Sweeps unless another replica swept in this interval; undefined when it did. */
+  /**
+   * Sweeps unless another live replica swept in this interval; undefined when it did. The first
+   * time (at start), a holder that looks alive gets a second look once its heartbeat would have
+   * lapsed: after a crash, the holder is the process this one replaces.
+   */
   async sweepIfFirst(): Promise<SweepReport | undefined> {
-    const lock = this.records.keys.bull('qscale:sweep-lock');
-    // The lock lapses a little before the next interval, so each interval someone sweeps.
-    const ttl = Math.max(1000, this.options.intervalMs - 1000);
-    if ((await this.redis.set(lock, this.owner, 'PX', ttl, 'NX')) !== 'OK') return undefined;
+    const lock = await this.lock.take({ waitForLapse: this.first, signal: this.task.signal });
+    this.first = false;
+    if (lock === 'held' || this.task.closed) return undefined;
+    if (lock === 'no-memory') {
+      this.logger.warn('Redis is full (maxmemory): sweeping without the sweep lock');
+    }
     return this.sweep();
   }
 

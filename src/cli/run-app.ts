@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { ApiContext } from '../app/api-context.js';
@@ -97,6 +97,22 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
   };
 }
 
+/**
+ * Node's limits on receiving a request. Node cuts any request still arriving after 300 s by
+ * default, which a large upload from a slow client outlasts: the whole-request limit is
+ * REQUEST_TIMEOUT_SECONDS instead (0: none). The upload handler answers it first, at the limit,
+ * with a 408 that says so; Node's own cut (checked every 30 s) is a backstop for every route.
+ * Headers must arrive within 60 s (Node's default), or within the whole limit when it is shorter.
+ */
+function apiServerTimeouts(config: Config): ServerOptions {
+  const { requestTimeoutSeconds } = config.http;
+  const requestTimeout = requestTimeoutSeconds > 0 ? (requestTimeoutSeconds + 30) * 1000 : 0;
+  return {
+    requestTimeout,
+    headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
+  };
+}
+
 /** How long the API waits for its Redis connection before it listens anyway. */
 const REDIS_STARTUP_WAIT_MS = 5000;
 
@@ -119,7 +135,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
   // Give Redis a moment before taking requests, so the first uploads are not answered 503 while
   // the connection is still being made; with Redis down the API starts anyway (/readyz says 503).
   await waitUntilReady(context.redis, REDIS_STARTUP_WAIT_MS);
-  const server = createServer(createApp(context));
+  const server = createServer(apiServerTimeouts(config), createApp(context));
   const actualPort = await listen(server, config.http.port, PREFERRED_PORT, config.http.host);
   const url = `http://localhost:${actualPort}`;
   logger.info(
@@ -135,6 +151,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
   const sweeper = new UploadSweeper(context, {
     graceMs: config.http.sweep.graceSeconds * 1000,
     intervalMs: config.http.sweep.intervalSeconds * 1000,
+    ownerName: config.worker.id,
   }).start();
   // Retention (finished files and jobs past their age or count): at start, then every interval.
   const retention = new RetentionSweeper(context, {
@@ -143,6 +160,7 @@ export async function runApp(config: Config, logger: Logger): Promise<RunningApp
     completedJobMaxAgeMs: config.worker.keepCompletedSeconds * 1000,
     failedJobMaxAgeMs: config.worker.keepFailedSeconds * 1000,
     intervalMs: config.retention.intervalSeconds * 1000,
+    ownerName: config.worker.id,
   }).start();
   let closing: Promise<void> | undefined;
   return {

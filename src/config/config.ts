@@ -70,6 +70,7 @@ export function configOf(e: ParsedSettings, derived: DerivedSettings) {
       maxQueueBacklog: e.MAX_QUEUE_BACKLOG,
       idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
       bodyTimeoutSeconds: e.BODY_TIMEOUT_SECONDS,
+      requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
       sweep: { intervalSeconds: e.SWEEP_INTERVAL_SECONDS, graceSeconds: e.SWEEP_GRACE_SECONDS },
       corsOrigins: (e.CORS_ORIGINS ?? '')
         .split(',')

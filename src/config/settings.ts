@@ -106,7 +106,7 @@ export const SETTINGS = {
   }),
   API_TOKEN: setting(secretToken.optional(), {
     shown: '–',
-    doc: 'when set (≥ 16 characters), the API wants `Authorization: Bearer <token>`',
+    doc: 'when set (≥ 16 characters), the API wants `Authorization: Bearer <token>`; unset: it answers only requests to a loopback host (`localhost`, `127.0.0.1`, `[::1]`), against DNS rebinding',
   }),
   MAX_QUEUE_BACKLOG: setting(int(0, Number.MAX_SAFE_INTEGER).default(0), {
     shown: '`0` (off)',
@@ -119,6 +119,10 @@ export const SETTINGS = {
   BODY_TIMEOUT_SECONDS: setting(int(1, 3600).default(30), {
     shown: '`30`',
     doc: 'an upload whose body sends nothing for this long is answered 408 and dropped',
+  }),
+  REQUEST_TIMEOUT_SECONDS: setting(int(0, 7 * 86_400).default(3600), {
+    shown: '`3600` (1 h)',
+    doc: 'the most time one request may take to arrive, body included: an upload still sending then is answered 408 and dropped (100 MiB in 1 h needs 29 KB/s); `0`: no limit (`BODY_TIMEOUT_SECONDS` still cuts a body that stalls)',
   }),
   SWEEP_INTERVAL_SECONDS: setting(int(10, 86_400).default(600), {
     shown: '`600`',

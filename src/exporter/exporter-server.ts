@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import type { RedisClient } from '../queue/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
+import { credentialsOf } from '../http/authorization.js';
 import type { Logger } from '../config/logger.js';
 import type { QueueJobs } from '../jobs/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
@@ -16,16 +17,35 @@ import type { SizingObjective } from '../scaling/worker-sizing.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** Checks METRICS_AUTH (bearer token or basic auth) in constant time; always true when unset. */
+/**
+ * The sidecar's requests are small (a scrape, a page, a console action of at most 16 KiB), so a
+ * client gets 10 s for its headers and 15 s for the whole request (Node's defaults are 60 s and
+ * 300 s), checked every 2 s: a client that sends slowly holds a socket for seconds, not minutes.
+ * Idle keep-alive connections close after 5 s (Node's default).
+ */
+export const EXPORTER_SERVER_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 15_000,
+  connectionsCheckingInterval: 2_000,
+} as const satisfies ServerOptions;
+
+/**
+ * Checks METRICS_AUTH (bearer token or basic auth; the scheme in any case) in constant time;
+ * always true when unset.
+ */
 export function createMetricsAuth(
   auth: Config['metrics']['auth'],
 ): (req: IncomingMessage) => boolean {
   if (!auth) return () => true;
-  const expected =
+  const expected = digest(
     auth.kind === 'bearer'
-      ? digest(`Bearer ${auth.token}`)
-      : digest(`Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`);
-  return (req) => timingSafeEqual(digest((req.headers.authorization ?? '').trim()), expected);
+      ? auth.token
+      : Buffer.from(`${auth.user}:${auth.password}`).toString('base64'),
+  );
+  return (req) => {
+    const presented = credentialsOf(req.headers.authorization, auth.kind);
+    return presented !== undefined && timingSafeEqual(digest(presented), expected);
+  };
 }
 
 export interface ExporterServerOptions {
@@ -68,7 +88,7 @@ export interface ExporterServerOptions {
  * the page needs a proxy that adds the header.
  *
  * One Express app answers every request (`createExporterApp`: its routes and answers); this
- * function wires what they read. The server is Node's, with its default timeouts.
+ * function wires what they read. The server is Node's, with {@link EXPORTER_SERVER_TIMEOUTS}.
  */
 export function createExporterServer(options: ExporterServerOptions): Server {
   const { source, metrics, logger } = options;
@@ -150,5 +170,5 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     logger,
     ...(consoleRouter && { console: consoleRouter }),
   });
-  return createServer(app);
+  return createServer(EXPORTER_SERVER_TIMEOUTS, app);
 }

@@ -184,10 +184,7 @@ export class BullmqJobs implements QueueJobs {
     const bull = await this.open();
     const job = await this.find(bull, id);
     if (!job) return undefined;
-    const [state, logs] = await Promise.all([
-      job.getState() as Promise<string>,
-      bull.getJobLogs(id, 0, MAX_LOG_LINES - 1, false),
-    ]);
+    const [state, logs] = await Promise.all([job.getState() as Promise<string>, this.logsOf(id)]);
     const known = (state === 'unknown' ? 'unknown' : state) as JobSummary['state'];
     const data = json(job.data);
     const result = json(job.returnvalue);
@@ -203,10 +200,23 @@ export class BullmqJobs implements QueueJobs {
       stacktrace: (job.stacktrace ?? []).filter((line): line is string => typeof line === 'string'),
       progress: job.progress ?? null,
       result: result.text,
-      logs: [...logs.logs].reverse(),
+      logs: logs.lines,
       logCount: logs.count,
       actions: actionsFor(known),
     };
+  }
+
+  /**
+   * A job's newest {@link MAX_LOG_LINES} log lines, oldest first, and how many it has. Read in a
+   * pipeline, not with BullMQ's `getJobLogs`, whose MULTI Redis 7 refuses while it is over
+   * `maxmemory` (reads included): the console shows jobs on a full Redis too.
+   */
+  private async logsOf(id: string): Promise<{ lines: string[]; count: number }> {
+    const key = this.keys.bull(`${id}:logs`);
+    const results =
+      (await this.redis.pipeline().lrange(key, -MAX_LOG_LINES, -1).llen(key).exec()) ?? [];
+    for (const [error] of results) if (error) throw error;
+    return { lines: (results[0]?.[1] as string[]) ?? [], count: Number(results[1]?.[1] ?? 0) };
   }
 
   /**

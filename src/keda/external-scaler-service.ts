@@ -7,6 +7,7 @@ import type { ProtoGrpcType } from './generated/externalscaler.js';
 import type { ExternalScalerHandlers } from './generated/externalscaler/ExternalScaler.js';
 import type { ScaledObjectRef__Output } from './generated/externalscaler/ScaledObjectRef.js';
 import type { QueueWatchers } from './queue-watchers.js';
+import { checkTriggerMetadataSize } from './input-limits.js';
 import { ScalerError, toGrpcError } from './scaler-error.js';
 import { parseTriggerMetadata, type ServedQueues, type TriggerSpec } from './trigger-metadata.js';
 import type { SizingObjective } from '../scaling/worker-sizing.js';
@@ -23,6 +24,9 @@ export interface ExternalScalerServiceOptions {
 
 /** The same rejected trigger is logged at most once in this long, in ms. */
 const REJECTION_LOG_INTERVAL_MS = 60_000;
+
+/** At most this many rejections are logged per interval; the rest are counted in one line. */
+const REJECTION_LOG_LINES = 20;
 
 /** The int64 field of a value: rounded up, so a fractional need still counts. */
 const toInt64 = (value: number) => Math.ceil(Number(value.toFixed(9)));
@@ -43,11 +47,16 @@ export class ExternalScalerService {
   }
 
   private readonly rejectionsLogged = new Map<string, number>();
+  /** Rejections logged since `rejectionWindow` began, and those left out. */
+  private rejectionWindow = 0;
+  private rejectionLines = 0;
+  private rejectionsNotLogged = 0;
 
   /**
    * Answers a unary call exactly once, with the value or the error's gRPC status. A trigger the
    * scaler rejects (bad metadata, a queue it does not serve) is also logged as a warning, once a
-   * minute per message: KEDA shows it only in its own events and logs.
+   * minute per message and at most 20 lines a minute (messages are cut to 1 KiB): KEDA shows it
+   * only in its own events and logs, and a flood of bad calls must not flood the log.
    */
   private respond<T>(callback: sendUnaryData<T>, work: () => Promise<T> | T): void {
     Promise.resolve()
@@ -66,12 +75,30 @@ export class ExternalScalerService {
     const now = Date.now();
     const last = this.rejectionsLogged.get(message);
     if (last !== undefined && now - last < REJECTION_LOG_INTERVAL_MS) return;
+    if (now - this.rejectionWindow >= REJECTION_LOG_INTERVAL_MS) {
+      if (this.rejectionsNotLogged > 0) {
+        this.opts.logger.warn(
+          { notLogged: this.rejectionsNotLogged },
+          `KEDA triggers rejected: ${this.rejectionsNotLogged} more rejections in the last minute were not logged`,
+        );
+      }
+      this.rejectionWindow = now;
+      this.rejectionLines = 0;
+      this.rejectionsNotLogged = 0;
+    }
+    if (this.rejectionLines >= REJECTION_LOG_LINES) {
+      this.rejectionsNotLogged++;
+      return;
+    }
+    this.rejectionLines++;
     if (this.rejectionsLogged.size > 1000) this.rejectionsLogged.clear();
     this.rejectionsLogged.set(message, now);
     this.opts.logger.warn({ reason: message }, `KEDA trigger rejected: ${message}`);
   }
 
+  /** The trigger of a call: its size checked first (see input-limits.ts), then its meaning. */
   private spec(ref: ScaledObjectRef__Output | null | undefined): TriggerSpec {
+    checkTriggerMetadataSize(ref?.scalerMetadata);
     return parseTriggerMetadata(ref?.scalerMetadata, this.opts.served, this.opts.sizing);
   }
 

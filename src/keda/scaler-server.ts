@@ -7,6 +7,7 @@ import type { Logger } from '../config/logger.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { loadExternalScalerProto } from './external-scaler-proto.js';
 import { ExternalScalerService } from './external-scaler-service.js';
+import { MAX_MESSAGE_BYTES, metadataSizeLimit } from './input-limits.js';
 import type { QueueWatchers } from './queue-watchers.js';
 
 /** The gRPC port when KEDA_PORT is not set, if it is free. */
@@ -45,7 +46,12 @@ export async function startScalerServer(
   options: ScalerServerOptions,
 ): Promise<RunningScalerServer> {
   const { config, logger } = options;
-  const server = new Server();
+  // A message or metadata larger than any KEDA sends is refused before it is read
+  // (RESOURCE_EXHAUSTED).
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    interceptors: [metadataSizeLimit],
+  });
   const service = new ExternalScalerService({
     proto: loadExternalScalerProto(),
     signals: options.signals,

@@ -6,6 +6,10 @@
  * permanent, and the record keeps what was added (`countedBytes`), so its deletion subtracts exactly
  * that: records written before the total existed were never counted and subtract nothing. The field
  * goes when the total is back at 0, so a queue whose files are all deleted keeps no key for it.
+ *
+ * `deleteCounted` deletes the record before it subtracts: on a full Redis (`maxmemory`), a script
+ * whose first write is a DEL runs whole — Redis refuses only a script's first write, and only one
+ * that may grow memory (HINCRBY may) — so deleting, which frees memory, works when Redis is full.
  */
 export const BLOB_BYTES_LUA = `
 local function countBlob(record, total)
@@ -14,11 +18,13 @@ local function countBlob(record, total)
     redis.call('HINCRBY', total, 'blobBytes', size)
   end
 end
-local function uncountBlob(record, total)
+local function deleteCounted(record, total)
   local counted = tonumber(redis.call('HGET', record, 'countedBytes') or '0') or 0
+  local existed = redis.call('DEL', record)
   if counted > 0 and redis.call('HINCRBY', total, 'blobBytes', -counted) == 0 then
     redis.call('HDEL', total, 'blobBytes')
   end
+  return existed
 end
 `;
 
@@ -43,8 +49,7 @@ return 0`;
 export const DELETE_FILE = `${BLOB_BYTES_LUA}
 local status = redis.call('HGET', KEYS[1], 'status')
 if ARGV[2] == '1' and status and status ~= 'completed' and status ~= 'failed' then return -1 end
-uncountBlob(KEYS[1], KEYS[5])
-local existed = redis.call('DEL', KEYS[1])
+local existed = deleteCounted(KEYS[1], KEYS[5])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 return existed`;

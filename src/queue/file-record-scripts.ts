@@ -91,14 +91,20 @@ if happened then
   end
 else
   for i = 0, files - 1 do
-    uncountBlob(KEYS[5 + 2 * i], KEYS[4])
-    redis.call('DEL', KEYS[5 + 2 * i])
+    deleteCounted(KEYS[5 + 2 * i], KEYS[4])
     redis.call('ZREM', KEYS[2], ARGV[6 + 2 * i])
   end
   if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 end
 redis.call('SET', KEYS[1], outcome, 'EX', ARGV[5])
 return outcome`;
+
+/**
+ * A file's chunk count and one page of its chunks, read at once. A script, not a MULTI: Redis 7
+ * refuses every command queued in a MULTI while it is over `maxmemory`, reads included, and a
+ * script that writes nothing runs. KEYS: chunks. ARGV: start, stop (as LRANGE).
+ */
+const READ_CHUNKS = `return {redis.call('LLEN', KEYS[1]), redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])}`;
 
 /** A connection with the scripts of {@link withScripts} defined. */
 export type RedisWithScripts = RedisClient & {
@@ -115,6 +121,7 @@ export type RedisWithScripts = RedisClient & {
   qscaleFailIfUnfinished(record: string, error: string, finishedAt: number): Promise<number>;
   qscaleConfirmFiles(...args: (string | number)[]): Promise<number>;
   qscaleDeleteFile(...args: string[]): Promise<number>;
+  qscaleReadChunks(chunks: string, start: number, stop: number): Promise<[number, string[]]>;
 };
 
 /** Defines the file record scripts on a connection (once) as its `qscale…` commands. */
@@ -127,6 +134,7 @@ export function withScripts(redis: RedisClient): RedisWithScripts {
     redis.defineCommand('qscaleFailIfUnfinished', { numberOfKeys: 1, lua: FAIL_IF_UNFINISHED });
     redis.defineCommand('qscaleConfirmFiles', { lua: CONFIRM_FILES });
     redis.defineCommand('qscaleDeleteFile', { numberOfKeys: 5, lua: DELETE_FILE });
+    redis.defineCommand('qscaleReadChunks', { numberOfKeys: 1, lua: READ_CHUNKS });
   }
   return scripted;
 }

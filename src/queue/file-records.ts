@@ -197,16 +197,12 @@ export class FileRecords {
     offset: number,
     limit: number,
   ): Promise<{ total: number; chunks: string[] }> {
-    const results = await execOrThrow(
-      this.redis
-        .multi()
-        .llen(this.keys.chunks(id))
-        .lrange(this.keys.chunks(id), offset, offset + limit - 1),
+    const [total, chunks] = await this.redis.qscaleReadChunks(
+      this.keys.chunks(id),
+      offset,
+      offset + limit - 1,
     );
-    return {
-      total: Number(results[0]?.[1] ?? 0),
-      chunks: (results[1]?.[1] as string[] | undefined) ?? [],
-    };
+    return { total: Number(total), chunks };
   }
 
   /**

@@ -30,20 +30,50 @@ const UNAVAILABLE_MESSAGES = [
   'Too many Cluster redirections',
 ];
 
-/** Whether an error means "Redis cannot be reached right now" (so: 503, retry later). */
-export function isRedisUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+/**
+ * An error and the errors it carries, depth first: a MULTI refused by Redis fails as `EXECABORT
+ * Transaction discarded because of previous errors`, and what Redis refused (an OOM, a READONLY…)
+ * is only in ioredis' `previousErrors`; wrappers carry theirs as `cause` or (AggregateError)
+ * `errors`. Bounded, in case of a cycle.
+ */
+function* errorsIn(error: unknown, depth = 0): Generator<Error> {
+  if (!(error instanceof Error) || depth > 5) return;
+  yield error;
+  const nested = error as Error & { previousErrors?: unknown[]; errors?: unknown[] };
+  for (const inner of [
+    ...(Array.isArray(nested.previousErrors) ? nested.previousErrors : []),
+    ...(Array.isArray(nested.errors) ? nested.errors : []),
+    ...(nested.cause !== undefined ? [nested.cause] : []),
+  ]) {
+    yield* errorsIn(inner, depth + 1);
+  }
+}
+
+function isUnavailable(error: Error): boolean {
   if (error.name === 'MaxRetriesPerRequestError') return true;
   const code = (error as NodeJS.ErrnoException).code;
   if (code && UNAVAILABLE_CODES.has(code)) return true;
   return UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message));
 }
 
-/** Whether Redis refused a write for lack of memory (`maxmemory` with `noeviction`). */
+/**
+ * Whether an error means "Redis cannot be reached right now" (so: 503, retry later), wherever the
+ * command ran: plain, pipelined, in a MULTI, in a script.
+ */
+export function isRedisUnavailable(error: unknown): boolean {
+  for (const inner of errorsIn(error)) if (isUnavailable(inner)) return true;
+  return false;
+}
+
+/**
+ * Whether Redis refused a command for lack of memory (`maxmemory` with `noeviction`), wherever it
+ * ran: a plain command or a pipelined one (`OOM command not allowed…`), a script (its error names
+ * the OOM), or a MULTI (`EXECABORT`, the OOM among its previous errors: Redis 7 refuses every
+ * command queued in a MULTI while it is over its limit, reads included).
+ */
 export function isRedisOutOfMemory(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  // A MULTI with a refused command fails as EXECABORT, naming the OOM in its message.
-  return /\bOOM\b/.test(error.message);
+  for (const inner of errorsIn(error)) if (/\bOOM\b/.test(inner.message)) return true;
+  return false;
 }
 
 /** A connection error as an operator reads it: `connection refused at 127.0.0.1:6390`. */

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
 import { packVectors } from '../embedding/vector-math.js';
-import type { FileJobData, FileJobResult } from '../queue/file-job.js';
+import { parseFileJobData, type FileJobData, type FileJobResult } from '../queue/file-job.js';
 import type { FileRecords } from '../queue/file-records.js';
 import { BlobNotFoundError, type BlobStorage } from '../storage/blob-storage.js';
 import { ExtractionError } from './extract/extraction-error.js';
@@ -36,7 +36,14 @@ export function createFileProcessor(deps: FileProcessorDeps) {
   const { records, storage, embedder, logger } = deps;
 
   return async function processFile(job: FileJob): Promise<FileJobResult> {
-    const { fileId, fileName, type } = job.data;
+    // The queue may hold jobs another program added: such a job fails at once, saying why.
+    const data = parseFileJobData(job.data);
+    if (typeof data === 'string') {
+      throw new UnrecoverableError(
+        `job ${JSON.stringify(job.id)} is not a qscale file job (${data}); add files through the upload API`,
+      );
+    }
+    const { fileId, fileName, type } = data;
     // Counts every start, including one after a crashed worker (stalled-job recovery).
     const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
     const started = Date.now();
@@ -63,9 +70,9 @@ export function createFileProcessor(deps: FileProcessorDeps) {
     }
 
     try {
-      const data = await storage.read(fileId);
+      const content = await storage.read(fileId);
       await progress(10);
-      const { characters, chunks } = await deps.extract(data, type, fileName);
+      const { characters, chunks } = await deps.extract(content, type, fileName);
       await progress(30);
       const vectors: Float32Array[] = [];
       for (let i = 0; i < chunks.length; i += deps.embeddingBatchSize) {

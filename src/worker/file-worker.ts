@@ -3,7 +3,7 @@ import type { RedisClient } from '../queue/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
-import type { FileJobData, FileJobResult } from '../queue/file-job.js';
+import { FILE_ID_PATTERN, type FileJobData, type FileJobResult } from '../queue/file-job.js';
 import type { FileRecords } from '../queue/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { QueueKeys } from '../queue/queue-keys.js';
@@ -84,9 +84,15 @@ export class FileWorker {
       // that itself, but not when its write was refused, nor for a job that stalled too often and
       // failed without it: the record must not keep saying queued or processing. (If this write
       // fails too, the API's sweep fixes the record later.)
-      if (job && (job.finishedOn || /stalled/i.test(error.message))) {
+      const fileId = (job?.data as Partial<FileJobData> | undefined)?.fileId;
+      if (
+        job &&
+        typeof fileId === 'string' &&
+        FILE_ID_PATTERN.test(fileId) &&
+        (job.finishedOn || /stalled/i.test(error.message))
+      ) {
         deps.records
-          .failUnfinished(job.data.fileId, error.message, job.finishedOn ?? Date.now())
+          .failUnfinished(fileId, error.message, job.finishedOn ?? Date.now())
           .catch((err: unknown) => logger.error({ err }, 'could not record a failed job'));
       }
     });

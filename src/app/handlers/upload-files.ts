@@ -176,19 +176,44 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
     fail(new ApiError(400, 'too_many_fields', 'Too many form fields')),
   );
 
-  // A client that stops sending is cut off, instead of holding a socket and a .part file.
-  const { bodyTimeoutSeconds } = ctx.config.http;
-  const onIdle = () => {
-    const timeout = new ApiError(
-      408,
-      'body_timeout',
-      `The request body sent nothing for ${bodyTimeoutSeconds} s (BODY_TIMEOUT_SECONDS); nothing was stored`,
-      { headers: { Connection: 'close' } },
-    );
+  // A client that stops sending is cut off, instead of holding a socket and a .part file; so is
+  // one still sending when the whole-request limit is reached.
+  const { bodyTimeoutSeconds, requestTimeoutSeconds } = ctx.config.http;
+  const stop = (timeout: ApiError) => {
     // First, so that the errors the parser's streams raise as it stops do not take its place.
     fail(timeout);
     parser.destroy(timeout);
   };
+  const onIdle = () =>
+    stop(
+      new ApiError(
+        408,
+        'body_timeout',
+        `The request body sent nothing for ${bodyTimeoutSeconds} s (BODY_TIMEOUT_SECONDS); nothing was stored`,
+        { headers: { Connection: 'close' } },
+      ),
+    );
+  let receivedBytes = 0;
+  const count = (chunk: Buffer) => {
+    receivedBytes += chunk.length;
+  };
+  req.raw.on('data', count);
+  const declared = Number(req.headers['content-length']);
+  const deadline =
+    requestTimeoutSeconds > 0
+      ? setTimeout(
+          () =>
+            stop(
+              new ApiError(
+                408,
+                'request_timeout',
+                `The upload did not arrive within ${requestTimeoutSeconds} s (REQUEST_TIMEOUT_SECONDS): ${receivedBytes}${Number.isSafeInteger(declared) ? ` of ${declared}` : ''} bytes came in; nothing was stored. Send it over a faster link, or raise REQUEST_TIMEOUT_SECONDS`,
+                { headers: { Connection: 'close' } },
+              ),
+            ),
+          requestTimeoutSeconds * 1000,
+        )
+      : undefined;
   req.raw.setTimeout(bodyTimeoutSeconds * 1000, onIdle);
   try {
     await pipeline(req.raw, parser);
@@ -203,6 +228,8 @@ async function receiveFiles(ctx: ApiContext, req: ApiRequest): Promise<ReceivedF
           ),
     );
   } finally {
+    clearTimeout(deadline);
+    req.raw.off('data', count);
     // The socket is gone when the body was cut off.
     if (req.raw.socket) req.raw.setTimeout(0);
     req.raw.off('timeout', onIdle);

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import { ApiError } from '../../http/api-error.js';
+import { credentialsOf } from '../../http/authorization.js';
+import { isLoopbackAddress, isLoopbackHost } from '../../http/loopback.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -22,22 +23,6 @@ export interface ActionPermission {
   needsToken: boolean;
   /** Why not, in words an operator can act on. */
   reason: string | null;
-}
-
-function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const plain = address.replace(/^::ffff:/, '');
-  return plain === '::1' || (isIP(plain) === 4 && plain.startsWith('127.'));
-}
-
-/** `Host` names a loopback address: a DNS-rebound page sends its own host name instead. */
-function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  const name = host
-    .replace(/:\d+$/, '')
-    .replace(/^\[|\]$/g, '')
-    .toLowerCase();
-  return name === 'localhost' || isLoopbackAddress(name);
 }
 
 /**
@@ -66,8 +51,8 @@ export class ConsoleAccess {
 
   private hasActionToken(req: IncomingMessage): boolean {
     if (this.tokenDigest === undefined) return false;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    return match !== null && timingSafeEqual(digest(match[1]!), this.tokenDigest);
+    const token = credentialsOf(req.headers.authorization, 'bearer');
+    return token !== undefined && timingSafeEqual(digest(token), this.tokenDigest);
   }
 
   canRead(req: IncomingMessage): boolean {
