@@ -223,8 +223,16 @@ describe('the sidecar for Python RQ queues', () => {
     const large = await commands();
     expect(small.filter((c) => !READ_ONLY_COMMANDS.has(c))).toEqual([]);
     expect(large.filter((c) => !READ_ONLY_COMMANDS.has(c))).toEqual([]);
-    expect(large.length).toBe(small.length);
-    expect(small.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
+    // One sample: from the sampling script to the memory read. The sidecar also reads by itself
+    // for a while after a KEDA call (earlier tests made some), which may fall in the window: one
+    // sample is compared with one sample.
+    const oneSample = (commands: string[]) => {
+      const start = commands.indexOf('evalsha');
+      return commands.slice(start, commands.indexOf('info', start) + 1);
+    };
+    expect(oneSample(small).length).toBeGreaterThan(1);
+    expect(oneSample(large)).toEqual(oneSample(small));
+    expect(oneSample(small).filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
     expect(value(await scrape(), 'qscale_queue_length')).toBe(await rqLen(redis.port, name));
   });
 

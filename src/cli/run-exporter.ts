@@ -87,17 +87,17 @@ const SCALING_READS_FOR_MS = 5 * 60_000;
 function keepQueuesRead(signals: ScalingSignals, logger: Logger): NodeJS.Timeout {
   let reading = false;
   const everyMs = Math.min(DERIVED_READ_INTERVAL_MS, signals.regularReadMs);
-  let lastRead = 0;
   const timer = setInterval(() => {
-    // Decided by the latest read, whoever made it: nothing before the first scrape or KEDA call.
+    // Decided by the latest read, whoever made it: nothing before the first scrape or KEDA call,
+    // and nothing while scrapes or KEDA's calls read often enough by themselves.
     const latest = signals.latest;
+    if (reading || !latest) return;
     const now = Date.now();
-    const derived = latest?.queues.some((q) => q.telemetry === 'derived' && q.kind !== 'rq');
+    const derived = latest.queues.some((q) => q.telemetry === 'derived' && q.kind !== 'rq');
     const scaling = now - signals.scalingReadAt < SCALING_READS_FOR_MS;
     const interval = scaling ? signals.regularReadMs : derived ? DERIVED_READ_INTERVAL_MS : 0;
-    if (reading || interval === 0 || now - lastRead < interval - everyMs / 2) return;
+    if (interval === 0 || now - latest.sampledAt < interval - everyMs / 2) return;
     reading = true;
-    lastRead = now;
     signals
       .read({ maxAgeMs: interval })
       .catch((error: unknown) => logger.debug({ err: error }, 'background read failed'))

@@ -1,5 +1,5 @@
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
-import { ScalerError } from './scaler-error.js';
+import { ScalerError, shown } from './scaler-error.js';
 
 /**
  * What the scaler accepts, sized to what KEDA sends: a ScaledObjectRef (name, namespace and the
@@ -44,13 +44,6 @@ export const metadataSizeLimit: ServerInterceptor = (_method, call) =>
 
 /** Trigger metadata: at most this many keys, each key and value at most this long. */
 export const TRIGGER_METADATA_LIMITS = { keys: 64, keyChars: 128, valueChars: 1024 } as const;
-
-/** `"abc"`, or the first 64 characters of a long text quoted and how long it was. */
-function shown(text: string): string {
-  return text.length <= 64
-    ? JSON.stringify(text)
-    : `${JSON.stringify(text.slice(0, 64))}… (${text.length} characters)`;
-}
 
 /**
  * Refuses trigger metadata larger than KEDA's with INVALID_ARGUMENT, before anything reads it:

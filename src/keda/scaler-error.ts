@@ -9,6 +9,13 @@ export function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
+/** A value quoted for a message: `"abc"`, or its first 64 characters quoted and how long it was. */
+export function shown(value: string): string {
+  return value.length <= 64
+    ? JSON.stringify(value)
+    : `${JSON.stringify(value.slice(0, 64))}… (${value.length} characters)`;
+}
+
 /** A request the scaler answers with a specific gRPC status and a message for the operator. */
 export class ScalerError extends Error {
   readonly code: status;

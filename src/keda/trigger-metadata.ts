@@ -6,7 +6,7 @@ import {
   type ScalingOptions,
 } from '../scaling/scaling-decision.js';
 import type { SizingObjective } from '../scaling/worker-sizing.js';
-import { ScalerError } from './scaler-error.js';
+import { ScalerError, shown } from './scaler-error.js';
 import type { QueueKind } from '../config/config.js';
 import { splitQueueAddress } from '../config/queue-address.js';
 
@@ -52,16 +52,6 @@ export const TRIGGER_KEYS = [
   'expectedJobSeconds',
   'concurrency',
 ] as const;
-
-/** A value shown in an error message: at most this many characters of it. */
-const SHOWN_VALUE_CHARS = 64;
-
-/** `"abc"`, or the first 64 characters of a long value and how long it was. */
-function shown(value: string): string {
-  return value.length <= SHOWN_VALUE_CHARS
-    ? JSON.stringify(value)
-    : `${JSON.stringify(value.slice(0, SHOWN_VALUE_CHARS))}… (${value.length} characters)`;
-}
 
 function invalid(key: string, value: string, allowed: string): ScalerError {
   return new ScalerError(
@@ -158,7 +148,7 @@ export function parseTriggerMetadata(
   ) {
     throw new ScalerError(
       status.NOT_FOUND,
-      `queue ${JSON.stringify(queue)} with prefix ${JSON.stringify(prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,
+      `queue ${shown(queue)} with prefix ${shown(prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,
     );
   }
   const modeRaw = (m.mode ?? 'backlog').trim().toLowerCase();

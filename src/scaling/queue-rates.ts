@@ -30,10 +30,10 @@ export interface ProcessingExposure {
 /** Flow through one queue, measured over the rate window. */
 export interface QueueRates {
   /**
-   * Jobs arriving per second; undefined until samples span 3 slices of the window (9 s at the
-   * default 60 s). The larger of the window's rate (its two busiest slices trimmed to the third,
-   * so a one-off burst counts as a backlog, not as a rate) and the rate the last three slices all
-   * kept (a step up shows within those, ~9 s at the default 60 s window).
+   * Jobs arriving per second; undefined until samples span 3 of the window's 40 slices (9 s at the
+   * default 120 s). The window's rate with its two busiest slices trimmed to the third (a one-off
+   * burst counts as a backlog, not as a rate); or, when the last three slices all brought more
+   * than that rate explains beyond Poisson noise, the rate they kept: a step up shows within 9 s.
    */
   arrivalPerSecond?: number;
   /** Job attempts finished per second. */
