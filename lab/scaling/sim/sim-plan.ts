@@ -67,7 +67,8 @@ export function threeJobTimes(mean: number): JobTimes[] {
 }
 
 /** The pod start-up of the real lab's traces (its stated figure) and at cluster scale. */
-const LAB_POD_START: Delay = { kind: 'fixed', seconds: 10 };
+export const LAB_POD_START_SECONDS = 10;
+const LAB_POD_START: Delay = { kind: 'fixed', seconds: LAB_POD_START_SECONDS };
 const CLUSTER_POD_START: Delay = { kind: 'lognormal', median: 10, sigma: 0.5 };
 /** Sleep-bound jobs of the real lab (an embedding call), CPU-bound ones at cluster speed. */
 const SLEEP_JOB_SECONDS = 20;

@@ -38,7 +38,7 @@ export function howItWorks(killed: number): string[] {
     `- The stalled-job check of BullMQ: a killed pod’s jobs go back at once, not after the lock expires (${killed === 0 ? 'no pod was killed in these runs' : `${killed} ${killed === 1 ? 'pod was' : 'pods were'} killed in these runs, each with a job longer than the grace period`}).`,
     '- The stored history itself: a `-known` trace hands the sidecar the mean job time and concurrency as its start-up read of the history would; the others start with a new queue.',
     '- Start-up costs that grow when many pods start at once on shared cores, outside the calibration (there, the worker’s own start and a pod’s first job share the lab’s cores).',
-    '- In the calibration: the real lab’s CPU contention beyond the median job time (jobs of one run all take the same time; the slowest jobs of the last round, which end a real burst, are not there), and the real loop’s tick lag (a tick takes 20–40 ms real, 1–2 trace s).',
+    '- In the calibration: the real lab’s CPU contention outside the jobs (each job is replayed at its real length, but the sidecar’s and the upload API’s own slowness under load is not modelled), and the real loop’s tick lag (a tick takes 20–40 ms real, 0.4–0.8 trace s at 20×).',
     '',
   ];
 }

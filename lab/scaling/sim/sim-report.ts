@@ -13,6 +13,9 @@ import type { Reference } from './reference.js';
 import type { PlannedTrace, Section } from './sim-plan.js';
 import type { SimResult } from './sim-result.js';
 import { howItWorks, referenceText } from './sim-report-text.js';
+import { goalsSection } from './sim-goals.js';
+import { LAB_POD_START_SECONDS } from './sim-plan.js';
+import { SHIPPED } from './sidecar-defaults.js';
 
 /** One trace under one job-time distribution: every policy and the clairvoyant. */
 export interface TraceOutcome {
@@ -131,6 +134,7 @@ export async function writeSimReport(dir: string, input: SimReportInput): Promis
     '',
     ...summary(outcomes, 'lab'),
     ...summary(outcomes, 'cluster'),
+    ...goalsSection(outcomes, LAB_POD_START_SECONDS),
     ...(calibration
       ? calibrationSection(calibration.rows, calibration.file, calibration.path)
       : [
@@ -141,7 +145,7 @@ export async function writeSimReport(dir: string, input: SimReportInput): Promis
         ]),
     "## The real lab's traces, in a cluster",
     '',
-    "The real lab's traces (and Poisson arrivals) with no time compression: sleep-bound jobs (~13 ms of CPU each), CPU-bound ones (`cpu-*`, one core each while they run) on pods with their own cores; prometheus-adapter serves the backlog as Prometheus last scraped it (every 15 s); KEDA's push arrives 0.1 s after the queue changed; the workers' and the sidecar's settings are the shipped defaults (HEARTBEAT_SECONDS 5, SAMPLE_TTL_MS 1000, RATE_WINDOW_SECONDS 60). Charts for the lognormal job times.",
+    `The real lab's traces (and Poisson arrivals) with no time compression: sleep-bound jobs (~13 ms of CPU each), CPU-bound ones (\`cpu-*\`, one core each while they run) on pods with their own cores; prometheus-adapter serves the backlog as Prometheus last scraped it (every 15 s); KEDA's push arrives 0.1 s after the queue changed; the workers' and the sidecar's settings are the shipped defaults (HEARTBEAT_SECONDS ${SHIPPED.heartbeatSeconds}, SAMPLE_TTL_MS ${SHIPPED.sampleTtlMs}, RATE_WINDOW_SECONDS ${SHIPPED.rateWindowSeconds}, TARGET_WAIT_SECONDS ${SHIPPED.targetWaitSeconds}). A \`-known\` trace is the same on a queue that ran before: the sidecar starts with its stored history (the mean job time and concurrency). Charts for the lognormal job times.`,
     '',
     ...sectionRuns(outcomes, 'lab'),
     '## Cluster scale',
