@@ -63,17 +63,16 @@ function autoscaleOptions(command: Command): Command {
     .addOption(settingOption('AUTOSCALE_TARGET'));
 }
 
-/** Where to find the queue: every command has these. */
+/** Where to find the queue, and the log level: every command has these. */
 function queueOptions(command: Command): Command {
   return command
     .addOption(settingOption('REDIS_URL'))
     .addOption(settingOption('QUEUE_NAME'))
-    .addOption(settingOption('QUEUE_PREFIX'));
+    .addOption(settingOption('QUEUE_PREFIX'))
+    .addOption(settingOption('LOG_LEVEL'));
 }
 
-function serverOptions(command: Command): Command {
-  return queueOptions(command).addOption(settingOption('LOG_LEVEL'));
-}
+const serverOptions = queueOptions;
 
 interface DoctorFlags {
   json?: boolean;
@@ -261,8 +260,11 @@ export function buildProgram(): Command {
       process.exitCode = report.exitCode;
     });
 
-  // The data directory tells it where a running `qscale start` put its sidecar.
-  addJobsCommand(program, () => configFrom(undefined).redis.dataDir);
+  // The data directory tells it where a running `qscale start` put its sidecar; METRICS_PORT where
+  // another one listens.
+  addJobsCommand(program, (logLevel) =>
+    loadConfig({ ...process.env, ...(logLevel !== undefined && { LOG_LEVEL: logLevel }) }),
+  );
 
   queueOptions(program.command('status'))
     .description(
