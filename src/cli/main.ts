@@ -115,6 +115,16 @@ async function kubernetesFindings(
   });
 }
 
+/**
+ * Prints a one-shot command's report and exits once it is written: a connection to a Redis that
+ * stopped answering may take its client library seconds to let go of, and the answer is given.
+ */
+function printAndExit(text: string, code: number): Promise<never> {
+  return new Promise(() => {
+    process.stdout.write(text, () => process.exit(code));
+  });
+}
+
 /** The package's version (package.json sits two levels up, from src/cli and from dist/cli). */
 function packageVersion(): string {
   const url = new URL('../../package.json', import.meta.url);
@@ -254,10 +264,10 @@ export function buildProgram(): Command {
         }),
         kubernetes: () => kubernetesFindings(config, flags),
       });
-      process.stdout.write(
+      await printAndExit(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`,
+        report.exitCode,
       );
-      process.exitCode = report.exitCode;
     });
 
   // The data directory tells it where a running `qscale start` put its sidecar; METRICS_PORT where
@@ -275,10 +285,10 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(command));
       const { collectStatus, formatStatus } = await load.status();
       const report = await collectStatus(config);
-      process.stdout.write(
+      await printAndExit(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`,
+        report.redis.up ? 0 : 1,
       );
-      process.exitCode = report.redis.up ? 0 : 1;
     });
 
   return program;
