@@ -222,6 +222,11 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
       expect(res.body.error.code).toBe('replication_unconfirmed');
       expect(res.body.error.message).toContain('REDIS_MIN_REPLICAS_ACK');
       expect(res.headers['retry-after']).toBeDefined();
+      // The blob goes within the rollback's own round trips: a primary without any replica has
+      // nothing a failover could bring back (it stayed 10-20 s, for 10 tries of a WAIT).
+      const answered = performance.now();
+      await waitFor(async () => (await stack.listUploadFiles()).length === 0, 5_000);
+      expect(performance.now() - answered).toBeLessThan(100 + MARGIN_MS);
       await stack.context.settler.idle();
       // Nothing stays behind: no record, no job, no blob, and the key is free for a retry.
       expect(await stack.listUploadFiles()).toEqual([]);
