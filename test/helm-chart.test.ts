@@ -95,14 +95,17 @@ const CHART_LABELS = [
 
 /**
  * An object as both renderings may differ in it by design: without the labels the chart adds
- * (also in selectors) and without its checksum annotations. Everything else must be equal.
+ * (also in selectors) and without its Helm annotations. Everything else must be equal.
  */
 function normalize(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) return value.map((item) => normalize(item));
   if (typeof value !== 'object' || value === null) return value;
   const entries = Object.entries(value).flatMap(([k, v]): [string, unknown][] => {
     if (['labels', 'matchLabels', 'selector'].includes(key) && CHART_LABELS.includes(k)) return [];
-    if (key === 'annotations' && k.startsWith('checksum/')) return [];
+    // A changed config rolls the pods; `helm uninstall` keeps the data volumes.
+    if (key === 'annotations' && (k.startsWith('checksum/') || k === 'helm.sh/resource-policy')) {
+      return [];
+    }
     const normalized = normalize(v, k);
     if (
       k === 'annotations' &&
