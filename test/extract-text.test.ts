@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Document, Packer, Paragraph, TextRun } from 'docx';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { extractText } from '../src/worker/extract/extract-text.js';
+import { extractText, JSON_MAX_DEPTH } from '../src/worker/extract/extract-text.js';
 import { ExtractionError } from '../src/worker/extract/extraction-error.js';
 
 async function makePdf(pages: string[][]): Promise<Buffer> {
@@ -127,11 +127,21 @@ describe('extractText', () => {
       );
     });
 
-    it('should handle nesting deeper than the call stack allows', async () => {
-      const depth = 50_000;
-      const json = '['.repeat(depth) + '"deep"' + ']'.repeat(depth);
-      const text = await extractText(utf8(json), 'json', 'deep.json');
-      expect(text.endsWith('[0]: deep')).toBe(true);
+    it('should read nesting up to its limit, and fail past it however deep', async () => {
+      const nested = (depth: number) => utf8('['.repeat(depth) + '"deep"' + ']'.repeat(depth));
+      const text = await extractText(nested(JSON_MAX_DEPTH), 'json', 'deep.json');
+      expect(text).toBe(`${'[0]'.repeat(JSON_MAX_DEPTH)}: deep`);
+      // Past it, up to deeper than the call stack allows (JSON.parse takes it): no result made of
+      // brackets, a failure that says why.
+      for (const depth of [JSON_MAX_DEPTH + 1, 200_000]) {
+        await expect(extractText(nested(depth), 'json', 'deep.json')).rejects.toThrow(
+          `"deep.json" nests values more than ${JSON_MAX_DEPTH} levels deep: its text cannot be read whole`,
+        );
+      }
+      const objects = `${'{"a":'.repeat(JSON_MAX_DEPTH + 1)}1${'}'.repeat(JSON_MAX_DEPTH + 1)}`;
+      await expect(extractText(utf8(objects), 'json', 'objects.json')).rejects.toThrow(
+        /nests values more than 512 levels deep/,
+      );
     });
 
     it('should reject invalid JSON with the parser message', async () => {

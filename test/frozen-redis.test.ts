@@ -6,11 +6,14 @@ import { loadConfig } from '../src/config/load-config.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { TestRedisServer } from '../harness/redis-server.js';
 import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';
+import { runCli } from '../harness/cli-process.js';
 
 /** The deadline these tests give every Redis call on a request path. */
 const TIMEOUT_MS = 300;
 /** What a request may take beyond it: the handler's own work, supertest, a busy CI machine. */
 const MARGIN_MS = 700;
+/** The same for a whole CLI process, whose start-up time varies more on a busy machine. */
+const CLI_MARGIN_MS = 1500;
 
 async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> {
   const started = performance.now();
@@ -94,6 +97,29 @@ describe('A frozen Redis (SIGSTOP) on every request path', () => {
     expect(doctor.result.exitCode).toBe(2);
     expect(doctor.result.checks.find((c) => c.name === 'reachable')?.status).toBe('FAIL');
     expect(doctor.ms).toBeLessThan(500 + MARGIN_MS);
+  });
+
+  it('should let the status and doctor commands give up on a frozen Redis after REDIS_TIMEOUT_MS', async () => {
+    // The real CLI, which used to wait a fixed 3 s per step whatever REDIS_TIMEOUT_MS said.
+    const env = {
+      REDIS_URL: redis.url,
+      QUEUE_NAME: stack.config.queue.name,
+      REDIS_TIMEOUT_MS: '500',
+    };
+    // Each process's own start-up, measured against a Redis that answers.
+    const live = {
+      status: await timed(() => runCli(['status', '--json'], env)),
+      doctor: await timed(() => runCli(['doctor', '--json'], env)),
+    };
+    expect(live.status.result.code, live.status.result.stderr).toBe(0);
+    redis.freeze();
+    const status = await timed(() => runCli(['status', '--json'], env));
+    expect(status.result.code).toBe(1);
+    expect(JSON.parse(status.result.stdout).redis.up).toBe(false);
+    expect(status.ms - live.status.ms).toBeLessThan(500 + CLI_MARGIN_MS);
+    const doctor = await timed(() => runCli(['doctor', '--json'], env));
+    expect(doctor.result.code).toBe(2);
+    expect(doctor.ms - live.doctor.ms).toBeLessThan(500 + CLI_MARGIN_MS);
   });
 
   it('should keep an upload whose enqueue went unanswered whole, and replay it for its Idempotency-Key', async () => {
@@ -196,6 +222,11 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
       expect(res.body.error.code).toBe('replication_unconfirmed');
       expect(res.body.error.message).toContain('REDIS_MIN_REPLICAS_ACK');
       expect(res.headers['retry-after']).toBeDefined();
+      // The blob goes within the rollback's own round trips: a primary without any replica has
+      // nothing a failover could bring back (it stayed 10-20 s, for 10 tries of a WAIT).
+      const answered = performance.now();
+      await waitFor(async () => (await stack.listUploadFiles()).length === 0, 5_000);
+      expect(performance.now() - answered).toBeLessThan(100 + MARGIN_MS);
       await stack.context.settler.idle();
       // Nothing stays behind: no record, no job, no blob, and the key is free for a retry.
       expect(await stack.listUploadFiles()).toEqual([]);

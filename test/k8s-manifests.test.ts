@@ -3,38 +3,25 @@ import { join } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import type { IContainer } from 'kubernetes-models/v1/Container';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
-import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/load-config.js';
 import { parseTriggerMetadata } from '../src/keda/trigger-metadata.js';
 import { HpaController, type Behavior } from '../lab/scaling/hpa.js';
 import {
-  CLUSTER_SCOPED_KINDS,
   REPO_ROOT,
-  ingressAllowed,
   kustomize,
   podTemplates,
   selects,
   validateObject,
-  type Endpoint,
-  type PodTemplate,
 } from '../harness/kustomize.js';
+import { checkManifests } from '../harness/manifest-checks.js';
 
-const IMAGE = 'ghcr.io/qscale/qscale:0.1.0';
-const REDIS_IMAGE = 'redis:7-alpine';
 const NAMESPACE = 'qscale';
-/** Objects that deliberately live outside the qscale namespace. */
-const OTHER_NAMESPACES: Record<string, string> = {};
 
 const OVERLAYS = ['single', 'hpa-cpu', 'hpa-external', 'keda', 'keda-push'] as const;
 type Overlay = (typeof OVERLAYS)[number];
@@ -54,45 +41,15 @@ function render(dir: string): unknown[] {
   return objects;
 }
 
-const ROLES = ['app', 'worker', 'exporter', 'start'];
-/** The role a qscale container runs (its first argument), or `undefined` for anything else. */
-const roleOf = (container: IContainer) => {
-  const role = container.args?.[0];
-  return role !== undefined && ROLES.includes(role) ? role : undefined;
-};
-const isRedis = (container: IContainer) => container.args?.[0] === 'redis-server';
-
-const containersOf = (template: PodTemplate) => [
-  ...(template.spec.initContainers ?? []),
-  ...template.spec.containers,
-];
-
 function qscaleConfig(objects: readonly unknown[]): Record<string, string> {
   const configMap = objects.filter(ConfigMap.is).find((c) => c.metadata?.name === 'qscale-config');
   expect(configMap, 'ConfigMap qscale-config').toBeDefined();
   return configMap!.data ?? {};
 }
 
-function qscaleSecrets(objects: readonly unknown[]): Record<string, string> {
-  const secret = objects.filter(Secret.is).find((s) => s.metadata?.name === 'qscale-secrets');
-  expect(secret, 'Secret qscale-secrets').toBeDefined();
-  return secret!.stringData ?? {};
-}
-
-/** The Secret as a deployer fills it in: the placeholder token replaced by a real one. */
-function deployedSecrets(objects: readonly unknown[]): Record<string, string> {
-  return { ...qscaleSecrets(objects), API_TOKEN: 'b7c1e0f2a9d84c3e5f60718293a4b5c6' };
-}
-
 function deployment(objects: readonly unknown[], name: string) {
   return objects.filter(Deployment.is).find((d) => d.metadata?.name === name);
 }
-
-/** A pod of this template as NetworkPolicies see it. */
-const podOf = (template: PodTemplate): Endpoint => ({
-  namespace: template.deployment.metadata?.namespace ?? '',
-  labels: template.labels,
-});
 
 describe('k8s manifests', () => {
   it('should test every overlay in k8s/overlays', () => {
@@ -105,375 +62,16 @@ describe('k8s manifests', () => {
 
   for (const target of TARGETS) {
     describe(target.dir, () => {
-      let objects: unknown[];
-      let templates: PodTemplate[];
-      let config: Record<string, string>;
-
-      beforeAll(() => {
-        objects = render(target.dir);
-        templates = podTemplates(objects);
-        config = qscaleConfig(objects);
-      });
-
-      it('should render only objects that pass the schema of their kind', () => {
-        expect(objects.length).toBeGreaterThan(0);
-        const problems = objects.flatMap((object) => {
-          try {
-            validateObject(object);
-            return [];
-          } catch (error) {
-            return [(error as Error).message];
-          }
-        });
-        expect(problems).toEqual([]);
-      });
-
-      it('should put every namespaced object in its namespace, and create that namespace', () => {
-        for (const object of objects) {
-          validateObject(object);
-          const id = `${object.kind}/${object.metadata.name}`;
-          const expected = CLUSTER_SCOPED_KINDS.includes(object.kind)
-            ? undefined
-            : (OTHER_NAMESPACES[id] ?? NAMESPACE);
-          expect(object.metadata.namespace, id).toBe(expected);
-        }
-        expect(objects).toContainEqual(
-          expect.objectContaining({
-            kind: 'Namespace',
-            metadata: expect.objectContaining({ name: NAMESPACE }),
-          }),
-        );
-      });
-
-      it('should run the released qscale image and Redis only', () => {
-        for (const template of templates) {
-          for (const container of containersOf(template)) {
-            const expected = isRedis(container) ? REDIS_IMAGE : IMAGE;
-            expect(container.image, `${template.name}/${container.name}`).toBe(expected);
-          }
-        }
-      });
-
-      it('should give every container requests, limits and a locked-down securityContext', () => {
-        expect(templates.length).toBeGreaterThan(0);
-        for (const template of templates) {
-          // Only the exporter talks to the Kubernetes API (pod-deletion-cost): no other pod gets
-          // a token.
-          const apiClient = template.spec.containers.some((c) => roleOf(c) === 'exporter');
-          expect(template.spec.automountServiceAccountToken, template.name).toBe(apiClient);
-          expect(template.spec.serviceAccountName, template.name).toBe(
-            apiClient ? 'qscale-exporter' : undefined,
-          );
-          for (const container of containersOf(template)) {
-            const where = `${template.name}/${container.name}`;
-            const { requests = {}, limits = {} } = container.resources ?? {};
-            for (const resource of ['cpu', 'memory']) {
-              expect(requests[resource], `${where} requests.${resource}`).toBeDefined();
-              expect(limits[resource], `${where} limits.${resource}`).toBeDefined();
-            }
-            const security = container.securityContext ?? {};
-            expect(security, where).toMatchObject({
-              runAsNonRoot: true,
-              runAsUser: 10001,
-              readOnlyRootFilesystem: true,
-              allowPrivilegeEscalation: false,
-              seccompProfile: { type: 'RuntimeDefault' },
-            });
-            expect(security.capabilities?.drop, where).toContain('ALL');
-            expect(security.capabilities?.add ?? [], where).toEqual([]);
-          }
-        }
-      });
-
-      it('should probe every container except workers, whose Deployment says why', () => {
-        for (const template of templates) {
-          for (const container of template.spec.containers) {
-            const where = `${template.name}/${container.name}`;
-            if (roleOf(container) === 'worker') {
-              // The documented exception (k8s/base/worker.yaml): no port to probe, BullMQ's locks
-              // hand a hung worker's jobs on. It must stay limited to worker-only Deployments.
-              expect(container.livenessProbe, where).toBeUndefined();
-              expect(container.readinessProbe, where).toBeUndefined();
-              expect(
-                template.deployment.metadata?.annotations?.['qscale.io/probes'],
-                where,
-              ).toMatch(/^none - .*BullMQ/);
-            } else {
-              expect(container.livenessProbe, `${where} livenessProbe`).toBeDefined();
-              expect(container.readinessProbe, `${where} readinessProbe`).toBeDefined();
-            }
-          }
-        }
-      });
-
-      it('should let every worker finish its jobs before Kubernetes kills it', () => {
-        const shutdownSeconds = Number(config.SHUTDOWN_TIMEOUT_SECONDS);
-        expect(shutdownSeconds).toBeGreaterThan(0);
-        const workers = templates.filter((t) =>
-          t.spec.containers.some((c) => ['worker', 'start'].includes(roleOf(c) ?? '')),
-        );
-        expect(workers.length).toBeGreaterThan(0);
-        for (const template of workers) {
-          expect(template.spec.terminationGracePeriodSeconds, template.name).toBeGreaterThan(
-            shutdownSeconds,
-          );
-          const container = template.spec.containers.find((c) =>
-            ['worker', 'start'].includes(roleOf(c) ?? ''),
-          )!;
-          // The pod name labels the worker's metrics and heartbeat.
-          expect(container.env, template.name).toContainEqual({
-            name: 'WORKER_ID',
-            valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
-          });
-        }
-      });
-
-      it('should serve the exporter where KEDA and Prometheus look for it', () => {
-        const exporters = templates.filter((t) =>
-          t.spec.containers.some((c) => ['exporter', 'start'].includes(roleOf(c) ?? '')),
-        );
-        expect(exporters.length).toBeGreaterThan(0);
-        for (const template of exporters) {
-          const container = template.spec.containers.find((c) =>
-            ['exporter', 'start'].includes(roleOf(c) ?? ''),
-          )!;
-          const ports = (container.ports ?? []).map((p) => p.containerPort);
-          expect(ports, template.name).toEqual(
-            expect.arrayContaining([Number(config.METRICS_PORT), Number(config.KEDA_PORT)]),
-          );
-          expect(template.annotations, template.name).toMatchObject({
-            'prometheus.io/scrape': 'true',
-            'prometheus.io/port': config.METRICS_PORT,
-            'prometheus.io/path': '/metrics',
-          });
-          if (roleOf(container) === 'exporter') {
-            // The scaler registers the standard gRPC health service on KEDA_PORT.
-            const grpcPorts = [container.livenessProbe, container.readinessProbe].flatMap(
-              (probe) => (probe?.grpc ? [probe.grpc.port] : []),
-            );
-            expect(grpcPorts, template.name).toContain(6000);
-            expect(grpcPorts.every((port) => port === Number(config.KEDA_PORT))).toBe(true);
-          }
-        }
-      });
-
-      it('should point every Service at pods that serve its ports', () => {
-        const services = objects.filter(Service.is);
-        expect(services.length).toBeGreaterThan(0);
-        for (const service of services) {
-          const name = service.metadata?.name ?? '';
-          const selector = service.spec?.selector ?? {};
-          expect(Object.keys(selector), name).not.toHaveLength(0);
-          const backends = templates.filter((t) => selects(selector, t.labels));
-          expect(
-            backends.map((t) => t.name),
-            `pods of Service ${name}`,
-          ).not.toHaveLength(0);
-          for (const template of backends) {
-            const containerPorts = template.spec.containers.flatMap((c) => c.ports ?? []);
-            for (const port of service.spec?.ports ?? []) {
-              const targetPort = port.targetPort ?? port.port;
-              const served = containerPorts.some((p) =>
-                typeof targetPort === 'string'
-                  ? p.name === targetPort
-                  : p.containerPort === targetPort,
-              );
-              expect(served, `Service ${name} port ${port.name} on ${template.name}`).toBe(true);
-            }
-          }
-        }
-      });
-
-      it('should select existing pods in every NetworkPolicy and PodDisruptionBudget', () => {
-        for (const policy of objects.filter(NetworkPolicy.is)) {
-          const name = policy.metadata?.name ?? '';
-          const selector = policy.spec?.podSelector ?? {};
-          if (Object.keys(selector).length > 0) {
-            expect(
-              templates.some((t) => selects(selector, t.labels)),
-              `NetworkPolicy ${name}`,
-            ).toBe(true);
-          }
-          for (const rule of policy.spec?.ingress ?? []) {
-            for (const peer of rule.from ?? []) {
-              if (peer.podSelector && !peer.namespaceSelector) {
-                expect(
-                  templates.some((t) => selects(peer.podSelector, t.labels)),
-                  `NetworkPolicy ${name} peer ${JSON.stringify(peer.podSelector)}`,
-                ).toBe(true);
-              }
-            }
-          }
-        }
-        const budgets = objects.filter(PodDisruptionBudget.is);
-        for (const budget of budgets) {
-          expect(
-            templates.some((t) => selects(budget.spec?.selector, t.labels)),
-            `PodDisruptionBudget ${budget.metadata?.name}`,
-          ).toBe(true);
-        }
-        // The eviction API refuses to evict a pod that several budgets cover.
-        for (const template of templates) {
-          const covering = budgets.filter((b) => selects(b.spec?.selector, template.labels));
-          expect(covering.length, template.name).toBeLessThanOrEqual(1);
-        }
-      });
-
-      it('should let only qscale pods reach Redis, Prometheus and KEDA the exporter, anyone the API', () => {
-        const policies = objects.filter(NetworkPolicy.is);
-        const roles = (role: string) =>
-          templates.filter((t) =>
-            t.spec.containers.some((c) => roleOf(c) === role || roleOf(c) === 'start'),
-          );
-        const redis = templates.find((t) => t.spec.containers.some(isRedis))!;
-        const [api, worker, exporter] = ['app', 'worker', 'exporter'].map((r) => roles(r)[0]!);
-        const stranger: Endpoint = { namespace: 'default', labels: { app: 'curious' } };
-        const neighbour: Endpoint = { namespace: NAMESPACE, labels: { app: 'other' } };
-        const prometheus: Endpoint = { namespace: 'monitoring', labels: { app: 'prometheus' } };
-        const keda: Endpoint = { namespace: 'keda', labels: { app: 'keda-operator' } };
-        const allowed = (to: PodTemplate, from: Endpoint, port: number) =>
-          ingressAllowed(policies, podOf(to), from, port);
-
-        for (const client of [api, worker, exporter]) {
-          expect(allowed(redis, podOf(client!), 6379), `${client!.name} -> redis`).toBe(true);
-        }
-        for (const outsider of [stranger, neighbour, prometheus, keda]) {
-          expect(allowed(redis, outsider, 6379)).toBe(false);
-        }
-        expect(allowed(exporter!, prometheus, 9464)).toBe(true);
-        expect(allowed(exporter!, keda, 6000)).toBe(true);
-        expect(allowed(exporter!, prometheus, 6000)).toBe(false);
-        expect(allowed(exporter!, keda, 9464)).toBe(false);
-        expect(allowed(exporter!, stranger, 9464)).toBe(false);
-        expect(allowed(exporter!, neighbour, 6000)).toBe(false);
-        expect(allowed(api!, stranger, 8080)).toBe(true);
-        expect(allowed(api!, stranger, 6379)).toBe(false);
-        // A worker serves nothing: unless it shares the pod with the API (single), nobody gets in.
-        if (worker !== api) expect(allowed(worker!, stranger, 8080)).toBe(false);
-      });
-
-      it('should hand the containers settings that qscale accepts', () => {
-        const secrets = qscaleSecrets(objects);
-        // The Secret ships a placeholder token: a pod refuses to start with it, saying so.
-        expect(() =>
-          loadConfig({ ...config, ...secrets, WORKER_ID: 'qscale-worker-7d4b9c-x2x9q' }),
-        ).toThrow(/API_TOKEN="\*+": is the placeholder of k8s\/base\/secret\.yaml/);
-        // What a container sees once it is replaced: the ConfigMap, the Secret and the pod name.
-        expect(() =>
-          loadConfig({
-            ...config,
-            ...deployedSecrets(objects),
-            WORKER_ID: 'qscale-worker-7d4b9c-x2x9q',
-          }),
-        ).not.toThrow();
-        expect(secrets.API_TOKEN?.length ?? 0).toBeGreaterThanOrEqual(16);
-        const claims = objects.filter(PersistentVolumeClaim.is).map((c) => c.metadata?.name);
-        for (const template of templates) {
-          for (const volume of template.spec.volumes ?? []) {
-            if (volume.persistentVolumeClaim) {
-              expect(claims, template.name).toContain(volume.persistentVolumeClaim.claimName);
-            }
-          }
-          for (const container of containersOf(template)) {
-            const where = `${template.name}/${container.name}`;
-            for (const source of container.envFrom ?? []) {
-              expect(source.configMapRef?.name, where).toBe('qscale-config');
-            }
-            for (const variable of container.env ?? []) {
-              const ref = variable.valueFrom?.secretKeyRef;
-              if (ref) {
-                expect(ref.name, where).toBe('qscale-secrets');
-                // An optional key (ACTION_TOKEN) may be absent: the setting then stays unset.
-                if (!ref.optional) expect(Object.keys(secrets), where).toContain(ref.key);
-              }
-            }
-            if (['app', 'worker', 'start'].includes(roleOf(container) ?? '')) {
-              // The API writes uploads where the workers read them.
-              const mount = container.volumeMounts?.find((m) => m.mountPath === config.UPLOAD_DIR);
-              const volume = template.spec.volumes?.find((v) => v.name === mount?.name);
-              expect(volume?.persistentVolumeClaim?.claimName, where).toBe('qscale-uploads');
-            }
-          }
-        }
-      });
-
-      it('should let only the exporter use the Kubernetes API, to get and patch pods alone', () => {
-        const accounts = objects.filter(ServiceAccount.is);
-        const roles = objects.filter(Role.is);
-        const bindings = objects.filter(RoleBinding.is);
-        // No cluster-wide RBAC: validateObject already refuses kinds without a schema here.
-        for (const role of roles) {
-          expect(role.rules, `Role ${role.metadata?.name}`).toEqual([
-            { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
-          ]);
-        }
-        for (const account of accounts) {
-          // The token is mounted only where a pod asks for it.
-          expect(account.automountServiceAccountToken, account.metadata?.name).toBe(false);
-        }
-        for (const binding of bindings) {
-          const name = `RoleBinding ${binding.metadata?.name}`;
-          expect(binding.roleRef.kind, name).toBe('Role');
-          expect(
-            roles.map((r) => r.metadata?.name),
-            name,
-          ).toContain(binding.roleRef.name);
-          for (const subject of binding.subjects ?? []) {
-            expect(subject.kind, name).toBe('ServiceAccount');
-            expect(subject.namespace, name).toBe(binding.metadata?.namespace);
-            expect(
-              accounts.map((a) => a.metadata?.name),
-              name,
-            ).toContain(subject.name);
-          }
-        }
-        const exporters = templates.filter((t) =>
-          t.spec.containers.some((c) => roleOf(c) === 'exporter'),
-        );
-        if (exporters.length === 0) {
-          // overlays/single: one worker, nothing to choose between on a scale-down.
-          expect([...accounts, ...roles, ...bindings]).toEqual([]);
-        }
-        for (const template of exporters) {
-          const account = template.spec.serviceAccountName;
-          const granted = bindings
-            .filter((b) => (b.subjects ?? []).some((s) => s.name === account))
-            .flatMap((b) => roles.filter((r) => r.metadata?.name === b.roleRef.name))
-            .flatMap((r) => r.rules ?? []);
-          expect(granted, template.name).toContainEqual(
-            expect.objectContaining({
-              resources: ['pods'],
-              verbs: expect.arrayContaining(['patch']),
-            }),
-          );
-          const env = template.spec.containers.find((c) => roleOf(c) === 'exporter')!.env ?? [];
-          expect(env, template.name).toContainEqual({ name: 'POD_DELETION_COST', value: 'on' });
-          expect(env, template.name).toContainEqual({
-            name: 'POD_NAMESPACE',
-            valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
-          });
-          // What the exporter container sees, with the downward API's namespace filled in.
-          const parsed = loadConfig({
-            ...config,
-            ...deployedSecrets(objects),
-            POD_DELETION_COST: 'on',
-            POD_NAMESPACE: template.deployment.metadata?.namespace,
-          });
-          expect(parsed.kubernetes).toMatchObject({ podDeletionCost: true, namespace: NAMESPACE });
-        }
-      });
-
-      it('should leave the replicas of an autoscaled Deployment to its one autoscaler', () => {
-        const targets = [
-          ...objects.filter(HorizontalPodAutoscaler.is).map((h) => h.spec?.scaleTargetRef.name),
-          ...objects.filter(ScaledObject.is).map((s) => s.spec.scaleTargetRef.name),
-        ];
-        expect(new Set(targets).size, `autoscaled: ${targets.join(', ')}`).toBe(targets.length);
-        for (const name of targets) {
-          const scaled = deployment(objects, name ?? '');
-          expect(scaled, `Deployment ${name}`).toBeDefined();
-          expect(scaled!.spec?.replicas, `Deployment ${name}`).toBeUndefined();
-        }
+      checkManifests({
+        name: target.dir,
+        render: () => render(target.dir),
+        namespace: NAMESPACE,
+        createsNamespace: true,
+        // The Secret ships a placeholder token; a deployer replaces it.
+        placeholderSecret: {
+          name: 'qscale-secrets',
+          deployed: { API_TOKEN: 'b7c1e0f2a9d84c3e5f60718293a4b5c6' },
+        },
       });
     });
   }

@@ -116,7 +116,7 @@ describe('qscale start', () => {
     first.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
     expect(existsSync(join(dir, 'redis', 'redis.url'))).toBe(false);
-    expect(existsSync(join(dir, 'redis', 'sidecar.url'))).toBe(false);
+    expect(existsSync(join(dir, 'redis', 'sidecar.json'))).toBe(false);
     expect(existsSync(join(dir, 'redis', 'appendonlydir'))).toBe(true);
 
     const second = new CliProcess(['start'], env());

@@ -50,6 +50,18 @@ export class ReplicaAcker {
     });
   }
 
+  /**
+   * How many replicas the server holding the probe key's slot has connected (`INFO replication`),
+   * or undefined when that server is unknown. With none, nothing written there can be lost to a
+   * failover onto a replica that saw it differently: a rollback is then as durable as it gets.
+   */
+  async connectedReplicas(): Promise<number | undefined> {
+    const node = connectionFor(this.redis, this.probeKey);
+    if (!node) return undefined;
+    const match = /^connected_slaves:(\d+)/m.exec(await node.info('replication'));
+    return match ? Number(match[1]) : undefined;
+  }
+
   /** Quits the acker's connection. */
   async close(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());

@@ -1,23 +1,43 @@
 import { Command, Option } from 'commander';
+import type { Config } from '../config/config.js';
 import { ConsoleClient } from '../jobs/console-client.js';
 import { formatJobDetail, formatJobList } from '../jobs/format-jobs.js';
-import { readSidecarUrl } from '../supervisor/private-redis.js';
+import { readSidecarUrl } from '../supervisor/sidecar-file.js';
+import { settingOption } from './setting-options.js';
 
 interface JobsFlags {
   url?: string;
   queue?: string;
   token?: string;
   json?: boolean;
+  logLevel?: string;
 }
 
-const DEFAULT_URL = 'http://127.0.0.1:9464';
+/** The port a sidecar listens on when METRICS_PORT does not say (it is 0 or unset). */
+const DEFAULT_METRICS_PORT = 9464;
 
-/** The sidecar to talk to: --url, QSCALE_URL, a running `qscale start`'s, else 127.0.0.1:9464. */
-async function sidecarUrl(flags: JobsFlags, dataDir: string): Promise<string> {
+/** A sidecar on this host at METRICS_PORT (on HOST when that names one address). */
+function localSidecarUrl(config: Config): string {
+  const host = config.http.host;
+  const address =
+    !host || host === '0.0.0.0' || host === '::'
+      ? '127.0.0.1'
+      : host.includes(':')
+        ? `[${host}]`
+        : host;
+  const port = config.metrics.port || DEFAULT_METRICS_PORT;
+  return `http://${address}:${port}`;
+}
+
+/**
+ * The sidecar to talk to: --url or QSCALE_URL; else the one a `qscale start` running with this
+ * REDIS_DATA_DIR recorded (whatever its Redis); else this host's at METRICS_PORT (9464).
+ */
+async function sidecarUrl(flags: JobsFlags, config: Config): Promise<string> {
   return (
     (flags.url || undefined) ?? // QSCALE_URL="" means unset
-    (await readSidecarUrl(dataDir)) ??
-    DEFAULT_URL
+    (await readSidecarUrl(config.redis.dataDir)) ??
+    localSidecarUrl(config)
   );
 }
 
@@ -26,7 +46,7 @@ function withJobsOptions(command: Command): Command {
     .addOption(
       new Option(
         '--url <url>',
-        'the sidecar (exporter) to ask (default: the running `qscale start`, else http://127.0.0.1:9464)',
+        'the sidecar (exporter) to ask (default: the `qscale start` running with this REDIS_DATA_DIR, else this host at METRICS_PORT, 9464)',
       ).env('QSCALE_URL'),
     )
     .addOption(
@@ -36,6 +56,7 @@ function withJobsOptions(command: Command): Command {
       ),
     )
     .addOption(new Option('--token <token>', 'action token for changes').env('ACTION_TOKEN'))
+    .addOption(settingOption('LOG_LEVEL'))
     .option('--json', 'print the API answer as JSON');
 }
 
@@ -49,8 +70,13 @@ function positiveInt(name: string) {
 /**
  * `qscale jobs list|show|retry|remove|promote|retry-failed|pause|resume|clean`: the operator
  * console from a terminal, through the sidecar's console API (the page's own requests).
+ * `settings` gives the settings from the environment and --log-level (REDIS_DATA_DIR, HOST and
+ * METRICS_PORT say where a sidecar runs).
  */
-export function addJobsCommand(program: Command, dataDir: () => string): void {
+export function addJobsCommand(
+  program: Command,
+  settings: (logLevel: string | undefined) => Config,
+): void {
   const jobs = program
     .command('jobs')
     .description(
@@ -69,7 +95,8 @@ export function addJobsCommand(program: Command, dataDir: () => string): void {
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
       const flags = command.opts<JobsFlags>();
-      const client = new ConsoleClient(await sidecarUrl(flags, dataDir()), {
+      const config = settings(flags.logLevel);
+      const client = new ConsoleClient(await sidecarUrl(flags, config), {
         ...(flags.token && { actionToken: flags.token }),
         ...(process.env.METRICS_AUTH && { metricsAuth: process.env.METRICS_AUTH }),
       });

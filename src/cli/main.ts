@@ -63,17 +63,16 @@ function autoscaleOptions(command: Command): Command {
     .addOption(settingOption('AUTOSCALE_TARGET'));
 }
 
-/** Where to find the queue: every command has these. */
+/** Where to find the queue, and the log level: every command has these. */
 function queueOptions(command: Command): Command {
   return command
     .addOption(settingOption('REDIS_URL'))
     .addOption(settingOption('QUEUE_NAME'))
-    .addOption(settingOption('QUEUE_PREFIX'));
+    .addOption(settingOption('QUEUE_PREFIX'))
+    .addOption(settingOption('LOG_LEVEL'));
 }
 
-function serverOptions(command: Command): Command {
-  return queueOptions(command).addOption(settingOption('LOG_LEVEL'));
-}
+const serverOptions = queueOptions;
 
 interface DoctorFlags {
   json?: boolean;
@@ -113,6 +112,16 @@ async function kubernetesFindings(
     workerDeployment: flags.workerDeployment,
     scaledObject: flags.scaledObject,
     exporterService: flags.exporterService,
+  });
+}
+
+/**
+ * Prints a one-shot command's report and exits once it is written: a connection to a Redis that
+ * stopped answering may take its client library seconds to let go of, and the answer is given.
+ */
+function printAndExit(text: string, code: number): Promise<never> {
+  return new Promise(() => {
+    process.stdout.write(text, () => process.exit(code));
   });
 }
 
@@ -255,14 +264,17 @@ export function buildProgram(): Command {
         }),
         kubernetes: () => kubernetesFindings(config, flags),
       });
-      process.stdout.write(
+      await printAndExit(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`,
+        report.exitCode,
       );
-      process.exitCode = report.exitCode;
     });
 
-  // The data directory tells it where a running `qscale start` put its sidecar.
-  addJobsCommand(program, () => configFrom(undefined).redis.dataDir);
+  // The data directory tells it where a running `qscale start` put its sidecar; METRICS_PORT where
+  // another one listens.
+  addJobsCommand(program, (logLevel) =>
+    loadConfig({ ...process.env, ...(logLevel !== undefined && { LOG_LEVEL: logLevel }) }),
+  );
 
   queueOptions(program.command('status'))
     .description(
@@ -273,10 +285,10 @@ export function buildProgram(): Command {
       const config = await withPrivateRedisUrl(configFrom(command));
       const { collectStatus, formatStatus } = await load.status();
       const report = await collectStatus(config);
-      process.stdout.write(
+      await printAndExit(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`,
+        report.redis.up ? 0 : 1,
       );
-      process.exitCode = report.redis.up ? 0 : 1;
     });
 
   return program;

@@ -4,6 +4,7 @@ import type { Logger } from '../config/logger.js';
 import { LocalAutoscaler } from '../supervisor/local-autoscaler.js';
 import type { Lifecycle } from '../supervisor/lifecycle.js';
 import { PrivateRedis, wantsPrivateRedis } from '../supervisor/private-redis.js';
+import { SidecarFile } from '../supervisor/sidecar-file.js';
 import { PREFERRED_PORT, runApp } from './run-app.js';
 import { PREFERRED_METRICS_PORT, runExporter } from './run-exporter.js';
 import { runWorker } from './run-worker.js';
@@ -75,7 +76,10 @@ export async function runStack(
       }),
     }),
   );
-  await privateRedis?.recordSidecarUrl(`http://127.0.0.1:${exporter.port}`);
+  // `qscale jobs` in this directory finds the sidecar, whatever the Redis.
+  await lifecycle.start(() =>
+    SidecarFile.record(config.redis.dataDir, `http://127.0.0.1:${exporter.port}`),
+  );
   if (autoscaler) await lifecycle.start(async () => autoscaler.start(exporter.signals));
   await lifecycle.start(() => runApp(config, logger));
   if (terminal) {

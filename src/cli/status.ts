@@ -49,8 +49,14 @@ export interface StatusReport {
   queues?: QueueReport[];
 }
 
-/** Everything `qscale status` reports: one connection, a few reads, never a write. */
-export async function collectStatus(config: Config, timeoutMs = 3000): Promise<StatusReport> {
+/**
+ * Everything `qscale status` reports: one connection, a few reads, never a write. Each step waits
+ * at most `timeoutMs` (default REDIS_TIMEOUT_MS) for Redis.
+ */
+export async function collectStatus(
+  config: Config,
+  timeoutMs = config.redis.timeoutMs,
+): Promise<StatusReport> {
   const target = describeRedis(config.redis);
   const redis = createRedis(config.redis, {
     role: 'request',

@@ -28,7 +28,7 @@ export interface DoctorOptions {
   expectedWorkers?: number;
   /** Asks Kubernetes; absent or resolving to undefined when there is no cluster. */
   kubernetes?: () => Promise<KubernetesFindings | undefined>;
-  /** Milliseconds before Redis counts as unreachable. @defaultValue 3000 */
+  /** Milliseconds before Redis counts as unreachable. @defaultValue REDIS_TIMEOUT_MS */
   timeoutMs?: number;
 }
 
@@ -38,12 +38,24 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
+/** The error when it is withTimeout's own (Redis did not answer in time), else undefined. */
+function timedOut(error: unknown): Error | undefined {
+  return error instanceof Error && /timed out after \d+ ms$/.test(error.message)
+    ? error
+    : undefined;
+}
+
 /** Every troubleshooting check in one run: Redis, queue, workers, Kubernetes, autoscaling. */
 export async function runDoctor(
   config: Config,
   options: DoctorOptions = {},
 ): Promise<DoctorReport> {
-  const opts = { maxJobAgeSeconds: 600, stuckAfterSeconds: 60, timeoutMs: 3000, ...options };
+  const opts = {
+    maxJobAgeSeconds: 600,
+    stuckAfterSeconds: 60,
+    timeoutMs: config.redis.timeoutMs,
+    ...options,
+  };
   const redis = createRedis(config.redis, {
     role: 'request',
     connectTimeoutMs: opts.timeoutMs,
@@ -55,11 +67,14 @@ export async function runDoctor(
   const explain = connectionErrorExplainer(redis);
   const checks: DoctorCheck[] = [];
   try {
-    // A frozen Redis accepts the connection but never answers its ready check: bound the wait.
-    await withTimeout(redis.connect(), opts.timeoutMs, 'connecting to Redis').catch(
+    // A frozen Redis accepts the connection but never answers its ready check: bound the wait,
+    // and when it ran out, say so instead of waiting for a PING as long again.
+    const connecting = redis.connect();
+    const silent = await withTimeout(connecting, opts.timeoutMs, 'connecting to Redis').then(
       () => undefined,
+      (error: unknown) => timedOut(error),
     );
-    const redisResult = await redisChecks(redis, describeRedis(config.redis), explain);
+    const redisResult = await redisChecks(redis, describeRedis(config.redis), explain, silent);
     checks.push(...redisResult.checks);
     const kubernetes = await (opts.kubernetes?.() ?? Promise.resolve(undefined)).catch(
       (error: unknown): KubernetesFindings => ({

@@ -84,9 +84,12 @@ export async function redisChecks(
   target: string,
   /** Turns a failed PING into what happened (`connection refused at …`). */
   explain: (error: unknown) => string = (error) => (error as Error).message,
+  /** Why Redis already showed itself unreachable (no answer to the connection): no PING then. */
+  unanswered?: Error,
 ): Promise<{ checks: DoctorCheck[]; reachable: boolean }> {
   const started = performance.now();
   try {
+    if (unanswered) throw unanswered;
     await redis.ping();
   } catch (error) {
     return {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../queue/redis-connection.js';
 import type { QueueKind } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
+import { histogramQuantile, mergeHistograms } from '../queue/histogram-fields.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import {
   workerTotals,
@@ -198,7 +198,7 @@ export function queueStatus(
       enqueuedPerSecond: finite(rates.arrivalPerSecond),
     },
     processingSeconds: {
-      p95: finite(quantileUpperBound(processing, 0.95)),
+      p95: finite(histogramQuantile(processing, 0.95)),
       mean: finite(rates.meanProcessingSeconds),
     },
     workers: {

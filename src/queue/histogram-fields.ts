@@ -67,6 +67,33 @@ export function quantileUpperBound(histogram: HistogramSnapshot, q: number): num
   return largestFinite;
 }
 
+/**
+ * The q-quantile estimated as Prometheus's `histogram_quantile` does: found in the bucket that
+ * holds its rank, then interpolated linearly within that bucket (from the bound below, or 0 for
+ * the first bucket), assuming the bucket's observations spread evenly. Undefined when the
+ * histogram is empty; the largest finite bound when the quantile falls in the +Inf bucket.
+ */
+export function histogramQuantile(histogram: HistogramSnapshot, q: number): number | undefined {
+  if (histogram.count <= 0) return undefined;
+  const stored = [...histogram.buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const rank = q * histogram.count;
+  let below = 0;
+  let lower = 0;
+  let largestFinite: number | undefined;
+  for (const [bound, count] of stored) {
+    if (below + count >= rank && count > 0) {
+      if (bound === Infinity) return largestFinite;
+      return lower + (bound - lower) * ((rank - below) / count);
+    }
+    below += count;
+    if (bound !== Infinity) {
+      lower = bound;
+      largestFinite = bound;
+    }
+  }
+  return largestFinite;
+}
+
 /** Merges histograms with the same bounds (e.g. completed and failed attempts). */
 export function mergeHistograms(...histograms: HistogramSnapshot[]): HistogramSnapshot {
   const merged: HistogramSnapshot = { count: 0, sum: 0, buckets: new Map() };

@@ -103,7 +103,12 @@ export function redisOptionsFor(config: RedisConfig, options: CreateRedisOptions
     reconnectOnError,
     enableOfflineQueue: true,
     maxRetriesPerRequest: request ? 1 : null,
-    ...(request && { commandTimeout: options.commandTimeoutMs ?? config.timeoutMs }),
+    ...(request && {
+      commandTimeout: options.commandTimeoutMs ?? config.timeoutMs,
+      // A closed connection to a frozen Redis waits for its FIN this long (ioredis: 2 s), and
+      // keeps a one-shot command (`status`, `doctor`) from exiting: the request deadline here too.
+      disconnectTimeout: options.commandTimeoutMs ?? config.timeoutMs,
+    }),
   };
   if (config.sentinels && config.sentinels.length > 0) {
     return {

@@ -29,7 +29,7 @@ function isAlive(pid: number): boolean {
  * Whether `pid` is alive and its command line matches: a pid file may outlive its process, and
  * the number may since belong to something else, which must never be signalled.
  */
-async function isRunning(pid: number, command: RegExp): Promise<boolean> {
+export async function isRunning(pid: number, command: RegExp): Promise<boolean> {
   if (!isAlive(pid)) return false;
   try {
     return command.test((await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' '));
@@ -68,16 +68,6 @@ async function readUrlFile(dataDir: string, file: string): Promise<string | unde
 /** The URL of the private Redis a running `qscale start` wrote, if any. */
 export function readPrivateRedisUrl(dataDir: string): Promise<string | undefined> {
   return readUrlFile(dataDir, 'redis.url');
-}
-
-/**
- * The sidecar (status page, console API) of a running `qscale start`, if any: a file left by one
- * that was killed (`kill -9`) is not taken for a running one.
- */
-export async function readSidecarUrl(dataDir: string): Promise<string | undefined> {
-  const owner = await readPid(join(dataDir, 'qscale.pid'));
-  if (owner === undefined || !(await isRunning(owner, /cli\/main\.[jt]s/))) return undefined;
-  return readUrlFile(dataDir, 'sidecar.url');
 }
 
 /**
@@ -214,18 +204,12 @@ export class PrivateRedis {
     this.child = child;
   }
 
-  /** Tells `qscale jobs` where this stack's sidecar listens (removed again by {@link close}). */
-  async recordSidecarUrl(url: string): Promise<void> {
-    if (this.ownsDataDir) await writeFile(this.path('sidecar.url'), `${url}\n`);
-  }
-
   /** Stops redis-server (it flushes the append-only file first); idempotent. */
   close(): Promise<void> {
     this.stopping ??= (async () => {
       if (!this.ownsDataDir) return;
       const child = this.child;
       await rm(this.path('redis.url'), { force: true });
-      await rm(this.path('sidecar.url'), { force: true });
       if (child && child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');

@@ -90,27 +90,39 @@ function extractJson(data: Buffer, fileName: string): string {
       cause: err,
     });
   }
-  return jsonToText(value);
+  return jsonToText(value, fileName);
 }
 
 const PLAIN_KEY = /^[\p{L}\p{N}_$-]+$/u;
+
+/**
+ * Most levels of nested arrays and objects a JSON file may have. Each leaf's line names its whole
+ * path, so a deeper file would be stored as its brackets repeated (200 000 levels made 750 chunks
+ * of `[0][0]…`); like HTML's, such a file fails.
+ */
+export const JSON_MAX_DEPTH = 512;
 
 /**
  * One line per leaf, `path.to.key: value` with array indices as `[0]`, so keys and string
  * values are searchable. Empty objects and arrays are leaves (`key: {}`), so their keys stay.
  * Iterative rather than recursive: JSON.parse accepts nesting deep enough to overflow the stack.
  */
-function jsonToText(root: unknown): string {
+function jsonToText(root: unknown, fileName: string): string {
   const lines: string[] = [];
-  const pending: Array<[path: string, value: unknown]> = [['', root]];
+  const pending: Array<[path: string, value: unknown, depth: number]> = [['', root, 0]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [path, value] = next;
+    const [path, value, depth] = next;
+    if (depth > JSON_MAX_DEPTH) {
+      throw new ExtractionError(
+        `${quote(fileName)} nests values more than ${JSON_MAX_DEPTH} levels deep: its text cannot be read whole`,
+      );
+    }
     if (Array.isArray(value)) {
       if (value.length === 0) {
         lines.push(leaf(path, '[]'));
       }
       for (let index = value.length - 1; index >= 0; index--) {
-        pending.push([`${path}[${index}]`, value[index]]);
+        pending.push([`${path}[${index}]`, value[index], depth + 1]);
       }
     } else if (typeof value === 'object' && value !== null) {
       const entries = Object.entries(value);
@@ -123,6 +135,7 @@ function jsonToText(root: unknown): string {
         pending.push([
           path === '' || step.startsWith('[') ? `${path}${step}` : `${path}.${step}`,
           child,
+          depth + 1,
         ]);
       }
     } else {
