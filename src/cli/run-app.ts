@@ -42,6 +42,9 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
   const records = new FileRecords(redis, keys);
   const storage = new LocalBlobStorage(config.http.uploadDir);
   const { minReplicasAck, ackTimeoutMs, timeoutMs } = config.redis;
+  /** Whether something can promote a replica by itself: Sentinel or Cluster. */
+  const failoverManaged =
+    (config.redis.sentinels?.length ?? 0) > 0 || (config.redis.clusterNodes?.length ?? 0) > 0;
   const acker =
     minReplicasAck > 0
       ? new ReplicaAcker(
@@ -91,12 +94,14 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     settler: new UploadSettler(records, storage, logger, {
       afterKept: releaseHeld,
       ...(acker && {
-        // Confirmed by the replicas required; or the primary has no replica at all, so no
-        // failover can bring back what the decision undid (a refused upload's blob then goes at
-        // once instead of after 10 tries, 10-20 s).
+        // Confirmed by the replicas required; or a single Redis (no Sentinel, no Cluster) that
+        // has no replica at all, so no failover can bring back what the decision undid (a
+        // refused upload's blob then goes at once instead of after 10 tries, 10-20 s). Under
+        // Sentinel or Cluster "no replica" is exactly what a primary being failed over sees (its
+        // replica was promoted, it is demoted next): a decision there is not durable.
         isDurable: async (marker: string) =>
           (await acker.confirm([marker])) >= minReplicasAck ||
-          (await acker.connectedReplicas()) === 0,
+          (!failoverManaged && (await acker.connectedReplicas()) === 0),
       }),
     }),
   };
