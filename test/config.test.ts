@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/load-config.js';
-import { redisOptionsFor } from '../src/queue/redis-connection.js';
+import { redisOptionsFor } from '../src/redis/redis-connection.js';
 import { runCli } from '../harness/cli-process.js';
 
 describe('loadConfig', () => {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { createRedis } from '../queue/redis-connection.js';
+import { createRedis } from '../redis/redis-connection.js';
 import { scalingSignalsFor } from '../scaling/scaling-signals-for.js';
 import { LocalAutoscaler, type LocalAutoscalerOptions } from '../supervisor/local-autoscaler.js';
 

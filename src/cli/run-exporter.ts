@@ -11,7 +11,7 @@ import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
 import { createQueueJobs } from '../jobs/create-queue-jobs.js';
 import { HistoryRecorder, readHistory, readQueuePrior } from '../exporter/queue-history.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import { createRedis, type RedisClient } from '../queue/redis-connection.js';
+import { createRedis, type RedisClient } from '../redis/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';

@@ -1,12 +1,12 @@
-import { connectedBullmqWorkers, type ConnectedWorkers } from '../queue/bullmq-workers.js';
-import { parseClusterNodes, type ClusterNode } from '../queue/cluster-nodes.js';
-import { withTimeout } from '../queue/with-timeout.js';
+import { connectedBullmqWorkers, type ConnectedWorkers } from '../kinds/bullmq/bullmq-workers.js';
+import { parseClusterNodes, type ClusterNode } from '../redis/cluster-nodes.js';
+import { withTimeout } from '../redis/with-timeout.js';
 import type { Config, QueueKind } from '../config/config.js';
 import { watchedQueueKeys } from '../queue/watched-queues.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
 import { workerTotals, type QueueSnapshot, type TelemetrySource } from '../queue/queue-snapshot.js';
-import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
-import { connectionErrorExplainer } from '../queue/redis-errors.js';
+import { createRedis, describeRedis, isCluster } from '../redis/redis-connection.js';
+import { connectionErrorExplainer } from '../redis/redis-errors.js';
 
 /** One watched queue in `qscale status`. */
 export interface QueueReport extends Pick<

@@ -1,14 +1,14 @@
-import { connectionErrorExplainer } from '../queue/redis-errors.js';
+import { connectionErrorExplainer } from '../redis/redis-errors.js';
 import type { Config } from '../config/config.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
-import { createRedis, describeRedis } from '../queue/redis-connection.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
+import { createRedis, describeRedis } from '../redis/redis-connection.js';
 import { RateTracker } from '../scaling/queue-rates.js';
 import { autoscalingChecks, type ScaledObjectInfo } from './autoscaling-checks.js';
 import { exitCodeFor, worstStatus, type CheckStatus, type DoctorCheck } from './doctor-check.js';
 import { queueChecks } from './queue-checks.js';
 import { redisChecks } from './redis-checks.js';
 import { workerChecks } from './worker-checks.js';
-import { withTimeout } from '../queue/with-timeout.js';
+import { withTimeout } from '../redis/with-timeout.js';
 import { watchedQueueKeys } from '../queue/watched-queues.js';
 
 /** What the Kubernetes side found, when there is a cluster to ask. */

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { credentialsOf } from '../http/authorization.js';
 import type { Logger } from '../config/logger.js';
-import type { QueueJobs } from '../jobs/queue-jobs.js';
+import type { QueueJobs } from '../queue/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
 import { createConsoleRouter } from './console/console-router.js';
 import type { ConsoleContext } from './console/console-context.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { QueueKind } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { histogramQuantile, mergeHistograms } from '../queue/histogram-fields.js';
@@ -12,7 +12,8 @@ import {
   type QueueSnapshot,
   type Sample,
 } from '../queue/queue-snapshot.js';
-import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
+import { driverOf } from '../kinds/registry.js';
+import type { RecentFailure } from '../queue/recent-failures.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
 import { busyWorkers } from '../scaling/scaling-decision.js';
 import {
@@ -297,11 +298,13 @@ export class StatusApi {
       queue,
       this.options.queueKinds?.[queue] ?? 'bullmq',
     );
-    const reading = readRecentFailures(redis, keys, 10).catch((error: unknown) => {
-      logger.warn({ err: error, queue }, 'could not read the recent failures');
-      this.failures.delete(queue);
-      return null;
-    });
+    const reading = driverOf(keys.kind)
+      .readRecentFailures(redis, keys, 10)
+      .catch((error: unknown) => {
+        logger.warn({ err: error, queue }, 'could not read the recent failures');
+        this.failures.delete(queue);
+        return null;
+      });
     this.failures.set(queue, { at: now, reading });
     return reading;
   }

@@ -1,4 +1,4 @@
-import type { JobDetail, JobPage, JobState } from './queue-jobs.js';
+import type { JobDetail, JobPage, JobState } from '../queue/queue-jobs.js';
 
 /** One queue as the console API lists it. */
 export interface ConsoleQueue {

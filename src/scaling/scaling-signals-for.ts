@@ -1,8 +1,8 @@
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { queueKeysOf } from '../queue/watched-queues.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
 import { ScalingSignals } from './scaling-signals.js';
 
 /**
