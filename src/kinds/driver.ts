@@ -60,6 +60,9 @@ export interface FailuresSince {
   fix: string;
 }
 
+/** Live workers as the library counts them; `count: null` when they cannot be counted. */
+export type WorkerNames = { count: number; names: string[] } | { count: null; error: string };
+
 /** The words the page, `status` and `doctor` use for a kind of queue. */
 export interface KindNouns {
   /** 'BullMQ', 'RQ'. */
@@ -148,14 +151,12 @@ export interface QueueKindDriver {
   stalledSince?(redis: RedisClient, keys: QueueKeys, since: number): Promise<number>;
   /** The job states a console lists, in order (`reserved` may be one, for a kind that has it). */
   readonly jobStates: readonly string[];
+  /** The states the console's `clean` may empty, in the order it offers them. */
+  readonly cleanableStates: readonly string[];
   /** The console's job operations on one queue. */
   createJobs(redis: RedisClient, keys: QueueKeys): QueueJobs;
-  /** The names of the live workers, for `status` (BullMQ: CLIENT LIST). */
-  workerNames(
-    redis: RedisClient,
-    keys: QueueKeys,
-    snapshot: QueueSnapshot,
-  ): Promise<{ count: number; names: string[] } | { count: null; error: string }>;
+  /** The live workers and their names, for `status` (BullMQ: CLIENT LIST). */
+  workerNames(redis: RedisClient, keys: QueueKeys, snapshot: QueueSnapshot): Promise<WorkerNames>;
   readonly watchMode: WatchMode;
   /** A watch of one queue on its own connection (see {@link QueueWatch}). */
   watch(redis: RedisClient, keys: QueueKeys, options: { blockMs: number }): QueueWatch;

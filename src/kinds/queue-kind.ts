@@ -40,3 +40,15 @@ export function matchesPattern(name: string, pattern: string): boolean {
   );
   return regex.test(name);
 }
+
+/** Whether a sampled queue (its kind, prefix and name) is one a pattern names. */
+export function matchesQueuePattern(
+  queue: { queue: string; kind?: QueueKind; prefix?: string },
+  pattern: QueuePattern,
+): boolean {
+  return (
+    (queue.kind ?? 'bullmq') === pattern.kind &&
+    queue.prefix === pattern.prefix &&
+    matchesPattern(queue.queue, pattern.pattern)
+  );
+}

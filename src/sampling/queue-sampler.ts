@@ -19,7 +19,7 @@ import { SampleTimeoutError } from './sample-timeout-error.js';
  */
 export class QueueSampler {
   private readonly redis: RedisClient;
-  private readonly queues: QueueKeys[];
+  private queues: QueueKeys[];
   private readonly opts: Required<QueueSamplerOptions>;
   /** Each queue's reader, by its driver: it keeps what it needs between samples. */
   private readonly readers = new Map<QueueKeys, QueueReader>();
@@ -49,6 +49,33 @@ export class QueueSampler {
     for (const keys of this.queues) {
       this.readers.set(keys, driverOf(keys.kind).createReader(redis, keys, opts));
     }
+  }
+
+  /**
+   * Samples these queues from now on (discovery found or dropped some): a queue sampled before
+   * keeps its reader (and what it derived), a dropped one's reader is closed. The next sample
+   * reads the new list, whatever the TTL.
+   */
+  setQueues(queues: readonly QueueKeys[]): void {
+    if (queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
+    const byName = new Map(this.queues.map((keys) => [keys.queue, keys]));
+    const next = queues.map((keys) => {
+      const known = byName.get(keys.queue);
+      return known && known.prefix === keys.prefix && known.kind === keys.kind ? known : keys;
+    });
+    const kept = new Set(next);
+    for (const [keys, reader] of this.readers) {
+      if (kept.has(keys)) continue;
+      this.readers.delete(keys);
+      reader.close?.().catch(() => undefined);
+    }
+    for (const keys of next) {
+      if (!this.readers.has(keys)) {
+        this.readers.set(keys, driverOf(keys.kind).createReader(this.redis, keys, this.opts));
+      }
+    }
+    this.queues = next;
+    this.cached = undefined;
   }
 
   /** Names of the sampled queues, in order. */
@@ -98,15 +125,19 @@ export class QueueSampler {
     }
   }
   /** One pipelined request of one script per queue, to one node. */
-  private async readGroup(group: QueueKeys[], now: number): Promise<QueueSnapshot[]> {
+  private async readGroup(
+    group: QueueKeys[],
+    readers: ReadonlyMap<QueueKeys, QueueReader>,
+    now: number,
+  ): Promise<QueueSnapshot[]> {
     const pipeline: ChainableCommander = this.redis.pipeline();
-    for (const keys of group) this.readers.get(keys)!.queue(pipeline, now);
+    for (const keys of group) readers.get(keys)!.queue(pipeline, now);
     const results = (await pipeline.exec()) ?? [];
     return Promise.all(
       group.map((keys, i) => {
         const [error, reply] = results[i] ?? [new Error('no reply')];
         if (error) throw error;
-        return this.readers.get(keys)!.decode(reply, now);
+        return readers.get(keys)!.decode(reply, now);
       }),
     );
   }
@@ -116,8 +147,11 @@ export class QueueSampler {
     const now = this.opts.now();
     // Masters are read in parallel: one request per master, whatever the number of queues.
     const byQueue = new Map<string, QueueSnapshot>();
+    // The queues and readers of this read, whatever setQueues does meanwhile.
+    const queues = this.queues;
+    const readers = new Map(this.readers);
     const reading = Promise.all(
-      groupByNode(this.redis, this.queues).map((group) => this.readGroup(group, now)),
+      groupByNode(this.redis, queues).map((group) => this.readGroup(group, readers, now)),
     );
     const [groups, memory] = await Promise.all([
       reading,
@@ -127,10 +161,10 @@ export class QueueSampler {
     const sample: Sample = {
       sampledAt: now,
       durationSeconds: (performance.now() - started) / 1000,
-      queues: this.queues.map((k) => byQueue.get(k.queue)!),
+      queues: queues.map((k) => byQueue.get(k.queue)!),
       ...(memory && { memory }),
     };
-    this.cached = { at: now, sample };
+    if (queues === this.queues) this.cached = { at: now, sample };
     return sample;
   }
 }

@@ -110,7 +110,9 @@ export async function listQueues(ctx: ConsoleContext, req: ConsoleRequest): Prom
     [...ctx.jobs.values()].map(async (jobs) => ({
       name: jobs.queue,
       kind: jobs.kind,
+      kindLabel: driverOf(jobs.kind).nouns.label,
       states: driverOf(jobs.kind).jobStates,
+      cleanable: driverOf(jobs.kind).cleanableStates,
       actions: jobs.supported,
       paused: await jobs.isPaused().catch(() => {
         redisUp = false;

@@ -2,7 +2,7 @@ import type { QueueKindDriver } from '../driver.js';
 import { bullmqClusterProblem, formatBullmqAddress, parseBullmqAddress } from './bullmq-address.js';
 import { discoverBullmqQueues } from './bullmq-discovery.js';
 import { bullmqFailuresSince, readBullmqFailures } from './bullmq-failures.js';
-import { BULLMQ_JOB_STATES, BullmqJobs } from './bullmq-jobs.js';
+import { BULLMQ_JOB_STATES, BullmqJobs, CLEANABLE } from './bullmq-jobs.js';
 import { BullmqReader } from './bullmq-reader.js';
 import { bullmqStalledSince } from './bullmq-stalled.js';
 import { BullmqWatch } from './bullmq-watch.js';
@@ -61,6 +61,7 @@ export const bullmqDriver = {
   failuresSince: (redis, keys, since) => bullmqFailuresSince(redis, keys, since, 500),
   stalledSince: bullmqStalledSince,
   jobStates: BULLMQ_JOB_STATES,
+  cleanableStates: CLEANABLE,
   createJobs: (redis, keys) => new BullmqJobs(redis, keys),
   workerNames: (redis, keys) => connectedBullmqWorkers(redis, keys),
   watchMode: 'events-stream',

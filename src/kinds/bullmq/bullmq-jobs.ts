@@ -18,7 +18,7 @@ import {
 } from '../../queue/queue-jobs.js';
 
 /** States `clean` may empty: never `active` (its jobs belong to running workers). */
-const CLEANABLE = ['completed', 'failed', 'delayed', 'waiting', 'prioritized'] as const;
+export const CLEANABLE = ['completed', 'failed', 'delayed', 'waiting', 'prioritized'] as const;
 /** The job states a BullMQ queue lists, in the order a console shows them. */
 export const BULLMQ_JOB_STATES = [
   'waiting',

@@ -4,7 +4,7 @@ import { PollingWatch } from '../polling-watch.js';
 import { parseRqAddress } from './rq-address.js';
 import { discoverRqQueues } from './rq-discovery.js';
 import { readRqFailures, rqFailuresSince } from './rq-failures.js';
-import { RQ_JOB_STATES, RqJobs } from './rq-jobs.js';
+import { CLEANABLE, RQ_JOB_STATES, RqJobs } from './rq-jobs.js';
 import { RqReader } from './rq-reader.js';
 
 /** Python RQ queues (RQ ≥ 1.13): `rq:<name>`, read-only from RQ's own keys. */
@@ -52,6 +52,7 @@ export const rqDriver = {
   readRecentFailures: readRqFailures,
   failuresSince: (redis, keys, since) => rqFailuresSince(redis, keys, since, 500),
   jobStates: RQ_JOB_STATES,
+  cleanableStates: CLEANABLE,
   createJobs: (redis, keys) => new RqJobs(redis, keys),
   workerNames: (_redis, _keys, snapshot) =>
     Promise.resolve({

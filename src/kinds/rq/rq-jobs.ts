@@ -41,7 +41,7 @@ const REGISTRY_KEY: Record<Registry, Parameters<QueueKeys['rq']>[0]> = {
   canceled: 'canceled',
 };
 /** States `clean` may empty, by the job's `ended_at`. */
-const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
+export const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
 /** Jobs read per round trip while cleaning. */
 const CLEAN_BATCH = 200;
 
