@@ -44,7 +44,6 @@ export class QueueSampler {
     };
     this.redis = redis;
     this.queues = Array.isArray(queues) ? queues : [queues];
-    if (this.queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
     this.opts = opts;
     for (const keys of this.queues) {
       this.readers.set(keys, driverOf(keys.kind).createReader(redis, keys, opts));
@@ -57,7 +56,6 @@ export class QueueSampler {
    * reads the new list, whatever the TTL.
    */
   setQueues(queues: readonly QueueKeys[]): void {
-    if (queues.length === 0) throw new RangeError('QueueSampler needs at least one queue');
     const byName = new Map(this.queues.map((keys) => [keys.queue, keys]));
     const next = queues.map((keys) => {
       const known = byName.get(keys.queue);
