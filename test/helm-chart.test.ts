@@ -407,8 +407,7 @@ describe('charts/qscale in sidecar mode (ci/sidecar-values.yaml)', () => {
         {
           queues: config.metrics.queues,
           prefix: config.queue.prefix,
-          prefixes: config.metrics.queuePrefixes,
-          kinds: config.metrics.queueKinds,
+          patterns: config.metrics.queuePatterns,
         },
         { targetWaitSeconds: 30 },
       );

@@ -357,15 +357,14 @@ describe('k8s/examples/rq: the sidecar and KEDA for an existing Python RQ app', 
         .map((e) => [e.name, e.value!]),
     );
     const config = loadConfig({ ...env, REDIS_URL: 'redis://redis:6379' });
-    expect(config.metrics.queueKinds).toEqual({ file_processing: 'rq' });
+    expect(config.metrics.queues.map((q) => q.kind)).toEqual(['rq']);
     const trigger = scaledObject!.spec.triggers[0]!;
     const spec = parseTriggerMetadata(
       trigger.metadata,
       {
         queues: config.metrics.queues,
         prefix: config.queue.prefix,
-        prefixes: config.metrics.queuePrefixes,
-        kinds: config.metrics.queueKinds,
+        patterns: config.metrics.queuePatterns,
       },
       { targetWaitSeconds: 60 },
     );

@@ -371,7 +371,7 @@ function renderNumbers(queue) {
 function renderTelemetry(queue) {
   const line = $('telemetry');
   const t = queue.telemetry;
-  const kind = queue.kind === 'rq' ? 'RQ' : 'BullMQ';
+  const kind = queue.kindLabel ?? queue.kind;
   if (!t || t.source !== 'derived') {
     line.hidden = true;
     line.textContent = '';

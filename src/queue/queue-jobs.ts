@@ -1,35 +1,12 @@
-import type { QueueKind } from '../config/config.js';
-import type { QueueKeys } from '../queue/queue-keys.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
+import type { QueueKeys } from './queue-keys.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 
-/** The job states a BullMQ queue lists, in the order a console shows them. */
-export const BULLMQ_JOB_STATES = [
-  'waiting',
-  'prioritized',
-  'delayed',
-  'active',
-  'waiting-children',
-  'completed',
-  'failed',
-] as const;
-
-/** The registries and the queue list of a Python RQ queue. */
-export const RQ_JOB_STATES = [
-  'queued',
-  'scheduled',
-  'deferred',
-  'started',
-  'finished',
-  'failed',
-  'canceled',
-] as const;
-
-export type JobState = (typeof BULLMQ_JOB_STATES)[number] | (typeof RQ_JOB_STATES)[number];
-
-/** The states of a queue of `kind`. */
-export function jobStatesOf(kind: QueueKind): readonly JobState[] {
-  return kind === 'rq' ? RQ_JOB_STATES : BULLMQ_JOB_STATES;
-}
+/**
+ * A job state as the queue's driver names it (`waiting`, `queued`, `reserved`, …): each driver
+ * lists its own in `jobStates`, in the order a console shows them.
+ */
+export type JobState = string;
 
 /** What an operator can do to a queue and its jobs. */
 export type JobAction =

@@ -1,5 +1,5 @@
 import { BLOB_BYTES_LUA, CONFIRM_FILES, DELETE_FILE } from './blob-bytes-scripts.js';
-import type { RedisClient } from './redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 
 // The Lua scripts of FileRecords, defined once per connection as its commands.
 

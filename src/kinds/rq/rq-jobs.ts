@@ -1,13 +1,12 @@
-import type { QueueKeys } from '../queue/queue-keys.js';
-import { lastLine, parseRqTime, readRqJobFields, rqTraceback } from '../queue/rq-job-fields.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { QueueKeys } from '../../queue/queue-keys.js';
+import { lastLine, parseRqTime, readRqJobFields, rqTraceback } from './rq-job-fields.js';
+import type { RedisClient } from '../../redis/redis-connection.js';
 import {
   acknowledgeFailures,
   cut,
   readPage,
   JobActionError,
   MAX_DATA_CHARS,
-  RQ_JOB_STATES,
   SEARCH_SCAN_LIMIT,
   type JobAction,
   type JobDetail,
@@ -16,8 +15,19 @@ import {
   type JobSummary,
   type ListOptions,
   type QueueJobs,
-} from './queue-jobs.js';
+} from '../../queue/queue-jobs.js';
 import { REMOVE, REQUEUE } from './rq-job-scripts.js';
+
+/** The registries and the queue list of a Python RQ queue. */
+export const RQ_JOB_STATES = [
+  'queued',
+  'scheduled',
+  'deferred',
+  'started',
+  'finished',
+  'failed',
+  'canceled',
+] as const;
 
 type RqState = (typeof RQ_JOB_STATES)[number];
 type Registry = Exclude<RqState, 'queued'>;
@@ -31,7 +41,7 @@ const REGISTRY_KEY: Record<Registry, Parameters<QueueKeys['rq']>[0]> = {
   canceled: 'canceled',
 };
 /** States `clean` may empty, by the job's `ended_at`. */
-const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
+export const CLEANABLE: readonly RqState[] = ['finished', 'failed', 'canceled'];
 /** Jobs read per round trip while cleaning. */
 const CLEAN_BATCH = 200;
 

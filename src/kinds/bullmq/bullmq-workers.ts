@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
-import type { QueueKeys } from './queue-keys.js';
-import type { RedisClient } from './redis-connection.js';
+import type { QueueKeys } from '../../queue/queue-keys.js';
+import type { RedisClient } from '../../redis/redis-connection.js';
 
 /**
  * The workers BullMQ itself knows for a queue, instrumented or not: each BullMQ worker names its

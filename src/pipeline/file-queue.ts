@@ -1,5 +1,5 @@
 import { Queue, type KeepJobs } from 'bullmq';
-import type { RedisClient } from './redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { FileJobData, FileJobResult } from './file-job.js';
 

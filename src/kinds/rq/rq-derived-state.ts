@@ -3,8 +3,8 @@ import {
   emptyHistogram,
   observe,
   type DerivedHistograms,
-} from './derived-telemetry.js';
-import type { WorkerSnapshot } from './queue-snapshot.js';
+} from '../../queue/derived-histograms.js';
+import type { WorkerSnapshot } from '../../queue/queue-snapshot.js';
 import { parseRqTime } from './rq-job-fields.js';
 
 /**

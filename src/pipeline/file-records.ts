@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from './redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type {
   FilePosition,
   FileRecord,
@@ -10,7 +10,7 @@ import type {
 } from './file-record.js';
 import { fromHash, pendingFields, toFields } from './file-record-fields.js';
 import { withScripts, type RedisWithScripts } from './file-record-scripts.js';
-import type { QueueKeys } from './queue-keys.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
 
 /** How long the temporary keys of a result being written live, should the worker die. */
 const TEMPORARY_RESULT_TTL_MS = 10 * 60_000;

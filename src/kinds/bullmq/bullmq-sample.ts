@@ -1,6 +1,6 @@
-import { WORKER_ID_PATTERN } from '../config/worker-id.js';
-import type { BullmqEvent } from './derived-telemetry.js';
-import type { WorkerSnapshot, WorkerTotals } from './queue-snapshot.js';
+import { WORKER_ID_PATTERN } from '../../config/worker-id.js';
+import type { BullmqEvent } from './bullmq-derived-state.js';
+import type { WorkerSnapshot, WorkerTotals } from '../../queue/queue-snapshot.js';
 
 // The script that samples one BullMQ queue, and what its reply becomes (see QueueSampler).
 

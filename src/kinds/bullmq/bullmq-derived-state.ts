@@ -1,38 +1,10 @@
-import { bucketFor } from './histogram-fields.js';
-import type { HistogramSnapshot, WorkerTotals } from './queue-snapshot.js';
-
-/** An empty cumulative histogram. */
-export function emptyHistogram(): HistogramSnapshot {
-  return { count: 0, sum: 0, buckets: new Map() };
-}
-
-/** Adds one observation (seconds) to a cumulative histogram with the given bucket bounds. */
-export function observe(
-  histogram: HistogramSnapshot,
-  seconds: number,
-  bounds: readonly number[],
-): void {
-  if (!Number.isFinite(seconds)) return;
-  const value = Math.max(0, seconds);
-  const bound = bucketFor(value, bounds);
-  histogram.count += 1;
-  histogram.sum += value;
-  histogram.buckets.set(bound, (histogram.buckets.get(bound) ?? 0) + 1);
-}
-
-function copyHistogram(histogram: HistogramSnapshot): HistogramSnapshot {
-  return { count: histogram.count, sum: histogram.sum, buckets: new Map(histogram.buckets) };
-}
-
-export function copyHistograms(h: DerivedHistograms): DerivedHistograms {
-  return {
-    processing: {
-      completed: copyHistogram(h.processing.completed),
-      failed: copyHistogram(h.processing.failed),
-    },
-    wait: copyHistogram(h.wait),
-  };
-}
+import {
+  copyHistograms,
+  emptyHistogram,
+  observe,
+  type DerivedHistograms,
+} from '../../queue/derived-histograms.js';
+import type { WorkerTotals } from '../../queue/queue-snapshot.js';
 
 /** The stream id just after `id` (`<ms>-<seq + 1>`), for an inclusive XRANGE start. */
 export function nextStreamId(id: string): string {
@@ -57,12 +29,6 @@ const num = (value: string | undefined): number | undefined => {
   const n = Number(value);
   return Number.isFinite(n) ? n : undefined;
 };
-
-/** The cumulative processing and wait histograms derived for one queue. */
-export interface DerivedHistograms {
-  processing: { completed: HistogramSnapshot; failed: HistogramSnapshot };
-  wait: HistogramSnapshot;
-}
 
 /** How long the concurrency estimate remembers a saturated moment. */
 const CONCURRENCY_MEMORY_MS = 10 * 60_000;

@@ -1,6 +1,6 @@
 import { inflateSync } from 'node:zlib';
-import type { QueueKeys } from './queue-keys.js';
-import type { RedisClient } from './redis-connection.js';
+import type { QueueKeys } from '../../queue/queue-keys.js';
+import type { RedisClient } from '../../redis/redis-connection.js';
 
 // Reading Python RQ's job hashes: its times, its compressed tracebacks, several jobs at once.
 

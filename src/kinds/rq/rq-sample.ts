@@ -1,6 +1,6 @@
 import { parseRqTime } from './rq-job-fields.js';
-import type { QueueKeys } from './queue-keys.js';
-import type { QueueSnapshot } from './queue-snapshot.js';
+import type { QueueKeys } from '../../queue/queue-keys.js';
+import type { QueueSnapshot } from '../../queue/queue-snapshot.js';
 import {
   type RqDerivedState,
   type RqFinishedEntry,

@@ -1,10 +1,9 @@
 import { Queue, type Job } from 'bullmq';
-import type { QueueKeys } from '../queue/queue-keys.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { QueueKeys } from '../../queue/queue-keys.js';
+import type { RedisClient } from '../../redis/redis-connection.js';
 import {
   acknowledgeFailures,
   readPage,
-  BULLMQ_JOB_STATES,
   cut,
   JobActionError,
   MAX_DATA_CHARS,
@@ -16,10 +15,21 @@ import {
   type JobSummary,
   type ListOptions,
   type QueueJobs,
-} from './queue-jobs.js';
+} from '../../queue/queue-jobs.js';
 
 /** States `clean` may empty: never `active` (its jobs belong to running workers). */
-const CLEANABLE = ['completed', 'failed', 'delayed', 'waiting', 'prioritized'] as const;
+export const CLEANABLE = ['completed', 'failed', 'delayed', 'waiting', 'prioritized'] as const;
+/** The job states a BullMQ queue lists, in the order a console shows them. */
+export const BULLMQ_JOB_STATES = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'active',
+  'waiting-children',
+  'completed',
+  'failed',
+] as const;
+
 type Cleanable = (typeof CLEANABLE)[number];
 const isCleanable = (state: string): state is Cleanable =>
   (CLEANABLE as readonly string[]).includes(state);

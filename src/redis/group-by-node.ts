@@ -1,4 +1,4 @@
-import type { QueueKeys } from './queue-keys.js';
+import type { QueueKeys } from '../queue/queue-keys.js';
 import { isCluster, slotOf, type RedisClient } from './redis-connection.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { RedisMemory } from './queue-snapshot.js';
+import type { RedisMemory } from '../queue/queue-snapshot.js';
 import { isCluster, type RedisClient } from './redis-connection.js';
 
 /** `used_memory` and `maxmemory` of an `INFO memory` answer (0 for a field it lacks). */
