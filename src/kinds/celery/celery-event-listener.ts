@@ -1,4 +1,4 @@
-import { duplicateRedis, type RedisClient } from '../../queue/redis-connection.js';
+import { duplicateRedis, type RedisClient } from '../../redis/redis-connection.js';
 import { celeryEventsPattern, decodeCeleryEvents } from './celery-events.js';
 import type { CeleryEventState } from './celery-event-state.js';
 

@@ -31,6 +31,8 @@ function copy(histogram: HistogramSnapshot): HistogramSnapshot {
 
 interface TaskRecord {
   queue?: string;
+  /** The task's name (`module.function`), from task-sent or task-received. */
+  name?: string;
   /** task-sent's timestamp, epoch ms (the producer's clock). */
   sentAt?: number;
   /** The ETA/countdown, epoch ms: the task was not meant to run before. */
@@ -40,7 +42,21 @@ interface TaskRecord {
   worker?: string;
 }
 
+/** One failed task as task-failed told it. */
+export interface CeleryFailure {
+  id: string;
+  name: string | null;
+  /** The exception (`ValueError('…')`). */
+  error: string | null;
+  /** Epoch ms (the worker's clock). */
+  failedAt: number;
+}
+
+/** Failed tasks remembered per queue, newest last. */
+const MAX_FAILURES = 100;
+
 interface QueueNumbers {
+  failures: CeleryFailure[];
   completed: HistogramSnapshot;
   failed: HistogramSnapshot;
   wait: HistogramSnapshot;
@@ -122,6 +138,7 @@ export class CeleryEventState {
     let numbers = this.queues.get(queue);
     if (!numbers && this.queues.size < MAX_QUEUES) {
       numbers = {
+        failures: [],
         completed: emptyHistogram(),
         failed: emptyHistogram(),
         wait: emptyHistogram(),
@@ -230,6 +247,7 @@ export class CeleryEventState {
           if (numbers) numbers.sent++;
         }
         task.sentAt = ms;
+        if (typeof event.name === 'string') task.name = event.name;
         const eta = typeof event.eta === 'string' ? Date.parse(event.eta) : NaN;
         if (Number.isFinite(eta)) task.etaAt = eta;
         return;
@@ -239,6 +257,7 @@ export class CeleryEventState {
         this.taskEvents = true;
         const task = this.task(uuid);
         task.worker = event.hostname;
+        if (typeof event.name === 'string') task.name = event.name;
         const eta = typeof event.eta === 'string' ? Date.parse(event.eta) : NaN;
         if (Number.isFinite(eta)) task.etaAt = eta;
         this.worker(event.hostname, at);
@@ -285,8 +304,19 @@ export class CeleryEventState {
         }
         worker?.queues.add(queue);
         const numbers = this.numbers(queue);
-        if (!numbers || seconds === undefined) return;
+        if (!numbers) return;
         const outcome = event.type === 'task-succeeded' ? 'completed' : 'failed';
+        if (outcome === 'failed') {
+          numbers.failures.push({
+            id: uuid,
+            name: task?.name ?? null,
+            error: typeof event.exception === 'string' ? event.exception.slice(0, 500) : null,
+            failedAt: Math.floor(ms),
+          });
+          if (numbers.failures.length > MAX_FAILURES) numbers.failures.shift();
+        }
+        // A task whose start the sidecar did not see has no known duration: not counted.
+        if (seconds === undefined) return;
         this.observe(numbers[outcome], seconds);
         if (worker) {
           const mine = worker.perQueue.get(queue) ?? { completed: 0, failed: 0, busySeconds: 0 };
@@ -419,6 +449,11 @@ export class CeleryEventState {
       if (this.alive(worker, at)) for (const id of worker.running.keys()) ids.add(id);
     }
     return ids;
+  }
+
+  /** The newest failed tasks of `queue` the events told, newest first, at most `limit`. */
+  failures(queue: string, limit: number): CeleryFailure[] {
+    return (this.queues.get(queue)?.failures ?? []).slice(-limit).reverse();
   }
 
   /** What the events have shown so far. */

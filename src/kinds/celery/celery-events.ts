@@ -19,6 +19,8 @@ export interface CeleryEvent {
   routing_key?: string;
   /** ISO time of an ETA/countdown, or null. */
   eta?: string | null;
+  /** task-failed: the exception's repr. */
+  exception?: string;
   /** task-succeeded: seconds the task ran. */
   runtime?: number;
   /** worker-* events: heartbeat interval in seconds, running tasks, tasks ever received. */

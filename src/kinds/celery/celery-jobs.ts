@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RedisClient } from '../../queue/redis-connection.js';
+import type { RedisClient } from '../../redis/redis-connection.js';
 import {
   cut,
   readPage,
@@ -12,7 +12,8 @@ import {
   type JobState,
   type JobSummary,
   type ListOptions,
-} from '../../jobs/queue-jobs.js';
+  type QueueJobs,
+} from '../../queue/queue-jobs.js';
 import { CELERY_PRIORITY_STEPS, CeleryKeys } from './celery-keys.js';
 
 const PURGE = readFileSync(new URL('./purge-celery-lists.lua', import.meta.url), 'utf8');
@@ -81,7 +82,8 @@ function summaryOf(raw: string, state: CeleryState): JobSummary | undefined {
  * records in the broker, so this is all it allows; the rest is refused with
  * {@link CELERY_ACTIONS_REFUSED}.
  */
-export class CeleryJobs {
+export class CeleryJobs implements QueueJobs {
+  readonly kind = 'celery' as const;
   readonly queue: string;
   readonly supported: readonly JobAction[] = ['clean'];
   private readonly keys: CeleryKeys;
