@@ -4,7 +4,9 @@ import { DEFAULT_BUCKETS } from '../src/config/config.js';
 import { CeleryEventListener } from '../src/kinds/celery/celery-event-listener.js';
 import { CeleryEventState } from '../src/kinds/celery/celery-event-state.js';
 import { CeleryJobs } from '../src/kinds/celery/celery-jobs.js';
+import { discoverCeleryQueues } from '../src/kinds/celery/celery-discovery.js';
 import { CeleryKeys } from '../src/kinds/celery/celery-keys.js';
+import { CeleryWatch } from '../src/kinds/celery/celery-watch.js';
 import {
   celerySampleArgs,
   SAMPLE_CELERY_QUEUE,
@@ -201,4 +203,45 @@ describe('the Celery queue kind', () => {
       await quiet.stop();
     }
   }, 40_000);
+
+  it('should count a message a worker holds for its countdown as delayed, not as backlog', async () => {
+    const queue = uniqueQueueName('celery_eta');
+    const worker = new CeleryWorker(redis.port, queue, 'qs-eta', { events: true });
+    workers.push(worker);
+    await worker.ready;
+    await celerySend(redis.port, queue, [{ fn: 'work', args: [0], countdown: 60 }]);
+    const held = await until(
+      () => sample(queue),
+      (s) => s.counts.delayed === 1,
+    );
+    expect(held.backlog).toBe(0);
+    expect(held.counts.active).toBe(0);
+  }, 30_000);
+
+  it('should find queues by pattern from the bindings kombu declares', async () => {
+    const suffix = uniqueQueueName('x');
+    for (const name of [`found_a_${suffix}`, `found_b_${suffix}`, `other_${suffix}`]) {
+      await celerySend(redis.port, name, [{ fn: 'work', args: [0] }]);
+    }
+    const found = await discoverCeleryQueues(
+      client,
+      { kind: 'celery', prefix: 'celery', pattern: `found_*_${suffix}` },
+      10,
+    );
+    expect(found).toEqual([`found_a_${suffix}`, `found_b_${suffix}`]);
+  }, 30_000);
+
+  it('should wake a watch on a task-sent event, long before its timer', async () => {
+    const watch = new CeleryWatch(client, 20_000);
+    try {
+      await watch.ready();
+      const started = Date.now();
+      const woken = watch.next();
+      await celerySend(redis.port, uniqueQueueName('celery_watch'), [{ fn: 'work', args: [0] }]);
+      await woken;
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await watch.close();
+    }
+  }, 30_000);
 });
