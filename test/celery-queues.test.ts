@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
@@ -169,6 +169,40 @@ describe('the sidecar for Celery queues', () => {
       }
       expect(await celeryLen(redis.port, queue)).toBe(0);
     }, 40_000);
+
+    it('should push true on StreamIsActive as soon as a task is sent to the empty queue', async () => {
+      const received: { result: boolean; at: number }[] = [];
+      const stream = scaler.client.StreamIsActive({
+        name: 'so',
+        namespace: 'ns',
+        scalerMetadata: { queue: `celery:${queue}` },
+      });
+      stream.on('data', (message: { result: boolean }) =>
+        received.push({ result: message.result, at: Date.now() }),
+      );
+      stream.on('error', () => undefined);
+      try {
+        await vi.waitFor(
+          () => {
+            if (received.length === 0) throw new Error('no first answer');
+          },
+          { timeout: 5000, interval: 20 },
+        );
+        expect(received[0]!.result).toBe(false);
+        const sentAt = Date.now();
+        await celerySend(redis.port, queue, [{ fn: 'work', args: [0] }]);
+        await vi.waitFor(
+          () => {
+            if (!received.some((m) => m.result)) throw new Error(JSON.stringify(received));
+          },
+          { timeout: 5000, interval: 20 },
+        );
+        // The task-sent event wakes the watch: no wait for its 1 s timer after Python returned.
+        expect(received.find((m) => m.result)!.at - sentAt).toBeLessThan(3000);
+      } finally {
+        stream.cancel();
+      }
+    }, 30_000);
   });
 
   it('should state that worker numbers are unknown when workers send no events', async () => {

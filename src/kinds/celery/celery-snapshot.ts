@@ -92,7 +92,7 @@ export function celerySnapshot(
   return {
     queue,
     prefix: 'celery',
-    kind: 'celery' as QueueSnapshot['kind'],
+    kind: 'celery',
     sampledAt: now,
     counts: {
       wait: sample.waiting,
