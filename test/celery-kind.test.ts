@@ -244,4 +244,30 @@ describe('the Celery queue kind', () => {
       await watch.close();
     }
   }, 30_000);
+
+  it('should read events again after Redis came back (the subscription reconnects)', async () => {
+    const own = await startRedisServer();
+    const ownClient = own.client();
+    const state = new CeleryEventState(DEFAULT_BUCKETS);
+    const ownListener = new CeleryEventListener(ownClient, state);
+    const queue = uniqueQueueName('celery_back');
+    try {
+      await ownListener.ready;
+      await own.stop();
+      await own.start();
+      const worker = new CeleryWorker(own.port, queue, 'qs-back', { events: true });
+      workers.push(worker);
+      await worker.ready;
+      await celerySend(own.port, queue, [{ fn: 'work', args: [0] }]);
+      await until(
+        async () => state.histograms(queue).processing.completed.count,
+        (count) => count === 1,
+      );
+      expect(state.seen()).toMatchObject({ heartbeats: true, taskEvents: true, sent: true });
+    } finally {
+      await ownListener.close();
+      ownClient.disconnect();
+      await own.stop();
+    }
+  }, 40_000);
 });
