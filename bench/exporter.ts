@@ -44,7 +44,7 @@ import { createLogger } from '../src/config/logger.js';
 import { createExporterRegistry } from '../src/exporter/exporter-metrics.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { workerTotals } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';

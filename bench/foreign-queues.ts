@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../src/config/logger.js';
 import { instrumentWorker } from '../src/index.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import type { QueueSnapshot } from '../src/queue/queue-snapshot.js';
 import { rqEnqueue, RqWorker, rqPython } from '../harness/rq.js';
 import { envPositiveInt, median, percentile, sleep, withRedisServer } from './bench-utils.js';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { CliProcess } from '../harness/cli-process.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { envPositiveInt } from './bench-utils.js';

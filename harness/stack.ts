@@ -10,7 +10,7 @@ import type { ApiContext } from '../src/app/api-context.js';
 import { createApp } from '../src/app/express-adapter.js';
 import { createApiContext } from '../src/cli/run-app.js';
 import { runWorker, type RunningWorker } from '../src/cli/run-worker.js';
-import type { FileRecord, FileStatus } from '../src/queue/file-record.js';
+import type { FileRecord, FileStatus } from '../src/pipeline/file-record.js';
 import type { TestRedisServer } from './redis-server.js';
 
 export interface TestStack {

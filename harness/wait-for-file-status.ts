@@ -1,5 +1,5 @@
 import { vi } from 'vitest';
-import type { FileStatus } from '../src/queue/file-record.js';
+import type { FileStatus } from '../src/pipeline/file-record.js';
 
 /**
  * Asks the upload API at `url` for file `id` (`GET /api/v1/files/<id>`) every `intervalMs` until

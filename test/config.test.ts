@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/load-config.js';
-import { redisOptionsFor } from '../src/queue/redis-connection.js';
+import { redisOptionsFor } from '../src/redis/redis-connection.js';
 import { runCli } from '../harness/cli-process.js';
 
 describe('loadConfig', () => {
@@ -99,8 +99,8 @@ describe('loadConfig', () => {
       HISTOGRAM_BUCKETS: '0.5,1,30',
       WORKER_METRICS: 'off',
     });
+    expect(config.metrics.queues.map((q) => q.name)).toEqual(['files', 'emails']);
     expect(config.metrics).toMatchObject({
-      queues: ['files', 'emails'],
       auth: { kind: 'basic', user: 'prom', password: 'pass:with:colons' },
       buckets: [0.5, 1, 30],
       perWorker: false,
@@ -108,7 +108,7 @@ describe('loadConfig', () => {
       utilizationWindowSeconds: 60,
       sampleTtlMs: 1000,
     });
-    expect(loadConfig({}).metrics.queues).toEqual(['file_processing']);
+    expect(loadConfig({}).metrics.queues.map((q) => q.name)).toEqual(['file_processing']);
     expect(loadConfig({ METRICS_AUTH: 'bearer:0123456789abcdef' }).metrics.auth).toEqual({
       kind: 'bearer',
       token: '0123456789abcdef',
@@ -223,12 +223,28 @@ describe('loadConfig', () => {
 
   it('should read QUEUES entries as names or bullmq:<prefix>/<name> addresses', () => {
     const config = loadConfig({ QUEUE_PREFIX: '{q}', QUEUES: 'a, bullmq:{x}/b,bullmq:app/c' });
-    expect(config.metrics.queues).toEqual(['a', 'b', 'c']);
-    expect(config.metrics.queuePrefixes).toEqual({ a: '{q}', b: '{x}', c: 'app' });
+    expect(config.metrics.queues).toEqual([
+      { kind: 'bullmq', prefix: '{q}', name: 'a' },
+      { kind: 'bullmq', prefix: '{x}', name: 'b' },
+      { kind: 'bullmq', prefix: 'app', name: 'c' },
+    ]);
     expect(() => loadConfig({ QUEUES: 'a,bullmq:{x}/a' })).toThrow(/"a" is listed twice/);
     expect(() => loadConfig({ QUEUES: 'bullmq:/a' })).toThrow(/has prefix ""/);
     expect(() => loadConfig({ QUEUES: 'sidekiq:a' })).toThrow(
-      /not a queue name, bullmq:<prefix>\/<name> or rq:<name>/,
+      /not a queue name, bullmq:<prefix>\/<name>, rq:<name> or celery:<queue>/,
+    );
+  });
+
+  it('should read celery:<queue> entries, and refuse them on a Redis Cluster', () => {
+    expect(loadConfig({ QUEUES: 'celery:images,celery:default' }).metrics.queues).toEqual([
+      { kind: 'celery', prefix: 'celery', name: 'images' },
+      { kind: 'celery', prefix: 'celery', name: 'default' },
+    ]);
+    expect(() => loadConfig({ QUEUES: 'celery:a b' })).toThrow(/celery:<queue>/);
+    expect(() =>
+      loadConfig({ REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{b}', QUEUES: 'celery:images' }),
+    ).toThrow(
+      /"celery:images" is a Celery queue: kombu's Redis transport does not run on Redis Cluster/,
     );
   });
 });

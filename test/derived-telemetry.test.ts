@@ -3,9 +3,9 @@ import {
   BullmqDerivedState,
   compareStreamIds,
   nextStreamId,
-} from '../src/queue/derived-telemetry.js';
-import { RqDerivedState } from '../src/queue/rq-derived-state.js';
-import { parseRqTime } from '../src/queue/rq-job-fields.js';
+} from '../src/kinds/bullmq/bullmq-derived-state.js';
+import { RqDerivedState } from '../src/kinds/rq/rq-derived-state.js';
+import { parseRqTime } from '../src/kinds/rq/rq-job-fields.js';
 
 const BOUNDS = [0.1, 1, 10];
 

@@ -670,8 +670,7 @@ describe('YAML in the docs', () => {
           {
             queues: config.metrics.queues,
             prefix: config.queue.prefix,
-            prefixes: config.metrics.queuePrefixes,
-            kinds: config.metrics.queueKinds,
+            patterns: config.metrics.queuePatterns,
           },
           { targetWaitSeconds: 30 },
         );

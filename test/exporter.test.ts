@@ -8,7 +8,7 @@ import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { createExporterRegistry } from '../src/exporter/exporter-metrics.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';

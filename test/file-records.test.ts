@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileRecords } from '../src/queue/file-records.js';
+import { FileRecords } from '../src/pipeline/file-records.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { uniqueQueueName } from '../harness/test-queue.js';

@@ -3,7 +3,7 @@ import {
   SUPPORTED_FILE_TYPES,
   describeSupportedTypes,
   detectFileType,
-} from '../src/queue/file-types.js';
+} from '../src/pipeline/file-types.js';
 
 describe('detectFileType', () => {
   const byExtension = SUPPORTED_FILE_TYPES.flatMap(({ type, extensions }) =>

@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config/load-config.js';
 import { createLogger, type Logger } from '../src/config/logger.js';
 import { PodDeletionCostKeeper } from '../src/k8s/pod-deletion-cost-keeper.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import type { Sample, WorkerSnapshot } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';

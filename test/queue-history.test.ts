@@ -9,7 +9,7 @@ import {
   type HistoryTier,
 } from '../src/exporter/queue-history.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { redisPerFile } from '../harness/redis-per-file.js';
 import { openTestQueue, uniqueQueueName } from '../harness/test-queue.js';

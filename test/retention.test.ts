@@ -7,7 +7,7 @@ import { createLogger } from '../src/config/logger.js';
 import { runApp } from '../src/cli/run-app.js';
 import { runExporter } from '../src/cli/run-exporter.js';
 import { runWorker } from '../src/cli/run-worker.js';
-import type { FileStatus } from '../src/queue/file-record.js';
+import type { FileStatus } from '../src/pipeline/file-record.js';
 import { scrapeMetrics, valueOf } from '../harness/prom-text.js';
 import { redisPerFile } from '../harness/redis-per-file.js';
 import { createTestStack, testEnv, type TestStack } from '../harness/stack.js';

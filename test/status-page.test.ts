@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
-import type { RedisClient } from '../src/queue/redis-connection.js';
+import type { RedisClient } from '../src/redis/redis-connection.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -20,9 +20,9 @@ import { createQueueJobs } from '../src/jobs/create-queue-jobs.js';
 import { ScrapeSource } from '../src/exporter/scrape-source.js';
 import type { StatusBody } from '../src/exporter/status-api.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
-import { createRedis } from '../src/queue/redis-connection.js';
-import { watchedQueueKeys } from '../src/queue/watched-queues.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
+import { createRedis } from '../src/redis/redis-connection.js';
+import { watchedQueuesOf } from '../src/kinds/watched-queue.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 import { rqEnqueue } from '../harness/rq.js';
@@ -58,11 +58,15 @@ async function startExporter(
   const logger = createLogger(config, 'test');
   const redis = createRedis(config.redis, { role: 'request' });
   redis.on('error', () => undefined);
-  const sampler = new QueueSampler(redis, watchedQueueKeys(config), {
-    ttlMs: config.metrics.sampleTtlMs,
-    timeoutMs: config.redis.timeoutMs,
-    readMemory: true,
-  });
+  const sampler = new QueueSampler(
+    redis,
+    watchedQueuesOf(config).map((q) => q.keys),
+    {
+      ttlMs: config.metrics.sampleTtlMs,
+      timeoutMs: config.redis.timeoutMs,
+      readMemory: true,
+    },
+  );
   const signals = new ScalingSignals(sampler, config.scaler.rateWindowSeconds);
   let server: Server;
   try {
@@ -73,13 +77,17 @@ async function startExporter(
       rateWindowSeconds: config.scaler.rateWindowSeconds,
       logger,
       redis,
-      queuePrefix: config.queue.prefix,
-      queuePrefixes: config.metrics.queuePrefixes,
-      jobs: new Map(watchedQueueKeys(config).map((k) => [k.queue, createQueueJobs(redis, k)])),
+      jobs: new Map(
+        watchedQueuesOf(config)
+          .map((q) => q.keys)
+          .map((k) => [k.queue, createQueueJobs(redis, k)]),
+      ),
       history: (queue, seconds) =>
         readHistory(
           redis,
-          watchedQueueKeys(config).find((k) => k.queue === queue)!,
+          watchedQueuesOf(config)
+            .map((q) => q.keys)
+            .find((k) => k.queue === queue)!,
           seconds,
         ),
       ...options,

@@ -9,7 +9,7 @@ import { loadConfig, type Env } from '../src/config/load-config.js';
 import { createLogger } from '../src/config/logger.js';
 import { runDoctor } from '../src/doctor/doctor.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { loadAlertRules } from '../harness/monitoring-files.js';
 import {
   find,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/config/logger.js';
 import { bucketFor, cumulativeBuckets, parseHistogram } from '../src/queue/histogram-fields.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
-import { QueueSampler } from '../src/queue/queue-sampler.js';
+import { QueueSampler } from '../src/sampling/queue-sampler.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
 

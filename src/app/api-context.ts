@@ -1,11 +1,11 @@
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
-import type { FileQueue } from '../queue/file-queue.js';
-import type { FileRecords } from '../queue/file-records.js';
+import type { FileQueue } from '../pipeline/file-queue.js';
+import type { FileRecords } from '../pipeline/file-records.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import type { QueueSampler } from '../queue/queue-sampler.js';
+import type { QueueSampler } from '../sampling/queue-sampler.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { ReplicaAcker } from './replica-acker.js';

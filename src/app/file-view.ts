@@ -1,4 +1,4 @@
-import type { FileRecord } from '../queue/file-record.js';
+import type { FileRecord } from '../pipeline/file-record.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 

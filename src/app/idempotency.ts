@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { ApiError } from '../http/api-error.js';
 import type { ApiResponse } from '../http/api-types.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../config/logger.js';
-import { isRedisOutOfMemory } from '../queue/redis-errors.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import { isRedisOutOfMemory } from '../redis/redis-errors.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 
 export interface IntervalLockOptions {
   /** The lock's key; `aliveKey(owner)` must hash to the same Cluster slot (same key prefix). */

@@ -1,4 +1,4 @@
-import { connectionFor, type RedisClient } from '../queue/redis-connection.js';
+import { connectionFor, type RedisClient } from '../redis/redis-connection.js';
 
 export interface ReplicaAckerOptions {
   /** Replicas that must confirm (REDIS_MIN_REPLICAS_ACK). */

@@ -1,9 +1,9 @@
 import { PeriodicTask } from './periodic-task.js';
 import { hostname } from 'node:os';
 import type { Logger } from '../config/logger.js';
-import type { FileQueue } from '../queue/file-queue.js';
-import type { FileRecords } from '../queue/file-records.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { FileQueue } from '../pipeline/file-queue.js';
+import type { FileRecords } from '../pipeline/file-records.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { removeFile } from './file-removal.js';
 import { IntervalLock } from './interval-lock.js';

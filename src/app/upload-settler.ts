@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../config/logger.js';
-import type { UnsettledUpload } from '../queue/file-record.js';
-import type { FileRecords } from '../queue/file-records.js';
+import type { UnsettledUpload } from '../pipeline/file-record.js';
+import type { FileRecords } from '../pipeline/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 
 export interface UploadSettlerOptions {

@@ -1,8 +1,8 @@
 import { PeriodicTask } from './periodic-task.js';
 import { hostname } from 'node:os';
 import type { Logger } from '../config/logger.js';
-import type { FileRecords } from '../queue/file-records.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { FileRecords } from '../pipeline/file-records.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { IntervalLock } from './interval-lock.js';
 

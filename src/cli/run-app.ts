@@ -3,17 +3,18 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { ApiContext } from '../app/api-context.js';
 import { createApp } from '../app/express-adapter.js';
+import { heldJobReleaser } from '../app/held-job-releaser.js';
 import { IdempotencyStore } from '../app/idempotency.js';
 import { ReplicaAcker } from '../app/replica-acker.js';
 import { UploadSettler } from '../app/upload-settler.js';
 import { RetentionSweeper } from '../app/retention-sweeper.js';
 import { UploadSweeper } from '../app/upload-sweeper.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
-import { createFileQueue } from '../queue/file-queue.js';
-import { FileRecords } from '../queue/file-records.js';
+import { createFileQueue } from '../pipeline/file-queue.js';
+import { FileRecords } from '../pipeline/file-records.js';
 import { QueueKeys } from '../queue/queue-keys.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
-import { createRedis } from '../queue/redis-connection.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
+import { createRedis } from '../redis/redis-connection.js';
 import { LocalBlobStorage } from '../storage/local-blob-storage.js';
 import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';
@@ -58,27 +59,7 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
           { replicas: minReplicasAck, timeoutMs: ackTimeoutMs },
         )
       : undefined;
-  /**
-   * A kept upload's jobs are still held: release them once replicas confirm them; otherwise they
-   * run when the hold ends.
-   */
-  const releaseHeld = async (ids: string[]) => {
-    if (!acker) return;
-    const confirmed = await acker.confirm(ids.map((id) => keys.bull(id)));
-    if (confirmed < minReplicasAck) {
-      logger.warn(
-        { fileIds: ids, confirmed, required: minReplicasAck },
-        'kept upload not confirmed by replicas; its jobs run when their hold ends',
-      );
-      return;
-    }
-    await Promise.all(
-      ids.map(async (id) => {
-        const job = await queue.getJob(id);
-        if (job && (await job.isDelayed())) await job.promote();
-      }),
-    );
-  };
+  const releaseHeld = heldJobReleaser({ acker, minReplicasAck, queue, keys, logger });
   return {
     config,
     logger,
@@ -86,7 +67,11 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     queue,
     keys,
     records,
-    sampler: new QueueSampler(redis, keys, { timeoutMs: config.redis.timeoutMs }),
+    // The backlog guard's reads are shared for SAMPLE_TTL_MS, as its documentation says.
+    sampler: new QueueSampler(redis, keys, {
+      ttlMs: config.metrics.sampleTtlMs,
+      timeoutMs: config.redis.timeoutMs,
+    }),
     storage,
     embedder: createEmbedder(config.embedding),
     idempotency: new IdempotencyStore(redis, keys, config.http.idempotencyTtlSeconds),

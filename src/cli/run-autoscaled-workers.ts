@@ -1,6 +1,8 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
-import { createRedis } from '../queue/redis-connection.js';
+import { createRedis } from '../redis/redis-connection.js';
+import { watchedQueueNamed } from '../kinds/watched-queue.js';
+import { QueueKeys } from '../queue/queue-keys.js';
 import { scalingSignalsFor } from '../scaling/scaling-signals-for.js';
 import { LocalAutoscaler, type LocalAutoscalerOptions } from '../supervisor/local-autoscaler.js';
 
@@ -22,7 +24,10 @@ export async function runAutoscaledWorkers(
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   try {
-    const { signals } = scalingSignalsFor(config, redis, [config.queue.name]);
+    const keys =
+      watchedQueueNamed(config, config.queue.name)?.keys ??
+      new QueueKeys(config.queue.prefix, config.queue.name);
+    const { signals } = scalingSignalsFor(config, redis, [keys]);
     const autoscaler = new LocalAutoscaler({
       config,
       logger,

@@ -1,17 +1,17 @@
 import type { Server } from 'node:http';
-import { CoreV1Api } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createExporterServer, type ExporterServerOptions } from '../exporter/exporter-server.js';
 import { ScrapeSource } from '../exporter/scrape-source.js';
 import { QueueWatchers } from '../keda/queue-watchers.js';
 import { startScalerServer, type RunningScalerServer } from '../keda/scaler-server.js';
-import { loadKubeConfig } from '../k8s/kube-config.js';
-import { PodDeletionCostKeeper } from '../k8s/pod-deletion-cost-keeper.js';
-import { createQueueJobs } from '../jobs/create-queue-jobs.js';
+import { startDeletionCostKeeper } from '../k8s/start-deletion-cost-keeper.js';
+import { keepQueuesRead } from '../exporter/background-reads.js';
+import { QueueDiscovery } from '../kinds/queue-discovery.js';
+import { watchedQueuesOf } from '../kinds/watched-queue.js';
 import { HistoryRecorder, readHistory, readQueuePrior } from '../exporter/queue-history.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import { createRedis, type RedisClient } from '../queue/redis-connection.js';
+import { createRedis, type RedisClient } from '../redis/redis-connection.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
 import { closeAll } from '../supervisor/close-all.js';
 import { closeServer, listen } from './http-listen.js';
@@ -28,85 +28,6 @@ export interface RunningExporter {
   port: number;
   url: string;
   close(): Promise<void>;
-}
-
-/**
- * With POD_DELETION_COST=on, keeps each worker pod's deletion cost equal to its busy slots, so a
- * scale-in removes idle workers first. Without a cluster to talk to it says so and does nothing.
- */
-function startDeletionCostKeeper(
-  config: Config,
-  signals: ScalingSignals,
-  logger: Logger,
-): PodDeletionCostKeeper | undefined {
-  let loaded: ReturnType<typeof loadKubeConfig>;
-  try {
-    loaded = loadKubeConfig(process.env);
-  } catch (error) {
-    logger.warn({ err: error }, 'POD_DELETION_COST=on but the kubeconfig cannot be read');
-    return undefined;
-  }
-  if (!loaded) {
-    logger.warn(
-      'POD_DELETION_COST=on but there is no in-cluster service account or kubeconfig: deletion costs are not kept',
-    );
-    return undefined;
-  }
-  const keeper = new PodDeletionCostKeeper({
-    signals,
-    core: loaded.kc.makeApiClient(CoreV1Api),
-    namespace: config.kubernetes.namespace ?? loaded.namespace,
-    intervalSeconds: config.kubernetes.podDeletionCostIntervalSeconds,
-    logger,
-  });
-  keeper.start();
-  logger.info(
-    { namespace: config.kubernetes.namespace ?? loaded.namespace },
-    'keeping worker pods’ pod-deletion-cost up to date',
-  );
-  return keeper;
-}
-
-/** How often the sidecar reads the queues by itself while any queue's numbers are derived. */
-export const DERIVED_READ_INTERVAL_MS = 2000;
-
-/** After a KEDA call, the sidecar keeps reading the queues regularly for this long. */
-const SCALING_READS_FOR_MS = 5 * 60_000;
-
-/**
- * Reads the queues by itself, whether or not anyone scrapes:
- * - every {@link DERIVED_READ_INTERVAL_MS} while any of them has workers without qscale
- *   telemetry: their derived counters come from BullMQ's events stream, which keeps only the
- *   latest ~10 000 events (about 2 500 jobs), so reading it every 2 s keeps them complete up to
- *   ~1 000 jobs/s where a 15 s scrape alone would miss jobs above ~150 jobs/s;
- * - every {@link ScalingSignals.regularReadMs} (2 s at the default rate window) for 5 minutes after
- *   a KEDA call: the arrival rate the decision sizes with needs regular points to see a step up
- *   within seconds, which KEDA's polls and Prometheus' scrapes (15 s or more apart) do not give.
- * Otherwise (exact telemetry, no autoscaler asking) the timer does nothing.
- */
-function keepQueuesRead(signals: ScalingSignals, logger: Logger): NodeJS.Timeout {
-  let reading = false;
-  const everyMs = Math.min(DERIVED_READ_INTERVAL_MS, signals.regularReadMs);
-  const timer = setInterval(() => {
-    // Decided by the latest read, whoever made it: nothing before the first scrape or KEDA call,
-    // and nothing while scrapes or KEDA's calls read often enough by themselves.
-    const latest = signals.latest;
-    if (reading || !latest) return;
-    const now = Date.now();
-    const derived = latest.queues.some((q) => q.telemetry === 'derived' && q.kind !== 'rq');
-    const scaling = now - signals.scalingReadAt < SCALING_READS_FOR_MS;
-    const interval = scaling ? signals.regularReadMs : derived ? DERIVED_READ_INTERVAL_MS : 0;
-    if (interval === 0 || now - latest.sampledAt < interval - everyMs / 2) return;
-    reading = true;
-    signals
-      .read({ maxAgeMs: interval })
-      .catch((error: unknown) => logger.debug({ err: error }, 'background read failed'))
-      .finally(() => {
-        reading = false;
-      });
-  }, everyMs);
-  timer.unref();
-  return timer;
 }
 
 /** Until it succeeds, the sidecar tries again to read the queues' stored history this often. */
@@ -176,17 +97,34 @@ export async function runExporter(
     connectionName: `qscale:exporter:${config.worker.id}`,
   });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const { signals, keys } = scalingSignalsFor(config, redis, config.metrics.queues, {
-    readMemory: true,
-  });
-  const watchers = new QueueWatchers(
-    redis,
-    new Map(keys.map((k) => [k.queue, k])),
-    signals,
+  const discovery = new QueueDiscovery(redis, {
+    named: watchedQueuesOf(config),
+    patterns: config.metrics.queuePatterns,
+    intervalMs: config.metrics.discoveryIntervalSeconds * 1000,
+    maxQueues: config.metrics.maxDiscoveredQueues,
     logger,
-  );
-  const jobs = new Map(keys.map((k) => [k.queue, createQueueJobs(redis, k)]));
-  const keyOf = new Map(keys.map((k) => [k.queue, k]));
+  });
+  const keysOf = (): QueueKeys[] => discovery.all().map((q) => q.keys);
+  const { signals, sampler } = scalingSignalsFor(config, redis, keysOf(), { readMemory: true });
+  // Live maps: discovery adds and removes queues in them.
+  const keyOf = new Map(discovery.all().map((q) => [q.name, q.keys]));
+  const jobs = new Map(discovery.all().map((q) => [q.name, q.driver.createJobs(redis, q.keys)]));
+  const watchers = new QueueWatchers(redis, keyOf, signals, logger);
+  const unwatchDiscovery = discovery.onChange(({ added, removed }) => {
+    sampler.setQueues(keysOf());
+    for (const queue of removed) {
+      keyOf.delete(queue.name);
+      jobs
+        .get(queue.name)
+        ?.close()
+        .catch(() => undefined);
+      jobs.delete(queue.name);
+    }
+    for (const queue of added) {
+      keyOf.set(queue.name, queue.keys);
+      jobs.set(queue.name, queue.driver.createJobs(redis, queue.keys));
+    }
+  });
   const recorder = config.metrics.history
     ? new HistoryRecorder({
         redis,
@@ -205,8 +143,6 @@ export async function runExporter(
     rateWindowSeconds: config.scaler.rateWindowSeconds,
     logger,
     redis,
-    queuePrefix: config.queue.prefix,
-    queuePrefixes: config.metrics.queuePrefixes,
     ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
     jobs,
     ...(recorder && {
@@ -217,15 +153,19 @@ export async function runExporter(
     ...(options.statusExtras && { statusExtras: options.statusExtras }),
   });
   const closeSteps: (() => Promise<unknown>)[] = [
+    async () => unwatchDiscovery(),
+    () => discovery.close(),
     async () => recorder?.close(),
     () => Promise.all([...jobs.values()].map((queueJobs) => queueJobs.close())),
+    () => sampler.close(),
     () => redis.quit(),
   ];
   const keeper = keepQueuesRead(signals, logger);
   closeSteps.unshift(async () => clearInterval(keeper));
-  const stopPriors = loadQueuePriors(redis, keys, signals, logger);
+  const stopPriors = loadQueuePriors(redis, keysOf(), signals, logger);
   closeSteps.unshift(async () => stopPriors());
   recorder?.start();
+  discovery.start();
   // A first read now: derived counters count from the sidecar's start, not from its first scrape.
   void signals.read().catch((error: unknown) => logger.debug({ err: error }, 'first read failed'));
   try {
@@ -236,15 +176,24 @@ export async function runExporter(
       config.http.host,
     );
     closeSteps.unshift(() => closeServer(server));
-    const scaler = await startScalerServer({ config, signals, watchers, logger });
+    const scaler = await startScalerServer({
+      config,
+      signals,
+      watchers,
+      logger,
+      served: () => discovery.all(),
+    });
     closeSteps.unshift(() => scaler.close());
-    if (config.kubernetes.podDeletionCost) {
-      const keeper = startDeletionCostKeeper(config, signals, logger);
-      if (keeper) closeSteps.unshift(() => keeper.close());
-    }
+    const costKeeper = startDeletionCostKeeper(config, signals, logger);
+    if (costKeeper) closeSteps.unshift(() => costKeeper.close());
     const url = `http://localhost:${port}`;
     logger.info(
-      { url, metrics: `${url}/metrics`, statusPage: `${url}/`, queues: config.metrics.queues },
+      {
+        url,
+        metrics: `${url}/metrics`,
+        statusPage: `${url}/`,
+        queues: discovery.all().map((q) => q.address),
+      },
       `exporter listening: status page ${url}/ , metrics ${url}/metrics`,
     );
     logger.info(

@@ -1,9 +1,9 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { createEmbedder } from '../embedding/create-embedder.js';
-import { FileRecords } from '../queue/file-records.js';
+import { FileRecords } from '../pipeline/file-records.js';
 import { QueueKeys } from '../queue/queue-keys.js';
-import { createRedis } from '../queue/redis-connection.js';
+import { createRedis } from '../redis/redis-connection.js';
 import { LocalBlobStorage } from '../storage/local-blob-storage.js';
 import { FileWorker } from '../worker/file-worker.js';
 import { closeAll } from '../supervisor/close-all.js';

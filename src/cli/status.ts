@@ -1,12 +1,14 @@
-import { connectedBullmqWorkers, type ConnectedWorkers } from '../queue/bullmq-workers.js';
-import { parseClusterNodes, type ClusterNode } from '../queue/cluster-nodes.js';
-import { withTimeout } from '../queue/with-timeout.js';
-import type { Config, QueueKind } from '../config/config.js';
-import { watchedQueueKeys } from '../queue/watched-queues.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
+import type { WorkerNames } from '../kinds/driver.js';
+import { currentWatchedQueues } from '../kinds/queue-discovery.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
+import { driverOf } from '../kinds/registry.js';
+import { parseClusterNodes, type ClusterNode } from '../redis/cluster-nodes.js';
+import { withTimeout } from '../redis/with-timeout.js';
+import type { Config } from '../config/config.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
 import { workerTotals, type QueueSnapshot, type TelemetrySource } from '../queue/queue-snapshot.js';
-import { createRedis, describeRedis, isCluster } from '../queue/redis-connection.js';
-import { connectionErrorExplainer } from '../queue/redis-errors.js';
+import { createRedis, describeRedis, isCluster } from '../redis/redis-connection.js';
+import { connectionErrorExplainer } from '../redis/redis-errors.js';
 
 /** One watched queue in `qscale status`. */
 export interface QueueReport extends Pick<
@@ -32,7 +34,7 @@ export interface QueueReport extends Pick<
     heartbeatAgeSeconds: number;
   }[];
   /** BullMQ's own worker registry (CLIENT LIST), instrumented or not; RQ's registered workers. */
-  workers: ConnectedWorkers;
+  workers: WorkerNames;
 }
 
 export interface StatusReport {
@@ -81,12 +83,13 @@ export async function collectStatus(
     const nodes = isCluster(redis)
       ? parseClusterNodes(String(await redis.cluster('NODES')))
       : undefined;
-    const allKeys = watchedQueueKeys(config);
-    const sample = await new QueueSampler(redis, allKeys, {
+    const allKeys = (await currentWatchedQueues(redis, config)).queues.map((q) => q.keys);
+    const sampler = new QueueSampler(redis, allKeys, {
       ttlMs: 0,
       timeoutMs,
       buckets: config.metrics.buckets,
-    }).sample();
+    });
+    const sample = await sampler.sample().finally(() => sampler.close());
     const queues: QueueReport[] = [];
     for (const [index, keys] of allKeys.entries()) {
       const snapshot = sample.queues[index]!;
@@ -110,10 +113,7 @@ export async function collectStatus(
           utilization: worker.utilization,
           heartbeatAgeSeconds: Math.max(0, (snapshot.sampledAt - worker.heartbeatAt) / 1000),
         })),
-        workers:
-          keys.kind === 'rq'
-            ? { count: live, names: snapshot.workers.map((w) => w.id) }
-            : await connectedBullmqWorkers(redis, keys),
+        workers: await driverOf(keys.kind).workerNames(redis, keys, snapshot),
       });
     }
     return {
@@ -147,27 +147,22 @@ export function formatStatus(report: StatusReport): string {
   }
   for (const q of report.queues ?? []) {
     const c = q.counts;
-    const where = q.kind === 'rq' ? 'RQ' : `BullMQ, prefix ${q.prefix}`;
+    const nouns = driverOf(q.kind).nouns;
+    const where = nouns.where({ kind: q.kind, prefix: q.prefix, name: q.name });
     const telemetry = q.telemetry === 'derived' ? '  (no qscale telemetry: numbers derived)' : '';
     lines.push(`Queue     ${q.name} (${where})${q.paused ? '  PAUSED' : ''}${telemetry}`);
     lines.push(
-      q.kind === 'rq'
-        ? `Backlog   ${q.backlog}  (len of rq:queue:${q.name})`
-        : `Backlog   ${q.backlog}  (wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${q.delayedDue})`,
+      `Backlog   ${q.backlog}  ${nouns.backlog({ queue: q.name, counts: c, delayedDue: q.delayedDue })}`,
     );
-    lines.push(
-      q.kind === 'rq'
-        ? `Jobs      started ${c.active}  scheduled ${c.delayed}  deferred ${c['waiting-children']}  finished ${c.completed}  failed ${c.failed}`
-        : `Jobs      active ${c.active}  delayed ${c.delayed}  waiting-children ${c['waiting-children']}  completed ${c.completed}  failed ${c.failed}`,
-    );
+    lines.push(`Jobs      ${nouns.jobs(c)}`);
     lines.push(`Oldest    ${q.backlog > 0 ? formatAge(q.oldestJobAgeSeconds) : '-'}`);
     const w = q.workers;
     lines.push(
       w.count === null
         ? `Workers   unknown (${w.error})`
-        : `Workers   ${w.count} ${q.kind === 'rq' ? 'registered' : 'connected'}${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
+        : `Workers   ${w.count} ${nouns.workersVerb}${w.names.length ? `: ${w.names.join(', ')}` : ''}`,
     );
-    if (q.telemetry === 'instrumented' || q.kind === 'rq') {
+    if (q.telemetry === 'instrumented' || driverOf(q.kind).listsDerivedWorkers) {
       const live = q.liveHeartbeats;
       lines.push(`Heartbeat ${live} live`);
       for (const h of q.heartbeats) {

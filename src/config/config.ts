@@ -1,12 +1,10 @@
 import { resolve } from 'node:path';
 import type { z } from 'zod';
+import type { QueueAddress, QueuePattern } from '../kinds/queue-kind.js';
 import type { SETTINGS } from './settings.js';
 
 /** Processing and wait time histogram buckets, in seconds: 50 ms to 30 min. */
 export const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
-
-/** Which job-queue library owns a queue's keys. */
-export type QueueKind = 'bullmq' | 'rq';
 
 /** Every setting as its declaration parsed it, by variable name (settings.ts). */
 export type ParsedSettings = z.output<
@@ -31,10 +29,10 @@ function metricsAuth(
 export interface DerivedSettings {
   /** WORKER_ID, else `<hostname>-<pid>`. */
   workerId: string;
-  /** QUEUES (else QUEUE_NAME) by name, each with its key prefix and kind. */
-  queues: string[];
-  queuePrefixes: Record<string, string>;
-  queueKinds: Record<string, QueueKind>;
+  /** QUEUES' (else QUEUE_NAME's) queues named one by one: kind, key prefix and name. */
+  queues: QueueAddress[];
+  /** QUEUES' patterns (`bullmq:<prefix>/*`, `rq:*`, `*`): queues found by discovery. */
+  queuePatterns: QueuePattern[];
 }
 
 /**
@@ -97,8 +95,7 @@ export function configOf(e: ParsedSettings, derived: DerivedSettings) {
     },
     metrics: {
       queues: derived.queues,
-      queuePrefixes: derived.queuePrefixes,
-      queueKinds: derived.queueKinds,
+      queuePatterns: derived.queuePatterns,
       ...(e.METRICS_PORT !== undefined && { port: e.METRICS_PORT }),
       ...(auth && { auth }),
       ...(e.ACTION_TOKEN !== undefined && { actionToken: e.ACTION_TOKEN }),
@@ -108,6 +105,8 @@ export function configOf(e: ParsedSettings, derived: DerivedSettings) {
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
       utilizationWindowSeconds: e.UTILIZATION_WINDOW_SECONDS,
       sampleTtlMs: e.SAMPLE_TTL_MS,
+      discoveryIntervalSeconds: e.DISCOVERY_INTERVAL_SECONDS,
+      maxDiscoveredQueues: e.MAX_DISCOVERED_QUEUES,
       buckets: e.HISTOGRAM_BUCKETS ?? DEFAULT_BUCKETS,
     },
     scaler: {

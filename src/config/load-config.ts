@@ -1,8 +1,11 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
-import { configOf, type Config, type QueueKind } from './config.js';
-import { hashTagOf, parseQueueAddress } from './queue-address.js';
+import { parseQueueEntry } from '../kinds/queue-addresses.js';
+import { isQueuePattern, type QueueAddress, type QueuePattern } from '../kinds/queue-kind.js';
+import { driverOf } from '../kinds/registry.js';
+import { configOf, type Config } from './config.js';
+import { hashTagOf } from './queue-address.js';
 import { SETTINGS } from './settings.js';
 import { WORKER_ID_PATTERN } from './worker-id.js';
 
@@ -74,29 +77,30 @@ export function loadConfig(env: Env = process.env): Config {
       'KEDA_TLS_CA=set: client certificates (mTLS) need KEDA_TLS_CERT and KEDA_TLS_KEY too',
     );
   }
-  const queues: string[] = [];
-  const queuePrefixes: Record<string, string> = {};
-  const queueKinds: Record<string, QueueKind> = {};
+  const queues: QueueAddress[] = [];
+  const queuePatterns: QueuePattern[] = [];
   const entries = e.QUEUES
     ? e.QUEUES.split(',')
         .map((entry) => entry.trim())
         .filter(Boolean)
     : [e.QUEUE_NAME];
   for (const entry of entries) {
-    const address = parseQueueAddress(entry, e.QUEUE_PREFIX);
-    if (typeof address === 'string') {
-      problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: "${entry}" ${address}`);
+    const selector = parseQueueEntry(entry, e.QUEUE_PREFIX);
+    if (typeof selector === 'string') {
+      problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: "${entry}" ${selector}`);
       continue;
     }
-    if (queuePrefixes[address.name] !== undefined) {
+    if (isQueuePattern(selector)) {
+      queuePatterns.push(selector);
+      continue;
+    }
+    if (queues.some((q) => q.name === selector.name)) {
       problems.push(
-        `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${address.name}" is listed twice; queue names must be distinct`,
+        `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${selector.name}" is listed twice; queue names must be distinct`,
       );
       continue;
     }
-    queues.push(address.name);
-    queuePrefixes[address.name] = address.prefix;
-    queueKinds[address.name] = address.kind;
+    queues.push(selector);
   }
   if (entries.length === 0) {
     problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: must list one or more distinct queue names`);
@@ -112,18 +116,13 @@ export function loadConfig(env: Env = process.env): Config {
         `QUEUE_PREFIX=${JSON.stringify(e.QUEUE_PREFIX)}: Redis Cluster (REDIS_CLUSTER_NODES) needs every key of a queue in one hash slot, and BullMQ's scripts fail with CROSSSLOT otherwise; set a hash tag such as QUEUE_PREFIX={${e.QUEUE_PREFIX}}`,
       );
     }
-    for (const [name, prefix] of Object.entries(queuePrefixes)) {
-      if (queueKinds[name] === 'rq') {
-        problems.push(
-          `QUEUES=${JSON.stringify(e.QUEUES)}: "rq:${name}" is a Python RQ queue, and RQ does not run on Redis Cluster; watch it with a sidecar on the RQ app's own Redis`,
-        );
-        continue;
-      }
-      if (prefix !== e.QUEUE_PREFIX && !hashTagOf(prefix)) {
-        problems.push(
-          `QUEUES=${JSON.stringify(e.QUEUES)}: queue "${name}" has prefix "${prefix}" without a hash tag; on Redis Cluster write it as bullmq:{${prefix}}/${name}`,
-        );
-      }
+    const named = [
+      ...queues,
+      ...queuePatterns.map((p) => ({ kind: p.kind, prefix: p.prefix, name: p.pattern })),
+    ];
+    for (const address of named) {
+      const problem = driverOf(address.kind).clusterProblem(address, e.QUEUE_PREFIX);
+      if (problem) problems.push(`QUEUES=${JSON.stringify(e.QUEUES)}: ${problem}`);
     }
   }
   if (e.REDIS_ACK_TIMEOUT_MS >= e.REDIS_TIMEOUT_MS && e.REDIS_MIN_REPLICAS_ACK > 0) {
@@ -132,5 +131,5 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return configOf(e, { workerId, queues, queuePrefixes, queueKinds });
+  return configOf(e, { workerId, queues, queuePatterns });
 }

@@ -304,6 +304,14 @@ export const SETTINGS = {
     shown: '`60`',
     doc: 'window of the utilization ratios',
   }),
+  DISCOVERY_INTERVAL_SECONDS: setting(int(1, 3600).default(30), {
+    shown: '`30`',
+    doc: 'how often the queues that `QUEUES` names by pattern (`bullmq:<prefix>/*`, `rq:*`, `*`) are looked for again: new ones are watched, vanished ones dropped',
+  }),
+  MAX_DISCOVERED_QUEUES: setting(int(1, 100_000).default(500), {
+    shown: '`500`',
+    doc: 'queues found by pattern, at most; more are left out with a warning (`qscale_discovered_queues_left_out`)',
+  }),
   SAMPLE_TTL_MS: setting(int(0, 60_000).default(1000), {
     shown: '`1000`',
     doc: 'how long one Redis read serves scrapes (and the backlog guard)',

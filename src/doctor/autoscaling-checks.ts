@@ -1,4 +1,5 @@
-import { splitQueueAddress } from '../config/queue-address.js';
+import { matchesPattern } from '../kinds/queue-kind.js';
+import { parseQueueEntry } from '../kinds/queue-addresses.js';
 import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
 import { meanConcurrency } from '../scaling/scaling-decision.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
@@ -61,7 +62,7 @@ export function autoscalingChecks(
     (t) =>
       (t.type === 'external' || t.type === 'external-push') &&
       t.metadata.queue !== undefined &&
-      splitQueueAddress(t.metadata.queue).name === snapshot.queue,
+      triggerNames(t.metadata.queue, snapshot.queue),
   );
   const mode = trigger?.metadata.mode ?? 'backlog';
   if (trigger && mode === 'backlog') {
@@ -99,4 +100,11 @@ export function autoscalingChecks(
     }
   }
   return checks;
+}
+
+/** Whether a trigger's `queue` (a name, an address, a pattern) names this queue. */
+function triggerNames(entry: string, queue: string): boolean {
+  const selector = parseQueueEntry(entry, '');
+  if (typeof selector === 'string') return entry === queue;
+  return 'pattern' in selector ? matchesPattern(queue, selector.pattern) : selector.name === queue;
 }

@@ -1,15 +1,15 @@
-import { connectionErrorExplainer } from '../queue/redis-errors.js';
+import { connectionErrorExplainer } from '../redis/redis-errors.js';
 import type { Config } from '../config/config.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
-import { createRedis, describeRedis } from '../queue/redis-connection.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
+import { createRedis, describeRedis } from '../redis/redis-connection.js';
 import { RateTracker } from '../scaling/queue-rates.js';
 import { autoscalingChecks, type ScaledObjectInfo } from './autoscaling-checks.js';
 import { exitCodeFor, worstStatus, type CheckStatus, type DoctorCheck } from './doctor-check.js';
 import { queueChecks } from './queue-checks.js';
 import { redisChecks } from './redis-checks.js';
 import { workerChecks } from './worker-checks.js';
-import { withTimeout } from '../queue/with-timeout.js';
-import { watchedQueueKeys } from '../queue/watched-queues.js';
+import { withTimeout } from '../redis/with-timeout.js';
+import { currentWatchedQueues } from '../kinds/queue-discovery.js';
 
 /** What the Kubernetes side found, when there is a cluster to ask. */
 export interface KubernetesFindings {
@@ -90,12 +90,30 @@ export async function runDoctor(
       }),
     );
     if (redisResult.reachable) {
-      const allKeys = watchedQueueKeys(config);
-      const sample = await new QueueSampler(redis, allKeys, {
+      const watched = await currentWatchedQueues(redis, config);
+      const allKeys = watched.queues.map((q) => q.keys);
+      if (config.metrics.queuePatterns.length > 0) {
+        checks.push({
+          area: 'queue',
+          name: 'discovered queues',
+          status: watched.leftOut > 0 ? 'WARN' : 'OK',
+          found:
+            `${allKeys.length} queues watched (QUEUES' patterns found ${allKeys.length - config.metrics.queues.length})` +
+            (watched.leftOut > 0
+              ? `; ${watched.leftOut} or more matching queues are left out by MAX_DISCOVERED_QUEUES (${config.metrics.maxDiscoveredQueues})`
+              : ''),
+          ...(watched.leftOut > 0 && {
+            fix: 'raise MAX_DISCOVERED_QUEUES, or narrow the patterns in QUEUES',
+          }),
+          details: { watched: allKeys.length, leftOut: watched.leftOut },
+        });
+      }
+      const sampler = new QueueSampler(redis, allKeys, {
         ttlMs: 0,
         timeoutMs: opts.timeoutMs,
         buckets: config.metrics.buckets,
-      }).sample();
+      });
+      const sample = await sampler.sample().finally(() => sampler.close());
       const now = Date.now();
       const expectedWorkers = opts.expectedWorkers ?? kubernetes?.expectedWorkers;
       for (const [index, keys] of allKeys.entries()) {

@@ -1,8 +1,8 @@
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import type { DoctorCheck } from './doctor-check.js';
-import { readRecentFailures } from '../queue/recent-failures.js';
+import { driverOf } from '../kinds/registry.js';
 
 const HOUR_MS = 3_600_000;
 /** Failed jobs of the last hour whose error message is read (the newest ones). */
@@ -24,35 +24,14 @@ export async function queueChecks(
   snapshot: QueueSnapshot,
   options: QueueCheckOptions,
 ): Promise<DoctorCheck[]> {
-  const c = snapshot.counts;
+  const driver = driverOf(keys.kind);
   const checks: DoctorCheck[] = [
-    snapshot.kind === 'rq'
-      ? {
-          area: 'queue',
-          name: 'jobs',
-          status: snapshot.paused ? 'WARN' : 'OK',
-          found:
-            `${snapshot.queue} (RQ)${snapshot.paused ? ': workers are SUSPENDED;' : ':'} backlog ${snapshot.backlog} ` +
-            `(len of rq:queue:${snapshot.queue}), started ${c.active}, scheduled ${c.delayed}, ` +
-            `deferred ${c['waiting-children']}, finished ${c.completed}, failed ${c.failed}`,
-          ...(snapshot.paused && {
-            fix: 'RQ workers are suspended (rq suspend): they take no job until `rq resume`',
-          }),
-          details: { counts: c, backlog: snapshot.backlog, suspended: snapshot.paused },
-        }
-      : {
-          area: 'queue',
-          name: 'jobs',
-          status: snapshot.paused ? 'WARN' : 'OK',
-          found:
-            `${snapshot.queue}${snapshot.paused ? ' is PAUSED;' : ':'} backlog ${snapshot.backlog} ` +
-            `(wait ${c.wait}, paused ${c.paused}, prioritized ${c.prioritized}, delayed due ${snapshot.delayedDue}), ` +
-            `active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
-          ...(snapshot.paused && {
-            fix: 'the queue is paused: no worker takes jobs until it is resumed (BullMQ queue.resume())',
-          }),
-          details: { counts: c, backlog: snapshot.backlog, paused: snapshot.paused },
-        },
+    {
+      area: 'queue',
+      name: 'jobs',
+      status: snapshot.paused ? 'WARN' : 'OK',
+      ...driver.nouns.jobsCheck(snapshot),
+    },
   ];
 
   const age = snapshot.oldestJobAgeSeconds;
@@ -70,11 +49,15 @@ export async function queueChecks(
     details: { oldestJobAgeSeconds: age },
   });
 
-  checks.push(
-    snapshot.kind === 'rq'
-      ? await rqFailures(redis, keys, options.now)
-      : await bullmqFailures(redis, keys, options.now),
-  );
+  const since = await unacknowledgedSince(redis, keys, options.now);
+  const failures = await driver.failuresSince(redis, keys, since);
+  const reasons = new Map<string, number>();
+  for (const error of failures.messages.slice(0, FAILED_SAMPLE)) {
+    const message = error.slice(0, 200);
+    reasons.set(message, (reasons.get(message) ?? 0) + 1);
+  }
+  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  checks.push(failuresCheck(failures.count, top, failures.fix, failures.approximate));
   return checks;
 }
 
@@ -109,58 +92,4 @@ async function unacknowledgedSince(
 ): Promise<number> {
   const acknowledged = Number(await redis.get(keys.failuresAcknowledged()));
   return Math.max(now - HOUR_MS, Number.isFinite(acknowledged) ? acknowledged + 1 : 0);
-}
-
-/**
- * RQ scores its failed registry by expiry (failure time + failure_ttl), not by failure time: the
- * newest FAILED_SAMPLE entries are read and counted by their `ended_at`.
- */
-async function rqFailures(redis: RedisClient, keys: QueueKeys, now: number): Promise<DoctorCheck> {
-  const since = await unacknowledgedSince(redis, keys, now);
-  const failures = await readRecentFailures(redis, keys, FAILED_SAMPLE);
-  const recent = failures.filter((f) => f.failedAt >= since);
-  const reasons = new Map<string, number>();
-  for (const f of recent) {
-    const message = (f.error ?? 'no message').slice(0, 200);
-    reasons.set(message, (reasons.get(message) ?? 0) + 1);
-  }
-  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
-  return failuresCheck(
-    recent.length,
-    top,
-    `read the errors above (qscale jobs list --queue ${keys.queue} --state failed); retry with qscale jobs retry <id>, or acknowledge them once handled: qscale jobs ack-failures --queue ${keys.queue}`,
-    recent.length === FAILED_SAMPLE,
-  );
-}
-
-async function bullmqFailures(
-  redis: RedisClient,
-  keys: QueueKeys,
-  now: number,
-): Promise<DoctorCheck> {
-  const since = await unacknowledgedSince(redis, keys, now);
-  const ids = await redis.zrevrangebyscore(
-    keys.bull('failed'),
-    '+inf',
-    since,
-    'LIMIT',
-    0,
-    FAILED_SAMPLE,
-  );
-  const failedLastHour = await redis.zcount(keys.bull('failed'), since, '+inf');
-  const reasons = new Map<string, number>();
-  if (ids.length > 0) {
-    const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hget(keys.bull(id), 'failedReason');
-    for (const [, reason] of (await pipeline.exec()) ?? []) {
-      const message = String(reason ?? 'no message').slice(0, 200);
-      reasons.set(message, (reasons.get(message) ?? 0) + 1);
-    }
-  }
-  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
-  return failuresCheck(
-    failedLastHour,
-    top,
-    'read the errors above (qscale jobs list --state failed); a file that cannot be parsed fails for good, other errors are retried up to JOB_ATTEMPTS; once handled, retry or remove them, or acknowledge them: qscale jobs ack-failures',
-  );
 }

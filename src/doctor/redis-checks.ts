@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
-import { isCluster, type RedisClient } from '../queue/redis-connection.js';
+import { isCluster, type RedisClient } from '../redis/redis-connection.js';
 import type { DoctorCheck } from './doctor-check.js';
-import { parseClusterNodes } from '../queue/cluster-nodes.js';
+import { parseClusterNodes } from '../redis/cluster-nodes.js';
 
 /** Parses `INFO` output into a field map. */
 export function parseInfo(info: string): Record<string, string> {

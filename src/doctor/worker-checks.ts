@@ -1,7 +1,8 @@
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { mergeHistograms, quantileUpperBound } from '../queue/histogram-fields.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import { workerTotals, type QueueSnapshot } from '../queue/queue-snapshot.js';
+import { driverOf } from '../kinds/registry.js';
 import type { DoctorCheck } from './doctor-check.js';
 
 const HOUR_MS = 3_600_000;
@@ -16,23 +17,6 @@ export interface WorkerCheckOptions {
 
 const MISSING_FIX =
   'look at the missing workers: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker; kubectl logs <pod>';
-
-/** How the live workers of a queue were counted, for the `found` lines. */
-function whoCounts(snapshot: QueueSnapshot): { noun: string; source: string } {
-  if (snapshot.kind === 'rq') {
-    return {
-      noun: 'RQ workers registered for the queue',
-      source: 'rq',
-    };
-  }
-  if (snapshot.telemetry === 'derived') {
-    return {
-      noun: 'BullMQ workers connected (CLIENT LIST), without qscale telemetry: busy slots, utilization and processing times are derived',
-      source: 'bullmq',
-    };
-  }
-  return { noun: 'workers with a live qscale heartbeat', source: 'qscale' };
-}
 
 /**
  * The workers: live workers vs expected, workers stuck on one job far longer than the p99
@@ -51,25 +35,22 @@ export async function workerChecks(
   const checks: DoctorCheck[] = [];
   const live = snapshot.workers;
   const totals = workerTotals(snapshot);
-  const { noun, source } = whoCounts(snapshot);
+  const driver = driverOf(keys.kind);
+  const nouns = driver.nouns;
+  const { noun, source } = nouns.whoCounts(snapshot);
   const derivedNames = snapshot.derived?.workerNames ?? [];
   const unlisted = totals.live - live.length - derivedNames.length;
   const names =
     [...live.map((w) => `${w.id} (busy ${w.busy}/${w.concurrency})`), ...derivedNames].join(', ') +
     (unlisted > 0 ? ` and ${unlisted} more` : '');
   const expected = options.expectedWorkers;
-  const startFix =
-    snapshot.kind === 'rq'
-      ? `start RQ workers (rq worker ${snapshot.queue}; in Kubernetes: kubectl -n <ns> get pods of the worker Deployment, and the autoscaler below)`
-      : 'start workers (qscale worker; in Kubernetes: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker, and the autoscaler below)';
+  const startFix = nouns.startWorkers(snapshot.queue);
   if (snapshot.derived && !snapshot.derived.workersKnown) {
     checks.push({
       area: 'workers',
       name: 'live workers',
       status: 'WARN',
-      found:
-        'the workers send no qscale telemetry and Redis refuses CLIENT LIST, so live workers cannot be counted',
-      fix: "allow CLIENT LIST for the sidecar's Redis user (ACL +client|list), or add qscale telemetry to the workers: instrumentWorker(worker)",
+      ...nouns.workersUnknown(snapshot),
       details: { live: null, source },
     });
   } else if (totals.live === 0 && snapshot.backlog > 0) {
@@ -112,16 +93,16 @@ export async function workerChecks(
     .filter((w) => w.oldestJobStartedAt > 0)
     .map((w) => ({ id: w.id, runningSeconds: (options.now - w.oldestJobStartedAt) / 1000 }))
     .filter((w) => w.runningSeconds > limitSeconds);
-  const unmeasured = snapshot.telemetry === 'derived' && snapshot.kind !== 'rq';
+  const unmeasured = snapshot.telemetry === 'derived' ? nouns.stuckUnmeasured : undefined;
   checks.push({
     area: 'workers',
     name: 'stuck workers',
     status: stuck.length > 0 ? 'WARN' : 'OK',
-    found: unmeasured
-      ? 'not measured: BullMQ workers without qscale telemetry do not say which job each one runs'
-      : stuck.length > 0
+    found:
+      unmeasured ??
+      (stuck.length > 0
         ? `${stuck.map((w) => `${w.id} has run one job for ${w.runningSeconds.toFixed(0)} s`).join('; ')} (limit ${limitSeconds.toFixed(0)} s: 5 × p99 ${p99 ?? '?'} s, at least ${options.stuckAfterSeconds} s)`
-        : `no job has run longer than ${limitSeconds.toFixed(0)} s (5 × p99 processing time ${p99 === undefined ? 'unknown' : `≤ ${p99} s`}, at least ${options.stuckAfterSeconds} s)`,
+        : `no job has run longer than ${limitSeconds.toFixed(0)} s (5 × p99 processing time ${p99 === undefined ? 'unknown' : `≤ ${p99} s`}, at least ${options.stuckAfterSeconds} s)`),
     ...(stuck.length > 0 && {
       fix: 'look at the worker logs for that job; restarting the worker hands the job to another one (after JOB_LOCK_MS)',
     }),
@@ -130,7 +111,7 @@ export async function workerChecks(
 
   const workersUnknown = snapshot.derived !== undefined && !snapshot.derived.workersKnown;
   const orphaned = !workersUnknown && totals.live === 0 && snapshot.counts.active > 0;
-  const activeNoun = snapshot.kind === 'rq' ? 'started jobs (started registry)' : 'active jobs';
+  const activeNoun = nouns.active;
   checks.push({
     area: 'workers',
     name: 'active jobs without a worker',
@@ -141,26 +122,12 @@ export async function workerChecks(
         ? `${snapshot.counts.active} ${activeNoun}; live workers cannot be counted`
         : `${snapshot.counts.active} ${activeNoun}, ${totals.busy} busy slots on ${totals.live} live workers`,
     ...(orphaned && {
-      fix:
-        snapshot.kind === 'rq'
-          ? "start a worker: RQ's StartedJobRegistry cleanup moves an abandoned job to the failed registry once its timeout has passed (requeue it with rq requeue)"
-          : 'start a worker: BullMQ hands a dead worker’s jobs to a live one once their lock (JOB_LOCK_MS) has expired',
+      fix: nouns.orphanedJobs,
     }),
   });
 
-  if (snapshot.kind === 'rq') return checks;
-  // Stalled-job recoveries: BullMQ writes a `stalled` event when it takes a job back from a worker
-  // that stopped renewing its lock. The events stream keeps the latest ~10 000 events.
-  const events = await redis.xrevrange(
-    keys.bull('events'),
-    '+',
-    `${options.now - HOUR_MS}-0`,
-    'COUNT',
-    10_000,
-  );
-  const stalled = events.filter(
-    ([, fields]) => fields[0] === 'event' && fields[1] === 'stalled',
-  ).length;
+  if (!driver.stalledSince) return checks;
+  const stalled = await driver.stalledSince(redis, keys, options.now - HOUR_MS);
   checks.push({
     area: 'workers',
     name: 'stalled recoveries (last hour)',

@@ -1,3 +1,4 @@
+import { driverOf } from '../kinds/registry.js';
 import { collectDefaultMetrics, Registry, type RegistryContentType } from 'prom-client';
 import { cumulativeBuckets } from '../queue/histogram-fields.js';
 import { desiredWorkers } from '../scaling/scaling-decision.js';
@@ -284,7 +285,7 @@ export function registerExporterMetrics(
     labelNames: QUEUE_LABELS,
     collect: () =>
       queues().flatMap((q) =>
-        q.derived && q.kind !== 'rq'
+        q.derived && driverOf(q.kind).countsMissedEvents
           ? [{ labels: queueLabels(q), value: q.derived.eventsMissed }]
           : [],
       ),

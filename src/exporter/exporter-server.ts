@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { credentialsOf } from '../http/authorization.js';
 import type { Logger } from '../config/logger.js';
-import type { QueueJobs } from '../jobs/queue-jobs.js';
+import type { QueueJobs } from '../queue/queue-jobs.js';
 import { ConsoleAccess } from './console/console-access.js';
 import { createConsoleRouter } from './console/console-router.js';
 import type { ConsoleContext } from './console/console-context.js';
@@ -59,10 +59,6 @@ export interface ExporterServerOptions {
   registerMore?: (registry: Registry<RegistryContentType>) => void;
   /** A client for the status page's recent-failures read (read-only); without it none are listed. */
   redis?: RedisClient;
-  /** QUEUE_PREFIX, to find the failed jobs of each queue. @defaultValue 'bull' */
-  queuePrefix?: string;
-  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`); `queuePrefix` for the rest. */
-  queuePrefixes?: Readonly<Record<string, string>>;
   /** The upload API's `…/api/v1/files`, where the status page posts files; absent: no upload box. */
   uploadUrl?: string;
   /** Merged into `GET /api/status`, e.g. `() => ({ autoscaler: … })`. */
@@ -146,9 +142,6 @@ export function createExporterServer(options: ExporterServerOptions): Server {
     sizing: options.sizing,
     logger,
     ...(options.redis && { redis: options.redis }),
-    ...(options.queuePrefix !== undefined && { queuePrefix: options.queuePrefix }),
-    ...(options.queuePrefixes !== undefined && { queuePrefixes: options.queuePrefixes }),
-    queueKinds: options.metrics.queueKinds,
     windows: {
       ...(options.rateWindowSeconds !== undefined && { rateSeconds: options.rateWindowSeconds }),
       utilizationSeconds: options.metrics.utilizationWindowSeconds,

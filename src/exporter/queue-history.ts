@@ -1,6 +1,6 @@
 import type { Logger } from '../config/logger.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { workerTotals, type QueueSnapshot, type Sample } from '../queue/queue-snapshot.js';
 import type { QueuePrior, QueueRates } from '../scaling/queue-rates.js';
 import { desiredWorkers } from '../scaling/scaling-decision.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { RedisClient } from '../queue/redis-connection.js';
-import type { QueueKind } from '../config/config.js';
+import type { RedisClient } from '../redis/redis-connection.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
 import type { Logger } from '../config/logger.js';
 import { histogramQuantile, mergeHistograms } from '../queue/histogram-fields.js';
 import { QueueKeys } from '../queue/queue-keys.js';
@@ -12,7 +12,8 @@ import {
   type QueueSnapshot,
   type Sample,
 } from '../queue/queue-snapshot.js';
-import { readRecentFailures, type RecentFailure } from '../queue/recent-failures.js';
+import { driverOf } from '../kinds/registry.js';
+import type { RecentFailure } from '../queue/recent-failures.js';
 import type { QueueRates } from '../scaling/queue-rates.js';
 import { busyWorkers } from '../scaling/scaling-decision.js';
 import {
@@ -36,6 +37,8 @@ export interface QueueStatus {
   /** The queue's key prefix (`rq` for RQ). */
   prefix: string;
   kind: QueueKind;
+  /** The kind as people name it: `BullMQ`, `RQ`. */
+  kindLabel: string;
   /**
    * Where the worker numbers come from: `instrumented` (qscale telemetry: exact) or `derived`
    * (BullMQ's or RQ's own records; `from` says which, `workersKnown` false when live workers
@@ -45,6 +48,8 @@ export interface QueueStatus {
     source: 'instrumented' | 'derived';
     from: string | null;
     workersKnown: boolean;
+    /** Why live workers cannot be counted (the queue driver's words); null when they can. */
+    workersUnknown: string | null;
     concurrencyEstimated: boolean;
     /** BullMQ: events trimmed from the events stream before the sidecar read them. */
     eventsMissed: number;
@@ -133,12 +138,6 @@ export interface StatusApiOptions {
   logger: Logger;
   /** A client for the recent-failures read; without it `recentFailures` is null. */
   redis?: RedisClient;
-  /** QUEUE_PREFIX of the sampled queues. @defaultValue 'bull' */
-  queuePrefix?: string;
-  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`); `queuePrefix` for the rest. */
-  queuePrefixes?: Readonly<Record<string, string>>;
-  /** Per-queue kinds (QUEUES' `rq:<name>`); `bullmq` for the rest. */
-  queueKinds?: Readonly<Record<string, QueueKind>>;
   /** The upload API's `…/api/v1/files`. */
   uploadUrl?: string;
   /** See {@link StatusBody.windows}. */
@@ -182,10 +181,15 @@ export function queueStatus(
     name: snapshot.queue,
     prefix: snapshot.prefix ?? 'bull',
     kind: snapshot.kind ?? 'bullmq',
+    kindLabel: driverOf(snapshot.kind).nouns.label,
     telemetry: {
       source: snapshot.telemetry ?? 'instrumented',
       from: derived?.from ?? null,
       workersKnown: derived?.workersKnown ?? true,
+      workersUnknown:
+        derived && !derived.workersKnown
+          ? driverOf(snapshot.kind).nouns.workersUnknown(snapshot).found
+          : null,
       concurrencyEstimated: derived?.concurrencyEstimated ?? false,
       eventsMissed: derived?.eventsMissed ?? 0,
     },
@@ -257,7 +261,7 @@ export class StatusApi {
               snapshot,
               this.options.rates(snapshot),
               this.options.sizing,
-              await this.recentFailures(snapshot.queue),
+              await this.recentFailures(snapshot),
             ),
           ),
         )
@@ -286,22 +290,22 @@ export class StatusApi {
     }
   }
 
-  private recentFailures(queue: string): Promise<RecentFailure[] | null> {
+  private recentFailures(snapshot: QueueSnapshot): Promise<RecentFailure[] | null> {
+    const queue = snapshot.queue;
     const { redis, logger } = this.options;
     if (!redis) return Promise.resolve(null);
     const now = Date.now();
     const cached = this.failures.get(queue);
     if (cached && now - cached.at < this.failuresTtlMs) return cached.reading;
-    const keys = new QueueKeys(
-      this.options.queuePrefixes?.[queue] ?? this.options.queuePrefix ?? 'bull',
-      queue,
-      this.options.queueKinds?.[queue] ?? 'bullmq',
-    );
-    const reading = readRecentFailures(redis, keys, 10).catch((error: unknown) => {
-      logger.warn({ err: error, queue }, 'could not read the recent failures');
-      this.failures.delete(queue);
-      return null;
-    });
+    // The snapshot carries the queue's prefix and kind, as its driver read them.
+    const keys = new QueueKeys(snapshot.prefix ?? 'bull', queue, snapshot.kind);
+    const reading = driverOf(keys.kind)
+      .readRecentFailures(redis, keys, 10)
+      .catch((error: unknown) => {
+        logger.warn({ err: error, queue }, 'could not read the recent failures');
+        this.failures.delete(queue);
+        return null;
+      });
     this.failures.set(queue, { at: now, reading });
     return reading;
   }

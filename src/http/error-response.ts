@@ -1,4 +1,4 @@
-import { isRedisOutOfMemory, isRedisUnavailable } from '../queue/redis-errors.js';
+import { isRedisOutOfMemory, isRedisUnavailable } from '../redis/redis-errors.js';
 import { ApiError } from './api-error.js';
 import type { ApiResponse } from './api-types.js';
 

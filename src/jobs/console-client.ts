@@ -1,9 +1,12 @@
-import type { JobDetail, JobPage, JobState } from './queue-jobs.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
+import type { JobDetail, JobPage, JobState } from '../queue/queue-jobs.js';
 
 /** One queue as the console API lists it. */
 export interface ConsoleQueue {
   name: string;
-  kind: 'bullmq' | 'rq';
+  kind: QueueKind;
+  kindLabel: string;
+  cleanable: string[];
   states: JobState[];
   actions: string[];
   paused: boolean;

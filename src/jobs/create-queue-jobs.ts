@@ -1,10 +1,9 @@
+import { driverOf } from '../kinds/registry.js';
+import type { QueueJobs } from '../queue/queue-jobs.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import type { RedisClient } from '../queue/redis-connection.js';
-import { BullmqJobs } from './bullmq-jobs.js';
-import type { QueueJobs } from './queue-jobs.js';
-import { RqJobs } from './rq-jobs.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 
-/** The jobs of one watched queue, BullMQ or RQ as its keys say, on the caller's client. */
+/** The jobs of one watched queue, as its kind's driver reads them, on the caller's client. */
 export function createQueueJobs(redis: RedisClient, keys: QueueKeys): QueueJobs {
-  return keys.kind === 'rq' ? new RqJobs(redis, keys) : new BullmqJobs(redis, keys);
+  return driverOf(keys.kind).createJobs(redis, keys);
 }

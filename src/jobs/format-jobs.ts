@@ -1,4 +1,4 @@
-import type { JobDetail, JobPage, JobSummary } from './queue-jobs.js';
+import type { JobDetail, JobPage, JobSummary } from '../queue/queue-jobs.js';
 
 /** `3m 20s ago`, `2h 5m ago`, `-` for none. */
 function ago(ms: number | null, now: number): string {

@@ -1,5 +1,6 @@
 import { status, type sendUnaryData, type Server } from '@grpc/grpc-js';
 import type { Logger } from '../config/logger.js';
+import { matchesQueuePattern } from '../kinds/queue-kind.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
 import { isActive, metricName, scalingValue } from '../scaling/scaling-decision.js';
 import type { ScalingSignals } from '../scaling/scaling-signals.js';
@@ -102,22 +103,37 @@ export class ExternalScalerService {
     return parseTriggerMetadata(ref?.scalerMetadata, this.opts.served, this.opts.sizing);
   }
 
-  private async snapshotOf(spec: TriggerSpec): Promise<{
-    snapshot: QueueSnapshot;
-    value: number;
-  }> {
+  /**
+   * The trigger's value and activity: of its queue, or for a pattern the sum over the served
+   * queues it matches now (latency: the oldest of them; none matching: 0, inactive).
+   */
+  private async answer(spec: TriggerSpec): Promise<{ active: boolean; value: number }> {
     const sample = await this.opts.signals.read({ forScaling: true });
-    const signal = this.opts.signals.signal(sample, spec.queue);
-    if (!signal) throw new ScalerError(status.NOT_FOUND, `queue ${spec.queue} is not sampled`);
-    return { snapshot: signal.snapshot, value: scalingValue(signal.snapshot, signal.rates, spec) };
+    const snapshots = spec.pattern
+      ? sample.queues.filter((q) => matchesQueuePattern(q, spec.pattern!))
+      : sample.queues.filter((q) => q.queue === spec.queue);
+    if (!spec.pattern && snapshots.length === 0) {
+      throw new ScalerError(status.NOT_FOUND, `queue ${spec.queue} is not sampled`);
+    }
+    const values = snapshots.map((snapshot) =>
+      scalingValue(snapshot, this.opts.signals.rates(snapshot), spec),
+    );
+    const waiting = snapshots.reduce((sum, q) => sum + q.backlog + q.counts.active, 0);
+    return {
+      active: waiting > spec.activationValue,
+      value:
+        spec.mode === 'latency'
+          ? Math.max(0, ...values)
+          : values.reduce((sum, value) => sum + value, 0),
+    };
   }
 
   readonly handlers: ExternalScalerHandlers = {
     IsActive: (call, callback) =>
       this.respond(callback, async () => {
         const spec = this.spec(call.request);
-        const { snapshot } = await this.snapshotOf(spec);
-        return { result: isActive(snapshot, spec.activationValue) };
+        const { active } = await this.answer(spec);
+        return { result: active };
       }),
 
     GetMetricSpec: (call, callback) =>
@@ -138,7 +154,7 @@ export class ExternalScalerService {
     GetMetrics: (call, callback) =>
       this.respond(callback, async () => {
         const spec = this.spec(call.request.scaledObjectRef);
-        const { value } = await this.snapshotOf(spec);
+        const { value } = await this.answer(spec);
         // Exactly one value: the HPA sums whatever is returned.
         return {
           metricValues: [
@@ -162,12 +178,33 @@ export class ExternalScalerService {
         return;
       }
       let last: boolean | undefined;
-      const unwatch = this.opts.watchers.watch(spec.queue, (snapshot) => {
-        const active = isActive(snapshot, spec.activationValue);
-        if (active === last) return;
-        last = active;
-        call.write({ result: active });
-      });
+      // A pattern follows the served queues it matched when KEDA opened the stream.
+      const queues = spec.pattern
+        ? (this.opts.signals.latest?.queues ?? [])
+            .filter((q) => matchesQueuePattern(q, spec.pattern!))
+            .map((q) => q.queue)
+        : [spec.queue];
+      const latest = new Map<string, QueueSnapshot>();
+      const unwatchers = queues.map((queue) =>
+        this.opts.watchers.watch(queue, (snapshot) => {
+          latest.set(queue, snapshot);
+          const waiting = [...latest.values()].reduce(
+            (sum, q) => sum + q.backlog + q.counts.active,
+            0,
+          );
+          const active = spec.pattern
+            ? waiting > spec.activationValue
+            : isActive(snapshot, spec.activationValue);
+          if (active === last) return;
+          last = active;
+          call.write({ result: active });
+        }),
+      );
+      if (queues.length === 0) {
+        last = false;
+        call.write({ result: false });
+      }
+      const unwatch = () => unwatchers.forEach((stop) => stop());
       const stop = () => {
         unwatch();
         this.streams.delete(call);

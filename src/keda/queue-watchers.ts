@@ -1,4 +1,6 @@
-import { duplicateRedis, type RedisClient } from '../queue/redis-connection.js';
+import type { QueueWatch } from '../kinds/driver.js';
+import { driverOf } from '../kinds/registry.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot } from '../queue/queue-snapshot.js';
@@ -16,15 +18,15 @@ export interface QueueWatchersOptions {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Watches one queue for `StreamIsActive`: a blocking read of BullMQ's events stream wakes it as
- * soon as a job is added (or anything else happens), and at the latest every `blockMs` (delayed
- * jobs becoming due add no event). An RQ queue has no events stream: it is sampled every `blockMs`. Each wake takes a fresh sample and hands it to every listener.
+ * Watches one queue for `StreamIsActive`: its driver's watch wakes it as soon as the queue may have
+ * changed (BullMQ: a blocking read of the events stream; a kind that publishes nothing: a timer),
+ * and at the latest every `blockMs`. Each wake takes a fresh sample and hands it to every listener.
  */
 class QueueWatcher {
   readonly listeners = new Set<SnapshotListener>();
   last?: QueueSnapshot;
   private stopped = false;
-  private readonly connection: RedisClient;
+  private readonly watch: QueueWatch;
   private readonly done: Promise<void>;
 
   constructor(
@@ -34,9 +36,7 @@ class QueueWatcher {
     private readonly logger: Logger,
     private readonly opts: Required<QueueWatchersOptions>,
   ) {
-    // Blocking reads need a connection of their own.
-    this.connection = duplicateRedis(redis, `qscale:watch:${keys.queue}`);
-    this.connection.on('error', () => undefined);
+    this.watch = driverOf(keys.kind).watch(redis, keys, { blockMs: opts.blockMs });
     this.done = this.loop().catch((error: unknown) =>
       this.logger.error({ err: error, queue: keys.queue }, 'queue watcher stopped'),
     );
@@ -51,31 +51,16 @@ class QueueWatcher {
   }
 
   private async loop(): Promise<void> {
-    if (this.keys.kind === 'rq') return this.poll();
-    const events = this.keys.bull('events');
-    let lastId: string | undefined;
     let lastEvaluation = 0;
     while (!this.stopped) {
       try {
-        if (lastId === undefined) {
-          // Start after the newest event, so nothing that happens from now on is missed.
-          const newest = (await this.connection.xrevrange(events, '+', '-', 'COUNT', 1))[0];
-          lastId = newest?.[0] ?? '0-0';
-        }
+        await this.watch.ready();
         const wait = lastEvaluation + this.opts.minIntervalMs - Date.now();
         if (wait > 0) await sleep(wait);
         lastEvaluation = Date.now();
         await this.evaluate();
         if (this.stopped) break;
-        const reply = (await this.connection.xread(
-          'BLOCK',
-          this.opts.blockMs,
-          'STREAMS',
-          events,
-          lastId,
-        )) as [string, [string, string[]][]][] | null;
-        const entries = reply?.[0]?.[1];
-        if (entries && entries.length > 0) lastId = entries[entries.length - 1]![0];
+        await this.watch.next();
       } catch (error) {
         if (this.stopped) break;
         this.logger.debug({ err: error, queue: this.keys.queue }, 'queue watcher read failed');
@@ -84,22 +69,9 @@ class QueueWatcher {
     }
   }
 
-  /** RQ publishes no event when a job is added: a fresh sample every `blockMs`. */
-  private async poll(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        await this.evaluate();
-      } catch (error) {
-        if (this.stopped) break;
-        this.logger.debug({ err: error, queue: this.keys.queue }, 'queue watcher read failed');
-      }
-      await sleep(Math.max(this.opts.blockMs, this.opts.minIntervalMs));
-    }
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
-    this.connection.disconnect();
+    await this.watch.close();
     await this.done;
   }
 }

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { isRedisOutOfMemory } from '../queue/redis-errors.js';
+import { isRedisOutOfMemory } from '../redis/redis-errors.js';
 
 /** Error details (the gRPC status message, and the log line of a rejection): at most this long. */
 export const MAX_DETAILS_CHARS = 1024;

@@ -1,3 +1,4 @@
+import type { QueueAddress } from '../kinds/queue-kind.js';
 import { readFile } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -18,6 +19,8 @@ export interface ScalerServerOptions {
   signals: ScalingSignals;
   watchers: QueueWatchers;
   logger: Logger;
+  /** The queues served now (discovery changes them); @defaultValue QUEUES' named queues */
+  served?: () => readonly QueueAddress[];
 }
 
 export interface RunningScalerServer {
@@ -57,10 +60,9 @@ export async function startScalerServer(
     signals: options.signals,
     watchers: options.watchers,
     served: {
-      queues: config.metrics.queues,
+      queues: options.served ?? config.metrics.queues,
       prefix: config.queue.prefix,
-      prefixes: config.metrics.queuePrefixes,
-      kinds: config.metrics.queueKinds,
+      patterns: config.metrics.queuePatterns,
     },
     sizing: config.scaler.sizing,
     logger,

@@ -7,36 +7,80 @@ import {
 } from '../scaling/scaling-decision.js';
 import type { SizingObjective } from '../scaling/worker-sizing.js';
 import { ScalerError, shown } from './scaler-error.js';
-import type { QueueKind } from '../config/config.js';
-import { splitQueueAddress } from '../config/queue-address.js';
+import { formatQueueAddress, namesItsKind, parseQueueEntry } from '../kinds/queue-addresses.js';
+import { isQueuePattern, type QueueAddress, type QueuePattern } from '../kinds/queue-kind.js';
 
 /** A ScaledObject trigger's `metadata`, validated. */
 export interface TriggerSpec extends ScalingOptions {
+  /** The queue's name, or the pattern as the trigger wrote it. */
   queue: string;
   prefix: string;
+  /** Set when `queue` is a pattern: the answer is the sum over the served queues it matches. */
+  pattern?: QueuePattern;
   targetValue: number;
   activationValue: number;
 }
 
-/** What the scaler serves: only these queues, each under its prefix. */
+/** What the scaler serves: only these queues (and those its patterns find). */
 export interface ServedQueues {
-  queues: readonly string[];
-  /** QUEUE_PREFIX: the prefix of every queue not in `prefixes`. */
+  /**
+   * The queues served, as QUEUES entries or addresses; a function when discovery changes them.
+   */
+  queues: readonly (string | QueueAddress)[] | (() => readonly QueueAddress[]);
+  /** QUEUE_PREFIX: the prefix of a plain queue name. */
   prefix: string;
-  /** Per-queue prefixes (QUEUES' `bullmq:<prefix>/<name>`). */
-  prefixes?: Readonly<Record<string, string>>;
-  /** Per-queue kinds (QUEUES' `rq:<name>`); `bullmq` for the rest. */
-  kinds?: Readonly<Record<string, QueueKind>>;
+  /** QUEUES' patterns, whose kind and prefix a pattern trigger may name. */
+  patterns?: readonly QueuePattern[];
+}
+
+function servedAddresses(served: ServedQueues): QueueAddress[] {
+  const queues = typeof served.queues === 'function' ? served.queues() : served.queues;
+  return queues.flatMap((q) => {
+    if (typeof q !== 'string') return [q];
+    const parsed = parseQueueEntry(q, served.prefix);
+    return typeof parsed === 'string' || isQueuePattern(parsed) ? [] : [parsed];
+  });
 }
 
 function describeServed(served: ServedQueues): string {
-  return served.queues
-    .map((queue) =>
-      served.kinds?.[queue] === 'rq'
-        ? `rq:${queue}`
-        : `bullmq:${served.prefixes?.[queue] ?? served.prefix}/${queue}`,
-    )
-    .join(', ');
+  return [
+    ...servedAddresses(served).map(formatQueueAddress),
+    ...(served.patterns ?? []).map((p) =>
+      formatQueueAddress({ kind: p.kind, prefix: p.prefix, name: p.pattern }),
+    ),
+  ].join(', ');
+}
+
+/**
+ * The served queue (or pattern) a trigger's `queue` names: a name, or an address
+ * `<kind>:…` as in QUEUES; undefined when the scaler does not serve it.
+ */
+function servedSelector(
+  raw: string,
+  prefixGiven: string | undefined,
+  served: ServedQueues,
+):
+  | { queue: string; prefix: string; pattern?: QueuePattern }
+  | { queue: string; prefix: string; missing: true } {
+  const addresses = servedAddresses(served);
+  const kindGiven = namesItsKind(raw);
+  const selector = parseQueueEntry(raw, prefixGiven ?? served.prefix);
+  if (typeof selector === 'string')
+    return { queue: raw, prefix: prefixGiven ?? served.prefix, missing: true };
+  if (isQueuePattern(selector)) {
+    const prefix = kindGiven ? selector.prefix : (prefixGiven ?? served.prefix);
+    const pattern = { ...selector, prefix };
+    const known =
+      addresses.some((a) => a.kind === pattern.kind && a.prefix === pattern.prefix) ||
+      (served.patterns ?? []).some((p) => p.kind === pattern.kind && p.prefix === pattern.prefix);
+    return known ? { queue: raw, prefix, pattern } : { queue: raw, prefix, missing: true };
+  }
+  const match = addresses.find((a) => a.name === selector.name);
+  const prefix = kindGiven ? selector.prefix : (prefixGiven ?? match?.prefix ?? served.prefix);
+  if (!match || match.prefix !== prefix || (kindGiven && match.kind !== selector.kind)) {
+    return { queue: selector.name, prefix, missing: true };
+  }
+  return { queue: selector.name, prefix };
 }
 
 /** The metadata keys the scaler reads (KEDA's own, such as scalerAddress, are ignored). */
@@ -131,26 +175,18 @@ export function parseTriggerMetadata(
   if (!raw) {
     throw new ScalerError(
       status.INVALID_ARGUMENT,
-      `trigger metadata "queue" is required: one of ${served.queues.join(', ')}`,
+      `trigger metadata "queue" is required: one of ${describeServed(served)}`,
     );
   }
-  // `queue` is a name, or an address `bullmq:<prefix>/<name>` or `rq:<name>` as in QUEUES.
-  const address = splitQueueAddress(raw);
-  const queue = address.name;
-  const servedPrefix = served.prefixes?.[queue] ?? served.prefix;
-  const servedKind = served.kinds?.[queue] ?? 'bullmq';
-  const prefix = address.prefix ?? (m.prefix?.trim() || servedPrefix);
-  const kindGiven = /^(rq|bullmq):/.test(raw);
-  if (
-    !served.queues.includes(queue) ||
-    prefix !== servedPrefix ||
-    (kindGiven && address.kind !== servedKind)
-  ) {
+  // `queue` is a name, a pattern, or an address `<kind>:…` as in QUEUES.
+  const selected = servedSelector(raw, m.prefix?.trim() || undefined, served);
+  if ('missing' in selected) {
     throw new ScalerError(
       status.NOT_FOUND,
-      `queue ${shown(queue)} with prefix ${shown(prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,
+      `queue ${shown(selected.queue)} with prefix ${shown(selected.prefix)} is not served by this scaler; it serves ${describeServed(served)} (QUEUES, QUEUE_PREFIX)`,
     );
   }
+  const { queue, prefix } = selected;
   const modeRaw = (m.mode ?? 'backlog').trim().toLowerCase();
   if (!SCALING_MODES.includes(modeRaw as ScalingMode)) {
     throw invalid('mode', m.mode ?? '', `one of ${SCALING_MODES.join(', ')}`);
@@ -173,6 +209,7 @@ export function parseTriggerMetadata(
   return {
     queue,
     prefix,
+    ...(selected.pattern && { pattern: selected.pattern }),
     mode,
     includeActive: includeRaw === 'true',
     targetValue,

@@ -1,4 +1,4 @@
-import type { QueueKind } from '../config/config.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
 
 /** The histograms workers keep per queue. */
 export type TelemetryHistogram = 'processing:completed' | 'processing:failed' | 'wait';

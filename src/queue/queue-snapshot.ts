@@ -21,7 +21,7 @@ export const JOB_STATES = [
   'failed',
 ] as const satisfies readonly (keyof JobCounts)[];
 
-import type { QueueKind } from '../config/config.js';
+import type { QueueKind } from '../kinds/queue-kind.js';
 
 /** A cumulative histogram as workers keep it in Redis. */
 export interface HistogramSnapshot {

@@ -1,7 +1,3 @@
-import type { RedisClient } from './redis-connection.js';
-import type { QueueKeys } from './queue-keys.js';
-import { lastLine, parseRqTime, readRqJobFields } from './rq-job-fields.js';
-
 /** One failed job as the status page lists it. */
 export interface RecentFailure {
   /** The job id (for file jobs: the file id). */
@@ -16,36 +12,11 @@ export interface RecentFailure {
   failedAt: number;
 }
 
-/**
- * The latest `limit` failed jobs of a Python RQ queue, newest first (the failed registry is scored
- * by expiry: failure time + failure_ttl), with the last line of their traceback from the job hash's
- * `exc_info` or, on Redis ≥ 5, the job's latest result (`rq:results:<id>`). Read-only, two round
- * trips, bounded by `limit`.
- */
-async function readRecentRqFailures(
-  redis: RedisClient,
-  keys: QueueKeys,
-  limit: number,
-): Promise<RecentFailure[]> {
-  const ids = await redis.zrevrange(keys.rq('failed'), 0, limit - 1);
-  const jobs = await readRqJobFields(redis, keys, ids, ['description', 'ended_at']);
-  return ids.map((id, index) => {
-    const { fields, traceback } = jobs[index]!;
-    const [description = null, endedAt = null] = fields;
-    return {
-      id,
-      name: description,
-      fileName: null,
-      error: shorten(lastLine(traceback)),
-      failedAt: Math.floor(parseRqTime(endedAt ?? undefined) ?? 0),
-    };
-  });
-}
-
 /** Error messages longer than this are cut: the page lists them, it does not archive them. */
 const MAX_ERROR_LENGTH = 500;
 
-function fileNameOf(data: string | null): string | null {
+/** `data.fileName` of a job whose data is JSON (a file job), else null. */
+export function fileNameOf(data: string | null): string | null {
   if (data === null) return null;
   try {
     const parsed = JSON.parse(data) as { fileName?: unknown } | null;
@@ -55,44 +26,15 @@ function fileNameOf(data: string | null): string | null {
   }
 }
 
-function shorten(text: string | null): string | null {
+/** An error message cut to what a page lists. */
+export function shortenError(text: string | null): string | null {
   if (text === null || text.length <= MAX_ERROR_LENGTH) return text;
   return `${text.slice(0, MAX_ERROR_LENGTH - 1)}…`;
 }
 
-/**
- * The latest `limit` failed jobs of a queue, newest first, with their error: `ZREVRANGE failed`
- * then one `HMGET` per job, pipelined (two round trips, read-only, cost bounded by `limit`). A job
- * whose hash was removed in between (removeOnFail) is listed without name and error.
- */
-export async function readRecentFailures(
-  redis: RedisClient,
-  keys: QueueKeys,
-  limit = 10,
-): Promise<RecentFailure[]> {
+/** Checks the `limit` a caller asks {@link readRecentFailures}-style readers for. */
+export function checkFailuresLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new RangeError(`readRecentFailures limit must be an integer 1-1000, got ${limit}`);
   }
-  if (keys.kind === 'rq') return readRecentRqFailures(redis, keys, limit);
-  const flat = await redis.zrevrange(keys.bull('failed'), 0, limit - 1, 'WITHSCORES');
-  const failed: { id: string; failedAt: number }[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    failed.push({ id: flat[i]!, failedAt: Number(flat[i + 1]) });
-  }
-  if (failed.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const { id } of failed) pipeline.hmget(keys.bull(id), 'failedReason', 'name', 'data');
-  const replies = (await pipeline.exec()) ?? [];
-  return failed.map(({ id, failedAt }, index) => {
-    const [error, reply] = replies[index] ?? [null, null];
-    if (error) throw error;
-    const [failedReason = null, name = null, data = null] = (reply ?? []) as (string | null)[];
-    return {
-      id,
-      name,
-      fileName: fileNameOf(data),
-      error: shorten(failedReason),
-      failedAt: Number.isFinite(failedAt) ? failedAt : 0,
-    };
-  });
 }

@@ -1,23 +1,21 @@
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
-import { queueKeysOf } from '../queue/watched-queues.js';
-import { QueueSampler } from '../queue/queue-sampler.js';
+import { QueueSampler } from '../sampling/queue-sampler.js';
 import { ScalingSignals } from './scaling-signals.js';
 
 /**
- * The shared scaling inputs for `queues` on one request-role connection, with the sample TTL,
+ * The shared scaling inputs for the queues of `keys` on one request-role connection, with the sample TTL,
  * Redis timeout and rate window of the config: what the sidecar and the local autoscaler read.
  * `readMemory`: samples carry Redis's `INFO memory` too (the sidecar's storage metrics).
  */
 export function scalingSignalsFor(
   config: Config,
   redis: RedisClient,
-  queues: readonly string[],
+  keys: readonly QueueKeys[],
   options: { readMemory?: boolean } = {},
-): { signals: ScalingSignals; keys: QueueKeys[] } {
-  const keys = queues.map((queue) => queueKeysOf(config, queue));
-  const sampler = new QueueSampler(redis, keys, {
+): { signals: ScalingSignals; sampler: QueueSampler } {
+  const sampler = new QueueSampler(redis, [...keys], {
     ttlMs: config.metrics.sampleTtlMs,
     timeoutMs: config.redis.timeoutMs,
     buckets: config.metrics.buckets,
@@ -28,5 +26,5 @@ export function scalingSignalsFor(
       : config.metrics.workerSeriesLimit,
     readMemory: options.readMemory ?? false,
   });
-  return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), keys };
+  return { signals: new ScalingSignals(sampler, config.scaler.rateWindowSeconds), sampler };
 }

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FILE_ID_PATTERN } from '../queue/file-job.js';
+import { FILE_ID_PATTERN } from '../pipeline/file-job.js';
 import { BlobNotFoundError, type BlobStorage, type BlobWriter } from './blob-storage.js';
 
 const SAFE_ID = FILE_ID_PATTERN;

@@ -1,10 +1,10 @@
 import { Worker } from 'bullmq';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import type { Embedder } from '../embedding/embedder.js';
-import { FILE_ID_PATTERN, type FileJobData, type FileJobResult } from '../queue/file-job.js';
-import type { FileRecords } from '../queue/file-records.js';
+import { FILE_ID_PATTERN, type FileJobData, type FileJobResult } from '../pipeline/file-job.js';
+import type { FileRecords } from '../pipeline/file-records.js';
 import type { BlobStorage } from '../storage/blob-storage.js';
 import { QueueKeys } from '../queue/queue-keys.js';
 import { ExtractionSandbox } from './extract/extraction-sandbox.js';

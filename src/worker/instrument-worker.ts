@@ -6,7 +6,7 @@ import { DEFAULT_BUCKETS } from '../config/config.js';
 import type { Logger } from '../config/logger.js';
 import { toWorkerIdCharacters, WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { QueueKeys } from '../queue/queue-keys.js';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { jobOutcome } from './job-outcome.js';
 import { WorkerTelemetry } from './worker-telemetry.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from '../queue/redis-connection.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { Logger } from '../config/logger.js';
 import { WORKER_ID_PATTERN } from '../config/worker-id.js';
 import { bucketField, bucketFor } from '../queue/histogram-fields.js';

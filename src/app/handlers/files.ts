@@ -3,7 +3,7 @@ import { ApiError } from '../../http/api-error.js';
 import type { ApiRequest, ApiResponse } from '../../http/api-types.js';
 import { removeFile } from '../file-removal.js';
 import { fileView } from '../file-view.js';
-import type { FilePosition, FileRecord, FileStatus } from '../../queue/file-record.js';
+import type { FilePosition, FileRecord, FileStatus } from '../../pipeline/file-record.js';
 
 const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

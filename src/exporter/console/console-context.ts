@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../../config/logger.js';
-import type { QueueJobs } from '../../jobs/queue-jobs.js';
+import type { QueueJobs } from '../../queue/queue-jobs.js';
 import type { HistoryPoint } from '../queue-history.js';
 import type { ApiRequest } from '../../http/api-types.js';
 import type { Actor, ConsoleAccess } from './console-access.js';

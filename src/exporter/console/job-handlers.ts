@@ -1,13 +1,13 @@
 import { ApiError } from '../../http/api-error.js';
-import { isRedisUnavailable } from '../../queue/redis-errors.js';
+import { isRedisUnavailable } from '../../redis/redis-errors.js';
 import type { ApiResponse } from '../../http/api-types.js';
 import {
   JobActionError,
-  jobStatesOf,
   type JobAction,
   type JobState,
   type QueueJobs,
-} from '../../jobs/queue-jobs.js';
+} from '../../queue/queue-jobs.js';
+import { driverOf } from '../../kinds/registry.js';
 import type { ConsoleContext, ConsoleRequest } from './console-context.js';
 
 /**
@@ -44,14 +44,14 @@ function jobIdOf(req: ConsoleRequest): string {
 }
 
 function stateOf(jobs: QueueJobs, raw: unknown, fallback?: JobState): JobState {
-  const states = jobStatesOf(jobs.kind);
+  const states = driverOf(jobs.kind).jobStates;
   if (raw === undefined && fallback !== undefined) return fallback;
   if (typeof raw === 'string' && (states as readonly string[]).includes(raw))
     return raw as JobState;
   throw new ApiError(
     400,
     'invalid_state',
-    `"state" must be one of ${states.join(', ')} (the states of ${jobs.kind === 'rq' ? 'an RQ' : 'a BullMQ'} queue)`,
+    `"state" must be one of ${states.join(', ')} (the states of ${driverOf(jobs.kind).nouns.withArticle} queue)`,
   );
 }
 
@@ -78,7 +78,7 @@ function requireSupported(jobs: QueueJobs, action: JobAction): void {
     throw new ApiError(
       400,
       'unsupported_action',
-      `${jobs.kind === 'rq' ? 'RQ' : 'BullMQ'} queues do not support "${action}"; this queue supports ${jobs.supported.join(', ')}`,
+      `${driverOf(jobs.kind).nouns.label} queues do not support "${action}"; this queue supports ${jobs.supported.join(', ')}${driverOf(jobs.kind).nouns.refusedActions ? `. ${driverOf(jobs.kind).nouns.refusedActions}` : ''}`,
     );
   }
 }
@@ -110,7 +110,9 @@ export async function listQueues(ctx: ConsoleContext, req: ConsoleRequest): Prom
     [...ctx.jobs.values()].map(async (jobs) => ({
       name: jobs.queue,
       kind: jobs.kind,
-      states: jobStatesOf(jobs.kind),
+      kindLabel: driverOf(jobs.kind).nouns.label,
+      states: driverOf(jobs.kind).jobStates,
+      cleanable: driverOf(jobs.kind).cleanableStates,
       actions: jobs.supported,
       paused: await jobs.isPaused().catch(() => {
         redisUp = false;

@@ -7,10 +7,6 @@
   const REFRESH_MS = 2000;
   const PAGE_SIZE = 20;
   const TOKEN_KEY = 'qscale-action-token';
-  const CLEANABLE = {
-    bullmq: ['completed', 'failed', 'delayed', 'waiting', 'prioritized'],
-    rq: ['finished', 'failed', 'canceled'],
-  };
   const ACTION_LABELS = {
     retry: 'Retry',
     remove: 'Remove',
@@ -128,7 +124,9 @@
     for (const button of document.querySelectorAll('#jobs-card button[data-action]')) {
       const supported = view.queue?.actions.includes(button.dataset.action) ?? false;
       button.disabled = !supported || !(permission.allowed || permission.needsToken);
-      button.title = supported ? '' : `Not supported for ${view.queue?.kind} queues`;
+      button.title = supported
+        ? ''
+        : `Not supported for ${view.queue?.kindLabel ?? view.queue?.kind} queues`;
     }
     $('queue-pause').hidden = view.queue?.paused === true;
     $('queue-resume').hidden = view.queue?.paused !== true;
@@ -158,7 +156,7 @@
       tab.setAttribute('aria-selected', String(tab.dataset.state === view.state));
     }
     $('clean-state').replaceChildren(
-      ...(CLEANABLE[view.queue?.kind] ?? []).map((state) => new Option(state, state)),
+      ...(view.queue?.cleanable ?? []).map((state) => new Option(state, state)),
     );
   }
 

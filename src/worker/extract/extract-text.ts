@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { HtmlToTextOptions } from 'html-to-text';
-import type { FileType } from '../../queue/file-types.js';
+import type { FileType } from '../../pipeline/file-types.js';
 import { ExtractionError } from './extraction-error.js';
 
 type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');

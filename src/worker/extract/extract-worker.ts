@@ -1,6 +1,6 @@
 // The entry of an extraction thread (see ExtractionSandbox): one request at a time, by message.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { FileType } from '../../queue/file-types.js';
+import type { FileType } from '../../pipeline/file-types.js';
 import type { ChunkOptions } from '../chunker.js';
 import type { ChunkedText, ContentLimits } from './extraction-limits.js';
 import { chunkWithinLimits, extractWithinLimits } from './extraction-limits.js';

@@ -1,4 +1,4 @@
-import type { FileType } from '../../queue/file-types.js';
+import type { FileType } from '../../pipeline/file-types.js';
 import { chunkText, type ChunkOptions } from '../chunker.js';
 import { checkDocxArchive } from './docx-precheck.js';
 import { ExtractionError } from './extraction-error.js';

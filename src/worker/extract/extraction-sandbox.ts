@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { FileType } from '../../queue/file-types.js';
+import type { FileType } from '../../pipeline/file-types.js';
 import type { ExtractReply, ExtractRequest } from './extract-worker.js';
 import { ExtractionError } from './extraction-error.js';
 import type { ChunkOptions } from '../chunker.js';
