@@ -243,6 +243,11 @@ describe('the sidecar for Celery queues', () => {
       const live = doctor.checks.find((c) => c.name === 'live workers')!;
       expect(live).toMatchObject({ status: 'WARN' });
       expect(live.fix).toContain('worker_send_task_events');
+      // Celery keeps no failed tasks in the broker: a one-shot doctor says it cannot know the
+      // hour's failures, not that there were none.
+      const failures = doctor.checks.find((c) => c.name === 'failures (last hour)')!;
+      expect(failures.found).toContain('failures before that are unknown');
+      expect(failures.details).toMatchObject({ earlierUnknown: true });
     } finally {
       await worker.kill();
       scaler.close();

@@ -57,7 +57,12 @@ export async function queueChecks(
     reasons.set(message, (reasons.get(message) ?? 0) + 1);
   }
   const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
-  checks.push(failuresCheck(failures.count, top, failures.fix, failures.approximate));
+  // A kind that keeps no failed jobs (Celery) heard failures only from some moment on.
+  const heardSeconds =
+    failures.heardSince !== undefined && failures.heardSince > since
+      ? Math.max(0, Math.round((Date.now() - failures.heardSince) / 1000))
+      : undefined;
+  checks.push(failuresCheck(failures.count, top, failures.fix, failures.approximate, heardSeconds));
   return checks;
 }
 
@@ -66,17 +71,29 @@ function failuresCheck(
   top: [string, number][],
   fix: string,
   approximate = false,
+  heardSeconds?: number,
 ): DoctorCheck {
+  const partial = heardSeconds !== undefined;
+  const window = partial ? `in the ${heardSeconds} s its events were heard` : 'in the last hour';
+  const earlier = partial
+    ? '; failures before that are unknown: the queue keeps no failed jobs, only its events tell (the sidecar, which listens all the time, counts them in its metrics; or read the worker logs)'
+    : '';
   return {
     area: 'queue',
     name: 'failures (last hour)',
     status: failedLastHour > 0 ? 'WARN' : 'OK',
     found:
       failedLastHour > 0
-        ? `${approximate ? 'at least ' : ''}${failedLastHour} jobs failed in the last hour (not acknowledged); most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}`
-        : 'no job failed in the last hour (or every failure was acknowledged)',
+        ? `${approximate || partial ? 'at least ' : ''}${failedLastHour} jobs failed ${window} (not acknowledged); most common: ${top.map(([m, n]) => `${n}× "${m}"`).join('; ')}${earlier}`
+        : partial
+          ? `no job failure heard ${window}${earlier}`
+          : 'no job failed in the last hour (or every failure was acknowledged)',
     ...(failedLastHour > 0 && { fix }),
-    details: { failedLastHour, topErrors: top.map(([message, count]) => ({ message, count })) },
+    details: {
+      failedLastHour,
+      topErrors: top.map(([message, count]) => ({ message, count })),
+      ...(partial && { heardSeconds, earlierUnknown: true }),
+    },
   };
 }
 

@@ -58,6 +58,12 @@ export interface FailuresSince {
   messages: string[];
   /** What to do about them. */
   fix: string;
+  /**
+   * For a kind that keeps no failed jobs in Redis (Celery: only its events tell): the moment
+   * (epoch ms) since which failures were heard. Later than the asked moment, earlier failures are
+   * unknown, not absent.
+   */
+  heardSince?: number;
 }
 
 /** Live workers as the library counts them; `count: null` when they cannot be counted. */

@@ -71,10 +71,10 @@ export const celeryDriver = {
       })),
     ),
   failuresSince: (redis, keys, since) => {
-    const recent = (celeryEventsOf(redis)?.failures(keys.queue, 100) ?? []).filter(
-      (f) => f.failedAt >= since,
-    );
+    const events = celeryEventsOf(redis);
+    const recent = (events?.failures(keys.queue, 100) ?? []).filter((f) => f.failedAt >= since);
     return Promise.resolve({
+      heardSince: events?.heardSince ?? Date.now(),
       count: recent.length,
       approximate: recent.length === 100,
       messages: recent.map((f) => f.error ?? 'no message'),

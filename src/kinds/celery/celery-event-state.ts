@@ -129,10 +129,15 @@ export class CeleryEventState {
   private sent = false;
   private unattributed = 0;
 
+  /** When these events began to be heard (epoch ms): nothing earlier is known. */
+  readonly heardSince: number;
+
   constructor(
     private readonly bounds: readonly number[],
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.heardSince = now();
+  }
 
   private numbers(queue: string): QueueNumbers | undefined {
     let numbers = this.queues.get(queue);
