@@ -16,6 +16,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The RQ tests enqueue with RQ's Python API and run a real `rq worker` (Debian's RQ 1.13).
 { command -v rq && "$(head -1 "$(command -v rq)" | sed 's/^#! *//')" -c 'import rq'; } >/dev/null 2>&1 \
   || missing+=(python3-rq)
+# The Celery tests send tasks with Celery's API and run real Celery workers (Debian's Celery 5.2, in
+# /usr/bin/python3: a python3 of pyenv's first on PATH does not have it).
+/usr/bin/python3 -c 'import celery' >/dev/null 2>&1 || missing+=(python3-celery)
 
 if [ "${1:-}" = "--packages" ]; then
   echo "${missing[*]}"

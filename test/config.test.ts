@@ -231,7 +231,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ QUEUES: 'a,bullmq:{x}/a' })).toThrow(/"a" is listed twice/);
     expect(() => loadConfig({ QUEUES: 'bullmq:/a' })).toThrow(/has prefix ""/);
     expect(() => loadConfig({ QUEUES: 'sidekiq:a' })).toThrow(
-      /not a queue name, bullmq:<prefix>\/<name> or rq:<name>/,
+      /not a queue name, bullmq:<prefix>\/<name>, rq:<name> or celery:<queue>/,
+    );
+  });
+
+  it('should read celery:<queue> entries, and refuse them on a Redis Cluster', () => {
+    expect(loadConfig({ QUEUES: 'celery:images,celery:default' }).metrics.queues).toEqual([
+      { kind: 'celery', prefix: 'celery', name: 'images' },
+      { kind: 'celery', prefix: 'celery', name: 'default' },
+    ]);
+    expect(() => loadConfig({ QUEUES: 'celery:a b' })).toThrow(/celery:<queue>/);
+    expect(() =>
+      loadConfig({ REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{b}', QUEUES: 'celery:images' }),
+    ).toThrow(
+      /"celery:images" is a Celery queue: kombu's Redis transport does not run on Redis Cluster/,
     );
   });
 });

@@ -7,7 +7,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig, type Env } from '../src/config/load-config.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { SETTINGS } from '../src/config/settings.js';
 import { parseTriggerMetadata } from '../src/keda/trigger-metadata.js';
 import { chartValuesRows, documentedValuesRows } from '../harness/chart-values-table.js';
@@ -60,26 +60,6 @@ function kustomizeOnce(dir: string): unknown[] {
     kustomized.set(dir, objects);
   }
   return objects;
-}
-
-/** Whether this build's config parses a `celery:` queue address (issue 24 adds the Celery kind). */
-const KNOWS_CELERY = (() => {
-  try {
-    loadConfig({ QUEUES: 'celery:celery', REDIS_URL: 'redis://redis:6379' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-/**
- * The chart writes any queue address into QUEUES; ci/sidecar-values.yaml watches a Celery queue.
- * Until this build's sidecar knows the Celery kind, its settings are checked without it.
- */
-function withoutUnknownQueueKinds(env: Env): Env {
-  if (KNOWS_CELERY || env.QUEUES === undefined) return env;
-  const queues = env.QUEUES.split(',').filter((queue) => !queue.startsWith('celery:'));
-  return { ...env, QUEUES: queues.join(',') };
 }
 
 /** The ci/ file of a name: `keda` → charts/qscale/ci/keda-values.yaml. */
@@ -179,7 +159,6 @@ describe('charts/qscale rendered', () => {
         namespace: (target.options as RenderOptions).namespace ?? 'qscale',
         createsNamespace: false,
         otherNamespaces: { 'ConfigMap/qscale-dashboard': 'monitoring' },
-        adjustEnv: withoutUnknownQueueKinds,
       });
     });
   }
@@ -398,10 +377,8 @@ describe('charts/qscale in sidecar mode (ci/sidecar-values.yaml)', () => {
         'qscale-exporter.qscale.svc.cluster.local:6000',
       );
     }
-    const config = loadConfig(
-      withoutUnknownQueueKinds({ ...env, REDIS_URL: 'redis://app-redis:6379' }),
-    );
-    for (const scaledObject of scaledObjects.slice(0, KNOWS_CELERY ? 3 : 2)) {
+    const config = loadConfig({ ...env, REDIS_URL: 'redis://app-redis:6379' });
+    for (const scaledObject of scaledObjects) {
       const spec = parseTriggerMetadata(
         scaledObject.spec.triggers[0]!.metadata,
         {

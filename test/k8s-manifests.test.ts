@@ -328,64 +328,80 @@ describe('k8s manifests', () => {
   }
 });
 
-describe('k8s/examples/rq: the sidecar and KEDA for an existing Python RQ app', () => {
-  let objects: unknown[];
-  beforeAll(() => {
-    objects = render('k8s/examples/rq');
-  });
+/** The examples of docs/watching-other-apps.md: a worker Deployment, the sidecar, a ScaledObject. */
+const EXAMPLES = [
+  {
+    dir: 'k8s/examples/rq',
+    app: 'Python RQ',
+    namespace: 'my-rq-app',
+    command: ['rq', 'worker'],
+    kind: 'rq',
+    spec: { queue: 'file_processing', prefix: 'rq', mode: 'workers', targetWaitSeconds: 30 },
+  },
+  {
+    dir: 'k8s/examples/celery',
+    app: 'Celery',
+    namespace: 'my-celery-app',
+    command: ['celery', '-A'],
+    kind: 'celery',
+    spec: { queue: 'images', prefix: 'celery', mode: 'backlog', targetValue: 8 },
+  },
+] as const;
 
-  it('should render valid objects in one namespace', () => {
-    for (const object of objects) validateObject(object);
-    expect(
-      new Set(objects.map((o) => (o as { metadata: { namespace?: string } }).metadata.namespace)),
-    ).toEqual(new Set(['my-rq-app']));
-  });
+for (const example of EXAMPLES) {
+  describe(`${example.dir}: the sidecar and KEDA for an existing ${example.app} app`, () => {
+    let objects: unknown[];
+    beforeAll(() => {
+      objects = render(example.dir);
+    });
 
-  it("should scale the RQ worker Deployment on the sidecar's workers mode for an rq: queue", () => {
-    const [scaledObject, ...others] = objects.filter(ScaledObject.is);
-    expect(others).toEqual([]);
-    const target = scaledObject!.spec.scaleTargetRef.name;
-    const worker = deployment(objects, target)!;
-    expect(worker.spec!.template.spec!.containers[0]!.command?.slice(0, 2)).toEqual([
-      'rq',
-      'worker',
-    ]);
-    const sidecar = deployment(objects, 'qscale-exporter')!;
-    const env = Object.fromEntries(
-      (sidecar.spec!.template.spec!.containers[0]!.env ?? [])
-        .filter((e) => e.value !== undefined)
-        .map((e) => [e.name, e.value!]),
-    );
-    const config = loadConfig({ ...env, REDIS_URL: 'redis://redis:6379' });
-    expect(config.metrics.queues.map((q) => q.kind)).toEqual(['rq']);
-    const trigger = scaledObject!.spec.triggers[0]!;
-    const spec = parseTriggerMetadata(
-      trigger.metadata,
-      {
-        queues: config.metrics.queues,
-        prefix: config.queue.prefix,
-        patterns: config.metrics.queuePatterns,
-      },
-      { targetWaitSeconds: 60 },
-    );
-    expect(spec).toMatchObject({
-      queue: 'file_processing',
-      prefix: 'rq',
-      mode: 'workers',
-      targetWaitSeconds: 30,
+    it('should render valid objects in one namespace', () => {
+      for (const object of objects) validateObject(object);
+      expect(
+        new Set(objects.map((o) => (o as { metadata: { namespace?: string } }).metadata.namespace)),
+      ).toEqual(new Set([example.namespace]));
     });
-    const address = trigger.metadata.scalerAddress ?? '';
-    const [, name, namespace, port] =
-      /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)$/.exec(address) ?? [];
-    const service = objects
-      .filter(Service.is)
-      .find((s) => s.metadata?.name === name && s.metadata?.namespace === namespace);
-    expect(service?.spec?.ports?.find((p) => p.port === Number(port))).toMatchObject({
-      appProtocol: 'grpc',
+
+    it(`should scale the worker Deployment on the sidecar's scaler for a ${example.kind}: queue`, () => {
+      const [scaledObject, ...others] = objects.filter(ScaledObject.is);
+      expect(others).toEqual([]);
+      const target = scaledObject!.spec.scaleTargetRef.name;
+      const worker = deployment(objects, target)!;
+      expect(worker.spec!.template.spec!.containers[0]!.command?.slice(0, 2)).toEqual([
+        ...example.command,
+      ]);
+      const sidecar = deployment(objects, 'qscale-exporter')!;
+      const env = Object.fromEntries(
+        (sidecar.spec!.template.spec!.containers[0]!.env ?? [])
+          .filter((e) => e.value !== undefined)
+          .map((e) => [e.name, e.value!]),
+      );
+      const config = loadConfig({ ...env, REDIS_URL: 'redis://redis:6379' });
+      expect(config.metrics.queues.map((q) => q.kind)).toEqual([example.kind]);
+      const trigger = scaledObject!.spec.triggers[0]!;
+      const spec = parseTriggerMetadata(
+        trigger.metadata,
+        {
+          queues: config.metrics.queues,
+          prefix: config.queue.prefix,
+          patterns: config.metrics.queuePatterns,
+        },
+        { targetWaitSeconds: 60 },
+      );
+      expect(spec).toMatchObject(example.spec);
+      const address = trigger.metadata.scalerAddress ?? '';
+      const [, name, namespace, port] =
+        /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)$/.exec(address) ?? [];
+      const service = objects
+        .filter(Service.is)
+        .find((s) => s.metadata?.name === name && s.metadata?.namespace === namespace);
+      expect(service?.spec?.ports?.find((p) => p.port === Number(port))).toMatchObject({
+        appProtocol: 'grpc',
+      });
+      expect(Number(port)).toBe(Number(env.KEDA_PORT));
     });
-    expect(Number(port)).toBe(Number(env.KEDA_PORT));
   });
-});
+}
 
 describe('validateObject', () => {
   const deploymentWithPort = (containerPort: unknown) => ({

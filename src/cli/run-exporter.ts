@@ -157,6 +157,7 @@ export async function runExporter(
     () => discovery.close(),
     async () => recorder?.close(),
     () => Promise.all([...jobs.values()].map((queueJobs) => queueJobs.close())),
+    () => sampler.close(),
     () => redis.quit(),
   ];
   const keeper = keepQueuesRead(signals, logger);

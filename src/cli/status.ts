@@ -84,11 +84,12 @@ export async function collectStatus(
       ? parseClusterNodes(String(await redis.cluster('NODES')))
       : undefined;
     const allKeys = (await currentWatchedQueues(redis, config)).queues.map((q) => q.keys);
-    const sample = await new QueueSampler(redis, allKeys, {
+    const sampler = new QueueSampler(redis, allKeys, {
       ttlMs: 0,
       timeoutMs,
       buckets: config.metrics.buckets,
-    }).sample();
+    });
+    const sample = await sampler.sample().finally(() => sampler.close());
     const queues: QueueReport[] = [];
     for (const [index, keys] of allKeys.entries()) {
       const snapshot = sample.queues[index]!;

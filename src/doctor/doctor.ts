@@ -108,11 +108,12 @@ export async function runDoctor(
           details: { watched: allKeys.length, leftOut: watched.leftOut },
         });
       }
-      const sample = await new QueueSampler(redis, allKeys, {
+      const sampler = new QueueSampler(redis, allKeys, {
         ttlMs: 0,
         timeoutMs: opts.timeoutMs,
         buckets: config.metrics.buckets,
-      }).sample();
+      });
+      const sample = await sampler.sample().finally(() => sampler.close());
       const now = Date.now();
       const expectedWorkers = opts.expectedWorkers ?? kubernetes?.expectedWorkers;
       for (const [index, keys] of allKeys.entries()) {

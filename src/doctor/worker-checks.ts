@@ -50,9 +50,7 @@ export async function workerChecks(
       area: 'workers',
       name: 'live workers',
       status: 'WARN',
-      found:
-        'the workers send no qscale telemetry and Redis refuses CLIENT LIST, so live workers cannot be counted',
-      fix: "allow CLIENT LIST for the sidecar's Redis user (ACL +client|list), or add qscale telemetry to the workers: instrumentWorker(worker)",
+      ...nouns.workersUnknown(snapshot),
       details: { live: null, source },
     });
   } else if (totals.live === 0 && snapshot.backlog > 0) {

@@ -48,6 +48,8 @@ export interface QueueStatus {
     source: 'instrumented' | 'derived';
     from: string | null;
     workersKnown: boolean;
+    /** Why live workers cannot be counted (the queue driver's words); null when they can. */
+    workersUnknown: string | null;
     concurrencyEstimated: boolean;
     /** BullMQ: events trimmed from the events stream before the sidecar read them. */
     eventsMissed: number;
@@ -184,6 +186,10 @@ export function queueStatus(
       source: snapshot.telemetry ?? 'instrumented',
       from: derived?.from ?? null,
       workersKnown: derived?.workersKnown ?? true,
+      workersUnknown:
+        derived && !derived.workersKnown
+          ? driverOf(snapshot.kind).nouns.workersUnknown(snapshot).found
+          : null,
       concurrencyEstimated: derived?.concurrencyEstimated ?? false,
       eventsMissed: derived?.eventsMissed ?? 0,
     },

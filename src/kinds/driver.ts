@@ -91,6 +91,16 @@ export interface KindNouns {
   };
   /** How the live workers were counted, for `doctor`: `{ noun, source }`. */
   whoCounts(snapshot: QueueSnapshot): { noun: string; source: string };
+  /**
+   * What `doctor` says when derived telemetry cannot count the live workers
+   * (`derived.workersKnown` false), and how to fix it.
+   */
+  workersUnknown(snapshot: QueueSnapshot): { found: string; fix: string };
+  /**
+   * Why the console's actions this kind does not support are impossible, appended to their
+   * refusal (Celery: a message in a list has no state to act on); undefined when nothing to add.
+   */
+  refusedActions?: string;
   /** How to start workers for the queue, for `doctor`. */
   startWorkers(queue: string): string;
   /** What happens to the jobs of a worker that died, for `doctor`. */

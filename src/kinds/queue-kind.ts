@@ -2,7 +2,7 @@
  * Which job-queue library owns a queue's keys. Each kind has one driver (`registry.ts`); adding a
  * kind here without a driver, or a driver without its kind, fails to compile.
  */
-export type QueueKind = 'bullmq' | 'rq';
+export type QueueKind = 'bullmq' | 'rq' | 'celery';
 
 /** One queue as QUEUES names it: its kind, its key prefix and its name. */
 export interface QueueAddress {

@@ -1,4 +1,5 @@
 import { bullmqDriver } from './bullmq/bullmq-driver.js';
+import { celeryDriver } from './celery/celery-driver.js';
 import type { QueueKindDriver } from './driver.js';
 import type { QueueKind } from './queue-kind.js';
 import { rqDriver } from './rq/rq-driver.js';
@@ -10,6 +11,7 @@ import { rqDriver } from './rq/rq-driver.js';
 export const DRIVERS = {
   bullmq: bullmqDriver,
   rq: rqDriver,
+  celery: celeryDriver,
 } satisfies Record<QueueKind, QueueKindDriver>;
 
 /** The kind a plain QUEUES entry (no `<kind>:`) names. */

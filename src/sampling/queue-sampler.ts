@@ -78,6 +78,17 @@ export class QueueSampler {
     this.cached = undefined;
   }
 
+  /**
+   * Closes every queue's reader (a Celery queue's holds a pub/sub subscription). Idempotent; a
+   * sample after it reads without them.
+   */
+  async close(): Promise<void> {
+    const readers = [...this.readers.values()];
+    this.readers.clear();
+    this.queues = [];
+    await Promise.all(readers.map((reader) => reader.close?.().catch(() => undefined)));
+  }
+
   /** Names of the sampled queues, in order. */
   get queueNames(): string[] {
     return this.queues.map((keys) => keys.queue);

@@ -78,7 +78,7 @@ function requireSupported(jobs: QueueJobs, action: JobAction): void {
     throw new ApiError(
       400,
       'unsupported_action',
-      `${driverOf(jobs.kind).nouns.label} queues do not support "${action}"; this queue supports ${jobs.supported.join(', ')}`,
+      `${driverOf(jobs.kind).nouns.label} queues do not support "${action}"; this queue supports ${jobs.supported.join(', ')}${driverOf(jobs.kind).nouns.refusedActions ? `. ${driverOf(jobs.kind).nouns.refusedActions}` : ''}`,
     );
   }
 }

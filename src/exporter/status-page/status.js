@@ -383,7 +383,9 @@ function renderTelemetry(queue) {
     `from ${t.from}, since the sidecar started.`,
   ];
   if (t.concurrencyEstimated) parts.push('Concurrency per worker is estimated.');
-  if (!t.workersKnown) parts.push('Live workers cannot be counted (CLIENT LIST refused).');
+  if (!t.workersKnown) {
+    parts.push(`Live workers cannot be counted: ${t.workersUnknown ?? 'unknown reason'}.`);
+  }
   if (t.eventsMissed > 0) {
     parts.push(
       `${t.eventsMissed} events were trimmed from the events stream before the sidecar read them: jobs done are undercounted.`,

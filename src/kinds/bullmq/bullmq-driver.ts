@@ -43,6 +43,11 @@ export const bullmqDriver = {
             source: 'bullmq',
           }
         : { noun: 'workers with a live qscale heartbeat', source: 'qscale' },
+    workersUnknown: () => ({
+      found:
+        'the workers send no qscale telemetry and Redis refuses CLIENT LIST, so live workers cannot be counted',
+      fix: "allow CLIENT LIST for the sidecar's Redis user (ACL +client|list), or add qscale telemetry to the workers: instrumentWorker(worker)",
+    }),
     startWorkers: () =>
       'start workers (qscale worker; in Kubernetes: kubectl -n <ns> get pods -l app.kubernetes.io/component=worker, and the autoscaler below)',
     orphanedJobs:

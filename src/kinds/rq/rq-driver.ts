@@ -35,6 +35,11 @@ export const rqDriver = {
       };
     },
     whoCounts: () => ({ noun: 'RQ workers registered for the queue', source: 'rq' }),
+    // RQ workers register in rq:workers:<queue>: they can always be counted.
+    workersUnknown: () => ({
+      found: 'the RQ workers of the queue could not be read',
+      fix: 'check that the sidecar reads the RQ app’s own Redis (REDIS_URL)',
+    }),
     startWorkers: (queue) =>
       `start RQ workers (rq worker ${queue}; in Kubernetes: kubectl -n <ns> get pods of the worker Deployment, and the autoscaler below)`,
     orphanedJobs:
