@@ -22,7 +22,9 @@
  *      heartbeat costs Redis (usec of the report script), which is where the work moved;
  *   c. 1, 10, 50 and 500 BullMQ queues of 1 000 waiting jobs and 1 live worker each, and 10, 50
  *      and 500 RQ queues of 100 waiting jobs and 1 registered worker each (their `other`: what a
- *      per-queue RQ exporter reads: the queue's length, each registry's size, the workers' hashes);
+ *      per-queue RQ exporter reads: the queue's length, each registry's size, the workers' hashes),
+ *      and 10, 50 and 500 Celery queues of 20 messages sent by Celery itself (their `other`: the
+ *      lengths of each queue's lists, as celery-exporter reads them);
  *   d. a queue whose workers have no qscale telemetry (derived numbers from BullMQ's events
  *      stream) with 0, 2 000 and 20 000 events since the last read, beside an instrumented one.
  *
@@ -54,6 +56,10 @@ import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import type { TestRedisServer } from '../harness/redis-server.js';
 import { rqPythonRun } from '../harness/rq.js';
+import { celeryPythonRun } from '../harness/celery.js';
+import { CeleryKeys } from '../src/kinds/celery/celery-keys.js';
+import { parseQueueEntry } from '../src/kinds/queue-addresses.js';
+import { watchedQueue } from '../src/kinds/watched-queue.js';
 import {
   addCalls,
   callsDelta,
@@ -77,6 +83,8 @@ const DIMENSIONS = process.env.BENCH_DIMENSIONS ?? 'abcd';
 const MAX_QUEUES = envPositiveInt('BENCH_MAX_QUEUES', 500);
 /** Waiting jobs per RQ queue of the queues dimension (RQ's enqueue is Python, and slower). */
 const RQ_WAITING = 100;
+/** Waiting messages per Celery queue of the queues dimension. */
+const CELERY_WAITING = 20;
 const BLOCK = 20;
 const WARMUP = 20;
 const ADD_BATCH = 5000;
@@ -247,6 +255,7 @@ function scrapers(clients: Clients, cases: Case[]) {
       other: () =>
         Promise.all(
           c.queues.map(async (q, i) => {
+            if (q.keys.kind === 'celery') return otherCelery(clients.other, q.keys);
             if (q.keys.kind !== 'bullmq') return otherRq(clients.other, q.keys);
             const queue = queues[i]!;
             const counts = await queue.getJobCounts();
@@ -294,6 +303,16 @@ async function otherRq(redis: Redis, keys: QueueKeys): Promise<unknown> {
   const pipeline = redis.pipeline();
   for (const worker of workers) pipeline.hgetall(worker);
   return { counts, workers: await pipeline.exec() };
+}
+
+/**
+ * What a per-queue Celery exporter (celery-exporter) reads of one queue: the length of the queue's
+ * list and of its priority lists, in one pipeline (its worker numbers come from events).
+ */
+async function otherCelery(redis: Redis, keys: QueueKeys): Promise<unknown> {
+  const pipeline = redis.pipeline();
+  for (const key of new CeleryKeys(keys.queue).lists()) pipeline.llen(key);
+  return pipeline.exec();
 }
 
 /** Every approach must see the state the case was set up with, or the numbers mean nothing. */
@@ -454,7 +473,7 @@ function report(title: string, cases: Case[], results: Map<string, Measured>[]):
     const perQueue = (m: Measured, c: Case) =>
       `${(m.scriptUsec / m.latencies.length / c.queues.length).toFixed(2)} µs and ${(sumCalls(m.calls) / m.latencies.length / c.queues.length).toFixed(1)} commands per queue; redis-server process CPU ${(m.processUsec / m.latencies.length / c.queues.length).toFixed(2)} µs per queue`;
     console.log(
-      `- ${c.label}: qscale ${perScrape(q.writes, q.latencies.length)} send(s), 1 round trip (one pipeline), ${cpu(q)} (${perQueue(q, c)}); other ${perScrape(o.writes, o.latencies.length)} sends, 3 sequential round trips (BullMQ: getJobCounts → getMetrics → getMetrics; RQ: lengths → workers → their hashes; queues in parallel), ${cpu(o)} (${perQueue(o, c)})`,
+      `- ${c.label}: qscale ${perScrape(q.writes, q.latencies.length)} send(s), 1 round trip (one pipeline), ${cpu(q)} (${perQueue(q, c)}); other ${perScrape(o.writes, o.latencies.length)} sends, up to 3 sequential round trips (BullMQ: getJobCounts → getMetrics → getMetrics; RQ: lengths → workers → their hashes; Celery: one pipeline of lengths; queues in parallel), ${cpu(o)} (${perQueue(o, c)})`,
     );
   });
   return medians;
@@ -651,7 +670,7 @@ async function queuesDimension(clients: Clients): Promise<void> {
   const most = counts[counts.length - 1]!;
   await dimension(
     clients,
-    'c. queues (BullMQ: 1 000 waiting and 1 live worker each; RQ: 100 waiting and 1 registered worker each)',
+    'c. queues (BullMQ: 1 000 waiting and 1 live worker each; RQ: 100 waiting and 1 registered worker each; Celery: 20 waiting each)',
     async (telemetries) => {
       const bullmq: Case['queues'] = [];
       for (let i = 0; i < most; i++) {
@@ -661,6 +680,7 @@ async function queuesDimension(clients: Clients): Promise<void> {
         bullmq.push({ keys, waiting: 1000, workers: 1 });
       }
       const rq = await fillRq(clients, most, RQ_WAITING);
+      const celery = await fillCelery(clients, most, CELERY_WAITING);
       return [
         ...counts.map((n) => ({
           label: `${n} BullMQ queue${n === 1 ? '' : 's'}`,
@@ -669,6 +689,9 @@ async function queuesDimension(clients: Clients): Promise<void> {
         ...counts
           .filter((n) => n > 1)
           .map((n) => ({ label: `${n} RQ queues`, queues: rq.slice(0, n) })),
+        ...counts
+          .filter((n) => n > 1)
+          .map((n) => ({ label: `${n} Celery queues`, queues: celery.slice(0, n) })),
       ];
     },
     ['qscale', 'other'],
@@ -706,6 +729,35 @@ async function fillRq(
     waiting,
     workers: 1,
   }));
+}
+
+/**
+ * `count` Celery queues of `waiting` messages each, sent with Celery's own API (kombu's Redis
+ * transport); no worker (Celery's worker numbers come from its events, which need none here).
+ */
+async function fillCelery(
+  clients: Pick<Clients, 'setup'>,
+  count: number,
+  waiting: number,
+): Promise<Case['queues']> {
+  const names = Array.from({ length: count }, (_, i) => `bench_celery_${i}_${suffix()}`);
+  const port = (clients.setup.options as { port: number }).port;
+  await celeryPythonRun(
+    port,
+    [
+      'import json',
+      'import qscale_celery_tasks as tasks',
+      `for name in json.loads(${JSON.stringify(JSON.stringify(names))}):`,
+      `    for i in range(${waiting}):`,
+      '        tasks.work.apply_async((0,), queue=name)',
+    ].join('\n'),
+    600_000,
+  );
+  return names.map((name) => {
+    const address = parseQueueEntry(`celery:${name}`, PREFIX);
+    if (typeof address === 'string' || 'pattern' in address) throw new Error(String(address));
+    return { keys: watchedQueue(address).keys, waiting, workers: 0 };
+  });
 }
 
 async function run(server: TestRedisServer): Promise<void> {
