@@ -20,7 +20,11 @@
  *      about what the sampler read before the totals existed; 10 scrapes per case, it is slow). Ratios are against the
  *      1-worker case of the same set-up. Setting up 100 or more workers also reports what a
  *      heartbeat costs Redis (usec of the report script), which is where the work moved;
- *   c. 1, 10 and 50 queues of 1 000 waiting jobs and 1 live worker each;
+ *   c. 1, 10, 50 and 500 BullMQ queues of 1 000 waiting jobs and 1 live worker each, and 10, 50
+ *      and 500 RQ queues of 100 waiting jobs and 1 registered worker each (their `other`: what a
+ *      per-queue RQ exporter reads: the queue's length, each registry's size, the workers' hashes),
+ *      and 10, 50 and 500 Celery queues of 20 messages sent by Celery itself (their `other`: the
+ *      lengths of each queue's lists, as celery-exporter reads them);
  *   d. a queue whose workers have no qscale telemetry (derived numbers from BullMQ's events
  *      stream) with 0, 2 000 and 20 000 events since the last read, beside an instrumented one.
  *
@@ -33,7 +37,9 @@
  * to the client's socket (ioredis writes a command or a whole pipeline with one write).
  *
  * Options (env): BENCH_MAX_BACKLOG (largest backlog, default 1 000 000), BENCH_MAX_WORKERS (largest
- * number of workers, default 10 000), BENCH_SCRAPES (scrapes per case and approach, default 200).
+ * number of workers, default 10 000), BENCH_SCRAPES (scrapes per case and approach, default 200),
+ * BENCH_MAX_QUEUES (largest number of queues, default 500), BENCH_DIMENSIONS (the letters of the
+ * dimensions to run, default abcd).
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
@@ -49,6 +55,11 @@ import { workerTotals } from '../src/queue/queue-snapshot.js';
 import { ScalingSignals } from '../src/scaling/scaling-signals.js';
 import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import type { TestRedisServer } from '../harness/redis-server.js';
+import { rqPythonRun } from '../harness/rq.js';
+import { celeryPythonRun } from '../harness/celery.js';
+import { CeleryKeys } from '../src/kinds/celery/celery-keys.js';
+import { parseQueueEntry } from '../src/kinds/queue-addresses.js';
+import { watchedQueue } from '../src/kinds/watched-queue.js';
 import {
   addCalls,
   callsDelta,
@@ -66,6 +77,14 @@ import {
 const MAX_BACKLOG = envPositiveInt('BENCH_MAX_BACKLOG', 1_000_000);
 const MAX_WORKERS = envPositiveInt('BENCH_MAX_WORKERS', 10_000);
 const SCRAPES = envPositiveInt('BENCH_SCRAPES', 200);
+/** Which dimensions to run (letters a-d), all by default: `BENCH_DIMENSIONS=c` runs the queues. */
+const DIMENSIONS = process.env.BENCH_DIMENSIONS ?? 'abcd';
+/** The largest number of queues of the queues dimension. */
+const MAX_QUEUES = envPositiveInt('BENCH_MAX_QUEUES', 500);
+/** Waiting jobs per RQ queue of the queues dimension (RQ's enqueue is Python, and slower). */
+const RQ_WAITING = 100;
+/** Waiting messages per Celery queue of the queues dimension. */
+const CELERY_WAITING = 20;
 const BLOCK = 20;
 const WARMUP = 20;
 const ADD_BATCH = 5000;
@@ -119,6 +138,8 @@ interface Measured {
   calls: Map<string, number>;
   /** CPU µs Redis spent in the scripts (EVALSHA/EVAL usec, which includes what the script ran). */
   scriptUsec: number;
+  /** CPU µs the redis-server process used (INFO cpu: used_cpu_user + used_cpu_sys). */
+  processUsec: number;
   writes: number;
 }
 
@@ -233,7 +254,10 @@ function scrapers(clients: Clients, cases: Case[]) {
       uncapped: whole.uncapped.scrape,
       other: () =>
         Promise.all(
-          queues.map(async (queue) => {
+          c.queues.map(async (q, i) => {
+            if (q.keys.kind === 'celery') return otherCelery(clients.other, q.keys);
+            if (q.keys.kind !== 'bullmq') return otherRq(clients.other, q.keys);
+            const queue = queues[i]!;
             const counts = await queue.getJobCounts();
             const completed = await queue.getMetrics('completed');
             const failed = await queue.getMetrics('failed');
@@ -252,6 +276,45 @@ function scrapers(clients: Clients, cases: Case[]) {
   });
 }
 
+/** The redis-server process's CPU time so far, in µs (INFO cpu). */
+async function processCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
+}
+
+/**
+ * What a per-queue RQ exporter (rq-exporter, rq-dashboard) reads of one queue: the queue's length
+ * and each registry's size in one pipeline, then the queue's registered workers and each one's
+ * hash (`Worker.all(queue=…)`).
+ */
+async function otherRq(redis: Redis, keys: QueueKeys): Promise<unknown> {
+  const counts = await redis
+    .pipeline()
+    .llen(keys.rq('queue'))
+    .zcard(keys.rq('wip'))
+    .zcard(keys.rq('finished'))
+    .zcard(keys.rq('failed'))
+    .zcard(keys.rq('deferred'))
+    .zcard(keys.rq('scheduled'))
+    .zcard(keys.rq('canceled'))
+    .exec();
+  const workers = await redis.smembers(keys.rq('workers'));
+  const pipeline = redis.pipeline();
+  for (const worker of workers) pipeline.hgetall(worker);
+  return { counts, workers: await pipeline.exec() };
+}
+
+/**
+ * What a per-queue Celery exporter (celery-exporter) reads of one queue: the length of the queue's
+ * list and of its priority lists, in one pipeline (its worker numbers come from events).
+ */
+async function otherCelery(redis: Redis, keys: QueueKeys): Promise<unknown> {
+  const pipeline = redis.pipeline();
+  for (const key of new CeleryKeys(keys.queue).lists()) pipeline.llen(key);
+  return pipeline.exec();
+}
+
 /** Every approach must see the state the case was set up with, or the numbers mean nothing. */
 async function check(s: ReturnType<typeof scrapers>[number]): Promise<void> {
   const queues = await Promise.all(s.queues.map((queue) => queue.getJobCounts()));
@@ -259,6 +322,14 @@ async function check(s: ReturnType<typeof scrapers>[number]): Promise<void> {
     const sample = await sampler.sample();
     s.c.queues.forEach((q, i) => {
       const snapshot = sample.queues[i]!;
+      if (q.keys.kind !== 'bullmq') {
+        if (snapshot.counts.wait !== q.waiting || workerTotals(snapshot).live !== q.workers) {
+          throw new Error(
+            `${s.c.label}, ${q.keys.queue}: expected ${q.waiting} waiting and ${q.workers} workers; qscale saw ${snapshot.counts.wait} and ${workerTotals(snapshot).live}`,
+          );
+        }
+        return;
+      }
       const totals = workerTotals(snapshot);
       const listed = Math.min(limit, q.workers);
       const busy = Math.ceil(q.workers / 3);
@@ -298,7 +369,13 @@ async function measure(
         approach,
         scrape: s.scrape[approach],
         writes: approach === 'other' ? clients.otherWrites : clients.qscaleWrites,
-        result: { latencies: [], calls: new Map(), scriptUsec: 0, writes: 0 } as Measured,
+        result: {
+          latencies: [],
+          calls: new Map(),
+          scriptUsec: 0,
+          processUsec: 0,
+          writes: 0,
+        } as Measured,
       })),
     );
     const blocks = Math.ceil(SCRAPES / BLOCK);
@@ -308,6 +385,7 @@ async function measure(
       for (const run of order) {
         const n = Math.min(BLOCK, scrapesOf(run.approach) - run.result.latencies.length);
         if (n <= 0) continue;
+        const cpuBefore = await processCpu(clients.stats);
         const before = await commandStats(clients.stats);
         const writes = run.writes.count;
         for (let i = 0; i < n; i++) {
@@ -317,9 +395,14 @@ async function measure(
         }
         run.result.writes += run.writes.count - writes;
         const after = await commandStats(clients.stats);
+        run.result.processUsec += (await processCpu(clients.stats)) - cpuBefore;
         const delta = callsDelta(before.calls, after.calls);
         const usec = callsDelta(before.usec, after.usec);
-        run.result.scriptUsec += (usec.get('evalsha') ?? 0) + (usec.get('eval') ?? 0);
+        // Scripts' usec include the commands they ran (which commandstats lists too); an approach
+        // without scripts (the per-queue RQ reads) costs the usec of its commands.
+        const scripts = (usec.get('evalsha') ?? 0) + (usec.get('eval') ?? 0);
+        usec.delete('info');
+        run.result.scriptUsec += scripts > 0 ? scripts : sumCalls(usec);
         // The INFO that took `before` is counted in the second snapshot; nothing else calls INFO.
         const info = (delta.get('info') ?? 0) - 1;
         if (info === 0) delta.delete('info');
@@ -387,8 +470,10 @@ function report(title: string, cases: Case[], results: Map<string, Measured>[]):
     const q = results[i]!.get('qscale')!;
     const o = results[i]!.get('other')!;
     const cpu = (m: Measured) => `${(m.scriptUsec / m.latencies.length).toFixed(1)} µs Redis CPU`;
+    const perQueue = (m: Measured, c: Case) =>
+      `${(m.scriptUsec / m.latencies.length / c.queues.length).toFixed(2)} µs and ${(sumCalls(m.calls) / m.latencies.length / c.queues.length).toFixed(1)} commands per queue; redis-server process CPU ${(m.processUsec / m.latencies.length / c.queues.length).toFixed(2)} µs per queue`;
     console.log(
-      `- ${c.label}: qscale ${perScrape(q.writes, q.latencies.length)} send(s), 1 round trip (one pipeline), ${cpu(q)}; other ${perScrape(o.writes, o.latencies.length)} sends, 3 sequential round trips (getJobCounts → getMetrics → getMetrics, queues in parallel), ${cpu(o)}`,
+      `- ${c.label}: qscale ${perScrape(q.writes, q.latencies.length)} send(s), 1 round trip (one pipeline), ${cpu(q)} (${perQueue(q, c)}); other ${perScrape(o.writes, o.latencies.length)} sends, up to 3 sequential round trips (BullMQ: getJobCounts → getMetrics → getMetrics; RQ: lengths → workers → their hashes; Celery: one pipeline of lengths; queues in parallel), ${cpu(o)} (${perQueue(o, c)})`,
     );
   });
   return medians;
@@ -575,6 +660,106 @@ async function derivedDimension(clients: Clients): Promise<void> {
   await queue.close();
 }
 
+/**
+ * c. Queues: 1, 10, 50 and 500 BullMQ queues of 1 000 waiting jobs and 1 live worker each, and
+ * 10, 50 and 500 RQ queues of 100 waiting jobs (enqueued by RQ itself) and 1 registered worker
+ * each, read by qscale's sampler and by the per-queue approach of each library's exporters.
+ */
+async function queuesDimension(clients: Clients): Promise<void> {
+  const counts = [1, 10, 50, 500].filter((n) => n <= MAX_QUEUES);
+  const most = counts[counts.length - 1]!;
+  await dimension(
+    clients,
+    'c. queues (BullMQ: 1 000 waiting and 1 live worker each; RQ: 100 waiting and 1 registered worker each; Celery: 20 waiting each)',
+    async (telemetries) => {
+      const bullmq: Case['queues'] = [];
+      for (let i = 0; i < most; i++) {
+        const keys = new QueueKeys(PREFIX, `bench_queues_${i}_${suffix()}`);
+        await fill(clients.setup, keys.queue, 1000);
+        await heartbeats(clients, keys, 1, telemetries);
+        bullmq.push({ keys, waiting: 1000, workers: 1 });
+      }
+      const rq = await fillRq(clients, most, RQ_WAITING);
+      const celery = await fillCelery(clients, most, CELERY_WAITING);
+      return [
+        ...counts.map((n) => ({
+          label: `${n} BullMQ queue${n === 1 ? '' : 's'}`,
+          queues: bullmq.slice(0, n),
+        })),
+        ...counts
+          .filter((n) => n > 1)
+          .map((n) => ({ label: `${n} RQ queues`, queues: rq.slice(0, n) })),
+        ...counts
+          .filter((n) => n > 1)
+          .map((n) => ({ label: `${n} Celery queues`, queues: celery.slice(0, n) })),
+      ];
+    },
+    ['qscale', 'other'],
+    report,
+  );
+}
+
+/**
+ * `count` RQ queues of `waiting` jobs each, enqueued with RQ's own Python API, and one worker
+ * registered for each (`Worker.register_birth()`, what a starting `rq worker` writes).
+ */
+async function fillRq(
+  clients: Pick<Clients, 'setup'>,
+  count: number,
+  waiting: number,
+): Promise<Case['queues']> {
+  const names = Array.from({ length: count }, (_, i) => `bench_rq_${i}_${suffix()}`);
+  const port = (clients.setup.options as { port: number }).port;
+  await rqPythonRun(
+    [
+      'import json',
+      'from redis import Redis',
+      'from rq import Queue, Worker',
+      `r = Redis(host='127.0.0.1', port=${port})`,
+      `for name in json.loads(${JSON.stringify(JSON.stringify(names))}):`,
+      '    q = Queue(name, connection=r)',
+      `    for i in range(${waiting}):`,
+      "        q.enqueue('qscale_rq_jobs.work', 0)",
+      "    Worker([q], connection=r, name='bench-' + name).register_birth()",
+    ].join('\n'),
+    600_000,
+  );
+  return names.map((name) => ({
+    keys: new QueueKeys('rq', name, 'rq'),
+    waiting,
+    workers: 1,
+  }));
+}
+
+/**
+ * `count` Celery queues of `waiting` messages each, sent with Celery's own API (kombu's Redis
+ * transport); no worker (Celery's worker numbers come from its events, which need none here).
+ */
+async function fillCelery(
+  clients: Pick<Clients, 'setup'>,
+  count: number,
+  waiting: number,
+): Promise<Case['queues']> {
+  const names = Array.from({ length: count }, (_, i) => `bench_celery_${i}_${suffix()}`);
+  const port = (clients.setup.options as { port: number }).port;
+  await celeryPythonRun(
+    port,
+    [
+      'import json',
+      'import qscale_celery_tasks as tasks',
+      `for name in json.loads(${JSON.stringify(JSON.stringify(names))}):`,
+      `    for i in range(${waiting}):`,
+      '        tasks.work.apply_async((0,), queue=name)',
+    ].join('\n'),
+    600_000,
+  );
+  return names.map((name) => {
+    const address = parseQueueEntry(`celery:${name}`, PREFIX);
+    if (typeof address === 'string' || 'pattern' in address) throw new Error(String(address));
+    return { keys: watchedQueue(address).keys, waiting, workers: 0 };
+  });
+}
+
 async function run(server: TestRedisServer): Promise<void> {
   const qscale = server.client();
   const other = server.client();
@@ -602,72 +787,59 @@ async function run(server: TestRedisServer): Promise<void> {
     );
 
     const sizes = [...new Set([0, Math.min(10_000, MAX_BACKLOG), MAX_BACKLOG])];
-    const backlogMedians = await dimension(
-      clients,
-      'a. backlog (one queue, 1 live worker)',
-      async (telemetries) => {
-        const cases: Case[] = [];
-        for (const size of sizes) {
-          const keys = new QueueKeys(PREFIX, `bench_backlog_${size}_${suffix()}`);
-          await fill(setup, keys.queue, size);
-          await heartbeats(clients, keys, 1, telemetries);
-          cases.push({
-            label: `${thousands(size)} waiting`,
-            queues: [{ keys, waiting: size, workers: 1 }],
-          });
-        }
-        return cases;
-      },
-      ['qscale', 'other'],
-      report,
-    );
+    const backlogMedians = !DIMENSIONS.includes('a')
+      ? []
+      : await dimension(
+          clients,
+          'a. backlog (one queue, 1 live worker)',
+          async (telemetries) => {
+            const cases: Case[] = [];
+            for (const size of sizes) {
+              const keys = new QueueKeys(PREFIX, `bench_backlog_${size}_${suffix()}`);
+              await fill(setup, keys.queue, size);
+              await heartbeats(clients, keys, 1, telemetries);
+              cases.push({
+                label: `${thousands(size)} waiting`,
+                queues: [{ keys, waiting: size, workers: 1 }],
+              });
+            }
+            return cases;
+          },
+          ['qscale', 'other'],
+          report,
+        );
 
     const fleetSizes = [
       ...new Set([1, 10, 100, 1000, MAX_WORKERS].filter((n) => n <= MAX_WORKERS)),
     ];
     const workerApproaches = ['totals', 'capped', 'uncapped', 'other'] as const;
-    const byWorkers = await dimension(
-      clients,
-      'b. live workers (one queue, 10 000 waiting; qscale = a whole scrape: Redis read + /metrics text)',
-      async (telemetries) => {
-        const cases: Case[] = [];
-        for (const workers of fleetSizes) {
-          const keys = new QueueKeys(PREFIX, `bench_workers_${workers}_${suffix()}`);
-          await fill(setup, keys.queue, 10_000);
-          await heartbeats(clients, keys, workers, telemetries);
-          cases.push({
-            label: `${thousands(workers)} worker${workers === 1 ? '' : 's'}`,
-            queues: [{ keys, waiting: 10_000, workers }],
-          });
-        }
-        return cases;
-      },
-      workerApproaches,
-      (title, cases, results) => reportWorkers(title, cases, results, workerApproaches),
-    );
+    const byWorkers = !DIMENSIONS.includes('b')
+      ? undefined
+      : await dimension(
+          clients,
+          'b. live workers (one queue, 10 000 waiting; qscale = a whole scrape: Redis read + /metrics text)',
+          async (telemetries) => {
+            const cases: Case[] = [];
+            for (const workers of fleetSizes) {
+              const keys = new QueueKeys(PREFIX, `bench_workers_${workers}_${suffix()}`);
+              await fill(setup, keys.queue, 10_000);
+              await heartbeats(clients, keys, workers, telemetries);
+              cases.push({
+                label: `${thousands(workers)} worker${workers === 1 ? '' : 's'}`,
+                queues: [{ keys, waiting: 10_000, workers }],
+              });
+            }
+            return cases;
+          },
+          workerApproaches,
+          (title, cases, results) => reportWorkers(title, cases, results, workerApproaches),
+        );
 
-    await dimension(
-      clients,
-      'c. queues (1 000 waiting and 1 live worker each)',
-      async (telemetries) => {
-        const all: Case['queues'] = [];
-        for (let i = 0; i < 50; i++) {
-          const keys = new QueueKeys(PREFIX, `bench_queues_${i}_${suffix()}`);
-          await fill(setup, keys.queue, 1000);
-          await heartbeats(clients, keys, 1, telemetries);
-          all.push({ keys, waiting: 1000, workers: 1 });
-        }
-        return [1, 10, 50].map((n) => ({
-          label: `${n} queue${n === 1 ? '' : 's'}`,
-          queues: all.slice(0, n),
-        }));
-      },
-      ['qscale', 'other'],
-      report,
-    );
+    if (DIMENSIONS.includes('c')) await queuesDimension(clients);
 
-    await derivedDimension(clients);
+    if (DIMENSIONS.includes('d')) await derivedDimension(clients);
 
+    if (backlogMedians.length === 0 || !byWorkers) return;
     const ratio = backlogMedians[backlogMedians.length - 1]! / backlogMedians[0]!;
     if (sizes.length === 3) {
       console.log(

@@ -28,6 +28,19 @@ function celeryEnv(port: number, events: boolean): NodeJS.ProcessEnv {
   };
 }
 
+/** Runs Python code with Celery and the test tasks, its broker the redis-server on `port`. */
+export async function celeryPythonRun(
+  port: number,
+  code: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const { stdout } = await run(celeryPython(), ['-c', code], {
+    env: celeryEnv(port, false),
+    timeout: timeoutMs,
+  });
+  return stdout;
+}
+
 /** A task to send with Celery's own API: `qscale_celery_tasks.<fn>.apply_async(args, …)`. */
 export interface CeleryCall {
   fn: 'work' | 'fail';

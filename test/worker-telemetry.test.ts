@@ -416,9 +416,10 @@ describe('worker totals', () => {
         writes++;
         return write(...args);
       }) as typeof reader.stream.write;
-      // On the workers' clock: they are live, so their telemetry is read (no CLIENT LIST).
-      const sampler = new QueueSampler(reader, f.keys, { ttlMs: 0, maxWorkers: 10, now: f.now });
       const commands = async () => {
+        // On the workers' clock: they are live, so their telemetry is read (no CLIENT LIST). A
+        // new sampler each time: its first read reads everything (later ones only what changed).
+        const sampler = new QueueSampler(reader, f.keys, { ttlMs: 0, maxWorkers: 10, now: f.now });
         const before = await reader.info('commandstats');
         const sent = writes;
         await sampler.sampleQueue();

@@ -1,4 +1,3 @@
-import type { ChainableCommander } from 'ioredis';
 import type { RecentFailure } from '../queue/recent-failures.js';
 import type { QueueJobs } from '../queue/queue-jobs.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
@@ -24,9 +23,14 @@ export interface ReaderOptions {
  * only what changed where the data allows it.
  */
 export interface QueueReader {
-  /** Adds exactly ONE command to the sample's pipeline (one round trip per node for all queues). */
-  queue(pipeline: ChainableCommander, now: number): void;
-  /** Turns that command's reply into the common snapshot (it may take bounded follow-up reads). */
+  /**
+   * This queue's share of its kind's sampling script ({@link QueueKindDriver.sampleScript}): its
+   * keys and args, as many of each as every queue of the kind passes.
+   */
+  args(now: number): { keys: string[]; args: (string | number)[] };
+  /** The args the script takes once for a whole batch (the same for every reader of a kind). */
+  sharedArgs?(now: number): (string | number)[];
+  /** Turns the script's reply for this queue into the common snapshot (it may take bounded follow-up reads). */
   decode(reply: unknown, now: number): Promise<QueueSnapshot> | QueueSnapshot;
   /** Releases what the reader holds (a pub/sub connection, say). Idempotent. */
   close?(): Promise<void>;
@@ -142,6 +146,11 @@ export interface QueueKindDriver {
   clusterProblem(address: QueueAddress, defaultPrefix: string): string | undefined;
   /** The names of the queues that exist now and match the pattern (read-only, bounded scans). */
   discover(redis: RedisClient, pattern: QueuePattern, limit: number): Promise<string[]>;
+  /**
+   * The script that samples many queues of this kind in one run (`batchScript`): the sampler sends
+   * one per batch of queues (per Cluster slot), all in one pipeline: one round trip per node.
+   */
+  readonly sampleScript: { readonly name: string; readonly lua: string };
   /** A reader of one queue for the sampler. */
   createReader(redis: RedisClient, keys: QueueKeys, options: ReaderOptions): QueueReader;
   /**

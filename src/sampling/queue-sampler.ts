@@ -4,15 +4,17 @@ import type { QueueReader } from '../kinds/driver.js';
 import { driverOf } from '../kinds/registry.js';
 import type { QueueKeys } from '../queue/queue-keys.js';
 import type { QueueSnapshot, Sample } from '../queue/queue-snapshot.js';
+import { MAX_BATCH } from '../kinds/batch-script.js';
 import { groupByNode } from '../redis/group-by-node.js';
-import type { RedisClient } from '../redis/redis-connection.js';
+import { isCluster, slotOf, type RedisClient } from '../redis/redis-connection.js';
 import { readRedisMemory } from '../redis/redis-memory.js';
 import type { QueueSamplerOptions } from './queue-sampler-options.js';
 import { SampleTimeoutError } from './sample-timeout-error.js';
 
 /**
  * Samples every configured queue — job counts, backlog and its oldest job, live workers, the
- * processing and wait histograms — in ONE Redis round trip (one script per queue, pipelined),
+ * processing and wait histograms — in ONE Redis round trip per node (one script run per batch of
+ * queues of a kind, pipelined; each queue's driver reads again only what changed),
  * with read-only commands and a cost independent of the number of jobs. Concurrent callers share
  * one read, and a sample is reused for `ttlMs`. Used by the exporter, the KEDA scaler, the status
  * command and the API's backlog guard.
@@ -133,22 +135,59 @@ export class QueueSampler {
       clearTimeout(timer);
     }
   }
-  /** One pipelined request of one script per queue, to one node. */
+  /**
+   * One pipelined request to one node: one sampling script run per batch of queues of one kind
+   * (and, on a Cluster, one slot: a script's keys must share it), at most MAX_BATCH queues each.
+   */
   private async readGroup(
     group: QueueKeys[],
     readers: ReadonlyMap<QueueKeys, QueueReader>,
     now: number,
   ): Promise<QueueSnapshot[]> {
-    const pipeline: ChainableCommander = this.redis.pipeline();
-    for (const keys of group) readers.get(keys)!.queue(pipeline, now);
+    const cluster = isCluster(this.redis);
+    const batches = new Map<string, QueueKeys[][]>();
+    const shares = new Map<QueueKeys, { keys: string[]; args: (string | number)[] }>();
+    for (const keys of group) {
+      const share = readers.get(keys)!.args(now);
+      shares.set(keys, share);
+      const id = cluster ? `${keys.kind}:${slotOf(share.keys[0] ?? '')}` : keys.kind;
+      const list = batches.get(id) ?? [];
+      const last = list[list.length - 1];
+      if (last && last.length < MAX_BATCH) last.push(keys);
+      else list.push([keys]);
+      batches.set(id, list);
+    }
+    const order = [...batches.values()].flat();
+    // Defined before the pipeline is made: a pipeline has the commands its client had then.
+    for (const batch of order) this.define(driverOf(batch[0]!.kind).sampleScript);
+    const pipeline = this.redis.pipeline() as ChainableCommander &
+      Record<string, (...args: (string | number)[]) => unknown>;
+    for (const batch of order) {
+      const script = driverOf(batch[0]!.kind).sampleScript;
+      const keys = batch.flatMap((k) => shares.get(k)!.keys);
+      const args = batch.flatMap((k) => shares.get(k)!.args);
+      const shared = readers.get(batch[0]!)!.sharedArgs?.(now) ?? [];
+      pipeline[script.name]!(keys.length, ...keys, batch.length, ...shared, ...args);
+    }
     const results = (await pipeline.exec()) ?? [];
-    return Promise.all(
-      group.map((keys, i) => {
-        const [error, reply] = results[i] ?? [new Error('no reply')];
-        if (error) throw error;
-        return readers.get(keys)!.decode(reply, now);
-      }),
-    );
+    const byQueue = new Map<QueueKeys, Promise<QueueSnapshot> | QueueSnapshot>();
+    order.forEach((batch, i) => {
+      const [error, reply] = results[i] ?? [new Error('no reply')];
+      batch.forEach((keys, j) => {
+        byQueue.set(
+          keys,
+          error ? Promise.reject(error) : readers.get(keys)!.decode((reply as unknown[])[j], now),
+        );
+      });
+    });
+    return Promise.all(group.map((keys) => byQueue.get(keys)!));
+  }
+
+  /** Defines a kind's sampling script on the connection once (the pipeline sends EVALSHA). */
+  private define(script: { name: string; lua: string }): void {
+    if (typeof (this.redis as unknown as Record<string, unknown>)[script.name] !== 'function') {
+      this.redis.defineCommand(script.name, { lua: script.lua });
+    }
   }
 
   private async read(): Promise<Sample> {

@@ -163,6 +163,8 @@ redis.call('HSET', KEYS[5],
   'completed', ARGV[12], 'failed', ARGV[13], 'busySeconds', ARGV[14], 'cpuSeconds', ARGV[15],
   'startedAt', ARGV[8], 'oldestJobStartedAt', ARGV[18], 'heartbeatAt', ARGV[19])
 redis.call('PEXPIRE', KEYS[5], ARGV[6])
+-- Tells samplers that the workers' records changed (they re-read them only then).
+redis.call('HINCRBY', KEYS[4], 'rev', 1)
 return forgotten
 `;
 
@@ -178,5 +180,6 @@ if not c or c.instance == ARGV[2] then
   redis.call('DEL', KEYS[5])
 end
 settle()
+redis.call('HINCRBY', KEYS[4], 'rev', 1)
 return 1
 `;

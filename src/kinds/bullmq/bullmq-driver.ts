@@ -4,6 +4,7 @@ import { discoverBullmqQueues } from './bullmq-discovery.js';
 import { bullmqFailuresSince, readBullmqFailures } from './bullmq-failures.js';
 import { BULLMQ_JOB_STATES, BullmqJobs, CLEANABLE } from './bullmq-jobs.js';
 import { BullmqReader } from './bullmq-reader.js';
+import { SAMPLE_QUEUES } from './bullmq-sample.js';
 import { bullmqStalledSince } from './bullmq-stalled.js';
 import { BullmqWatch } from './bullmq-watch.js';
 import { connectedBullmqWorkers } from './bullmq-workers.js';
@@ -58,6 +59,7 @@ export const bullmqDriver = {
   formatAddress: formatBullmqAddress,
   clusterProblem: bullmqClusterProblem,
   discover: discoverBullmqQueues,
+  sampleScript: { name: 'qscaleSampleQueues', lua: SAMPLE_QUEUES },
   createReader: (redis, keys, options) => new BullmqReader(redis, keys, options),
   derivedNeedsRegularReads: true,
   countsMissedEvents: true,

@@ -1,26 +1,27 @@
-import type { ChainableCommander } from 'ioredis';
 import { parseHistogram } from '../../queue/histogram-fields.js';
 import type { QueueKeys } from '../../queue/queue-keys.js';
-import type { QueueSnapshot, WorkerSnapshot } from '../../queue/queue-snapshot.js';
+import type {
+  HistogramSnapshot,
+  QueueSnapshot,
+  WorkerSnapshot,
+  WorkerTotals,
+} from '../../queue/queue-snapshot.js';
 import type { RedisClient } from '../../redis/redis-connection.js';
 import type { QueueReader, ReaderOptions } from '../driver.js';
 import { BullmqDerivedState } from './bullmq-derived-state.js';
 import {
   CATCH_UP_EVENTS,
-  SAMPLE_QUEUE,
   STALE_LIMIT,
   toTotals,
   toWorker,
   type EventsReply,
+  type Flags,
   type SampleReply,
 } from './bullmq-sample.js';
 import { connectedBullmqWorkers, type ConnectedWorkers } from './bullmq-workers.js';
 
 type BullmqRedis = RedisClient & {
   qscaleCatchUpEvents(...args: (string | number)[]): Promise<EventsReply>;
-};
-type BullmqPipeline = ChainableCommander & {
-  qscaleSampleQueue(...args: (string | number)[]): unknown;
 };
 
 /**
@@ -36,12 +37,34 @@ const CATCH_UP_ROUNDS = 39;
  */
 const MAX_EVENTS = 500;
 
-/** Defines the sampling scripts on a connection once. */
-export function defineBullmqCommands(redis: RedisClient): void {
+/**
+ * What the reader reuses of an unchanged queue at most this long, in ms: a bound for writers that
+ * change a queue without an event (BullMQ's `drain`) or workers of a version that keeps no `rev`.
+ */
+export const MAX_REUSE_MS = 10_000;
+
+/** The counts part of a read, parsed, with the events stream's last id and until when it stands. */
+interface CountsPart {
+  counts: number[];
+  enqueued: number;
+  blobBytes: number;
+  eventId: string;
+  until: number;
+}
+
+/** The workers part of a read, parsed, with the totals' rev and until when it stands. */
+interface WorkersPart {
+  workers: WorkerSnapshot[];
+  totals: WorkerTotals;
+  processing: { completed: HistogramSnapshot; failed: HistogramSnapshot };
+  wait: HistogramSnapshot;
+  rev: string;
+  until: number;
+}
+
+/** Defines the events catch-up script on a connection once. */
+function defineCatchUp(redis: RedisClient): void {
   const r = redis as RedisClient & Record<string, unknown>;
-  if (typeof r.qscaleSampleQueue !== 'function') {
-    redis.defineCommand('qscaleSampleQueue', { numberOfKeys: 19, lua: SAMPLE_QUEUE });
-  }
   if (typeof r.qscaleCatchUpEvents !== 'function') {
     redis.defineCommand('qscaleCatchUpEvents', { numberOfKeys: 1, lua: CATCH_UP_EVENTS });
   }
@@ -56,46 +79,36 @@ export class BullmqReader implements QueueReader {
   /** Whether the last sample found qscale telemetry. */
   private instrumented?: boolean;
   private workerList?: { at: number; reading: Promise<ConnectedWorkers> };
+  /** The events cursor fell behind while the workers had telemetry: start it afresh if needed. */
+  private cursorStale = false;
+  private countsPart?: CountsPart;
+  private workersPart?: WorkersPart;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly options: ReaderOptions,
   ) {
-    defineBullmqCommands(redis);
+    defineCatchUp(redis);
     this.derived = new BullmqDerivedState(options.buckets);
   }
 
-  queue(pipeline: ChainableCommander, now: number): void {
-    const k = this.keys;
-    (pipeline as BullmqPipeline).qscaleSampleQueue(
-      k.bull('wait'),
-      k.bull('paused'),
-      k.bull('prioritized'),
-      k.bull('active'),
-      k.bull('delayed'),
-      k.bull('waiting-children'),
-      k.bull('completed'),
-      k.bull('failed'),
-      k.bull('meta'),
-      k.bull('id'),
-      k.workers(),
-      k.histogram('processing:completed'),
-      k.histogram('processing:failed'),
-      k.histogram('wait'),
-      k.workerTotals(),
-      k.workerContributions(),
-      k.workersByStart(),
-      k.bull('events'),
-      k.storage(),
-      k.bull(''),
-      k.workerPrefix(),
-      now,
-      this.options.maxWorkers,
-      STALE_LIMIT,
-      this.derived.nextStart(),
-      this.instrumented === false ? MAX_EVENTS : 0,
-    );
+  args(): { keys: string[]; args: (string | number)[] } {
+    return {
+      keys: [this.keys.bull('')],
+      args: [
+        this.instrumented === false && this.cursorStale ? '' : this.derived.nextStart(),
+        this.instrumented === false ? MAX_EVENTS : 0,
+        this.workersPart?.rev ?? '',
+        this.workersPart?.until ?? 0,
+        this.countsPart?.eventId ?? '',
+        this.countsPart?.until ?? 0,
+      ],
+    };
+  }
+
+  sharedArgs(now: number): (string | number)[] {
+    return [now, this.options.maxWorkers, STALE_LIMIT];
   }
 
   /**
@@ -104,6 +117,12 @@ export class BullmqReader implements QueueReader {
    */
   private async readEvents(reply: EventsReply): Promise<void> {
     let [cursor, events, read, stream] = reply;
+    if (read === -2) {
+      // Not read (workers with telemetry): should they go, the cursor starts again at the newest.
+      this.cursorStale = true;
+      return;
+    }
+    this.cursorStale = false;
     for (let round = 0; ; round++) {
       const [added, length, first, last] = stream;
       this.derived.ingest({ cursor, events, read, stream: { added, length, first, last } });
@@ -129,32 +148,53 @@ export class BullmqReader implements QueueReader {
     return reading;
   }
 
+  /** Parses what the read read again; keeps the rest as the last read found it. */
+  private parts(reply: SampleReply, now: number): { counts: CountsPart; workers: WorkersPart } {
+    const [countsRead, workersRead, rev, nextDue, nextExpiry, eventId] = reply[9];
+    const until = (next: number) => Math.min(next >= 0 ? next : Infinity, now + MAX_REUSE_MS);
+    if (countsRead || !this.countsPart) {
+      this.countsPart = {
+        counts: reply[0].map(Number),
+        enqueued: Number(reply[1]) || 0,
+        blobBytes: Number(reply[8]) || 0,
+        eventId,
+        until: until(nextDue),
+      };
+    } else {
+      this.countsPart.eventId = eventId;
+    }
+    if (workersRead || !this.workersPart) {
+      const list = reply[2];
+      const workers: WorkerSnapshot[] = [];
+      for (let i = 0; i + 1 < list.length; i += 2) {
+        const worker = toWorker(list[i] as string, list[i + 1] as string[]);
+        if (worker) workers.push(worker);
+      }
+      this.workersPart = {
+        workers,
+        totals: toTotals(reply[6]),
+        processing: { completed: parseHistogram(reply[3]), failed: parseHistogram(reply[4]) },
+        wait: parseHistogram(reply[5]),
+        rev,
+        until: until(nextExpiry),
+      };
+    }
+    return { counts: this.countsPart, workers: this.workersPart };
+  }
+
   async decode(raw: unknown, now: number): Promise<QueueSnapshot> {
     const keys = this.keys;
-    const [
-      counts,
-      enqueued,
-      workerList,
-      completedHist,
-      failedHist,
-      waitHist,
-      fleet,
-      stream,
-      blobBytes,
-    ] = raw as SampleReply;
+    // The flags alone: nothing was read again, no event wanted.
+    const reply: SampleReply =
+      (raw as unknown[]).length === 6
+        ? [[], '', [], [], [], [], [0, [], []], ['', [], -2, ['', 0, '', '']], '', raw as Flags]
+        : (raw as SampleReply);
+    const { counts: countsPart, workers: workersPart } = this.parts(reply, now);
+    const counts = countsPart.counts;
     const [wait, paused, prioritized, active, delayed, children, completed, failed, due, oldest] =
-      counts.map(Number) as number[];
-    const workers: WorkerSnapshot[] = [];
-    for (let i = 0; i + 1 < workerList.length; i += 2) {
-      const worker = toWorker(workerList[i] as string, workerList[i + 1] as string[]);
-      if (worker) workers.push(worker);
-    }
-    const totals = toTotals(fleet);
-    const processing = {
-      completed: parseHistogram(completedHist),
-      failed: parseHistogram(failedHist),
-    };
-    const waitHistogram = parseHistogram(waitHist);
+      counts;
+    const { workers, totals, processing, wait: waitHistogram } = workersPart;
+    const stream = reply[7];
     await this.readEvents(stream);
     // qscale telemetry: a live heartbeat, or histograms that instrumented workers wrote.
     const instrumented =
@@ -181,8 +221,8 @@ export class BullmqReader implements QueueReader {
       backlog,
       oldestJobAgeSeconds: oldest! >= 0 ? Math.max(0, (now - oldest!) / 1000) : 0,
       paused: counts[10] === 1,
-      enqueuedTotal: Number(enqueued) || 0,
-      blobBytes: Number(blobBytes) || 0,
+      enqueuedTotal: countsPart.enqueued,
+      blobBytes: countsPart.blobBytes,
     };
     if (instrumented) {
       return {

@@ -5,6 +5,7 @@ import { discoverCeleryQueues } from './celery-discovery.js';
 import { celeryEventsOf } from './celery-events-hub.js';
 import { CELERY_ACTIONS_REFUSED, CELERY_JOB_STATES, CeleryJobs } from './celery-jobs.js';
 import { CeleryReader } from './celery-reader.js';
+import { SAMPLE_CELERY_QUEUES } from './celery-sample.js';
 import { CeleryWatch } from './celery-watch.js';
 
 const EVENTS_FIX =
@@ -58,6 +59,7 @@ export const celeryDriver = {
   clusterProblem: (address) =>
     `"celery:${address.name}" is a Celery queue: kombu's Redis transport does not run on Redis Cluster (the queue's list and the shared unacked hash are in different slots); watch it with a sidecar on the Celery broker's own Redis`,
   discover: discoverCeleryQueues,
+  sampleScript: { name: 'qscaleSampleCeleryQueues', lua: SAMPLE_CELERY_QUEUES },
   createReader: (redis, keys, options) => new CeleryReader(redis, keys, options),
   // The events are gathered by a subscription between samples: reads can come whenever.
   derivedNeedsRegularReads: false,

@@ -1,19 +1,15 @@
-import type { ChainableCommander } from 'ioredis';
 import type { QueueKeys } from '../../queue/queue-keys.js';
 import type { QueueSnapshot } from '../../queue/queue-snapshot.js';
 import type { RedisClient } from '../../redis/redis-connection.js';
 import type { QueueReader, ReaderOptions } from '../driver.js';
 import { useCeleryEvents, type CeleryEvents } from './celery-events-hub.js';
 import { CeleryKeys } from './celery-keys.js';
-import { celerySampleArgs, SAMPLE_CELERY_QUEUE, type CelerySampleReply } from './celery-sample.js';
+import { celerySampleArgs, type CelerySampleReply } from './celery-sample.js';
 import { celerySnapshot, CeleryQueueState } from './celery-snapshot.js';
 
-type CeleryPipeline = ChainableCommander & {
-  qscaleSampleCeleryQueue(...args: (string | number)[]): unknown;
-};
-
 /**
- * Reads one Celery queue: kombu's lists and held messages in one script per sample, and the
+ * Reads one Celery queue: kombu's lists and held messages in its share of one script run per
+ * sample (batched with the other Celery queues), and the
  * events of the queue's database, which one shared subscription gathers between samples.
  */
 export class CeleryReader implements QueueReader {
@@ -26,19 +22,13 @@ export class CeleryReader implements QueueReader {
     private readonly keys: QueueKeys,
     private readonly options: ReaderOptions,
   ) {
-    if (
-      typeof (redis as RedisClient & Record<string, unknown>).qscaleSampleCeleryQueue !== 'function'
-    ) {
-      redis.defineCommand('qscaleSampleCeleryQueue', { lua: SAMPLE_CELERY_QUEUE });
-    }
     this.celeryKeys = new CeleryKeys(keys.queue);
     this.events = useCeleryEvents(redis, options.buckets);
     this.events.ready.catch(() => undefined);
   }
 
-  queue(pipeline: ChainableCommander): void {
-    const { keys, args } = celerySampleArgs(this.celeryKeys);
-    (pipeline as CeleryPipeline).qscaleSampleCeleryQueue(keys.length, ...keys, ...args);
+  args(): { keys: string[]; args: (string | number)[] } {
+    return celerySampleArgs(this.celeryKeys);
   }
 
   decode(reply: unknown, now: number): QueueSnapshot {

@@ -1,10 +1,23 @@
 import { readFileSync } from 'node:fs';
+import { batchScript } from '../batch-script.js';
 import { CeleryKeys, UNACKED_INDEX_KEY, UNACKED_KEY } from './celery-keys.js';
 
 /** The sampling script (`sample-celery-queue.lua`, beside this file). */
 export const SAMPLE_CELERY_QUEUE = readFileSync(
   new URL('./sample-celery-queue.lua', import.meta.url),
   'utf8',
+);
+
+/** Keys and args of one queue in {@link SAMPLE_CELERY_QUEUES}: 10 lists, unacked and its index. */
+export const CELERY_SAMPLE_KEYS = 12;
+export const CELERY_SAMPLE_ARGS = 3;
+
+/** {@link SAMPLE_CELERY_QUEUE} for many queues in one run (see `batchScript`). */
+export const SAMPLE_CELERY_QUEUES = batchScript(
+  '',
+  SAMPLE_CELERY_QUEUE.replace(/KEYS\[i\]/g, 'KEYS[k + i]'),
+  CELERY_SAMPLE_KEYS,
+  CELERY_SAMPLE_ARGS,
 );
 
 /** Held (unacknowledged) messages one sample reads at most: `unacked` is shared by every queue. */

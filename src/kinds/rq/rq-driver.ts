@@ -6,6 +6,7 @@ import { discoverRqQueues } from './rq-discovery.js';
 import { readRqFailures, rqFailuresSince } from './rq-failures.js';
 import { CLEANABLE, RQ_JOB_STATES, RqJobs } from './rq-jobs.js';
 import { RqReader } from './rq-reader.js';
+import { SAMPLE_RQ_QUEUES } from './rq-sample.js';
 
 /** Python RQ queues (RQ ≥ 1.13): `rq:<name>`, read-only from RQ's own keys. */
 export const rqDriver = {
@@ -49,7 +50,8 @@ export const rqDriver = {
   clusterProblem: (address) =>
     `"rq:${address.name}" is a Python RQ queue, and RQ does not run on Redis Cluster; watch it with a sidecar on the RQ app's own Redis`,
   discover: discoverRqQueues,
-  createReader: (redis, keys, options) => new RqReader(redis, keys, options),
+  sampleScript: { name: 'qscaleSampleRqQueues', lua: SAMPLE_RQ_QUEUES },
+  createReader: (_redis, keys, options) => new RqReader(keys, options),
   // The registries keep finished jobs for their TTL: a read every scrape loses nothing.
   derivedNeedsRegularReads: false,
   countsMissedEvents: false,

@@ -1,3 +1,4 @@
+import { batchScript } from '../batch-script.js';
 import { parseRqTime } from './rq-job-fields.js';
 import type { QueueKeys } from '../../queue/queue-keys.js';
 import type { QueueSnapshot } from '../../queue/queue-snapshot.js';
@@ -8,7 +9,7 @@ import {
 } from './rq-derived-state.js';
 
 /**
- * Reads one Python RQ queue (RQ ≥ 1.13) in one script run, read-only, from RQ's own keys:
+ * Reads one Python RQ queue (RQ ≥ 1.13; many in one run: {@link SAMPLE_RQ_QUEUES}), read-only, from RQ's own keys:
  * - LLEN of `rq:queue:<name>` (what `len(Queue(name))` answers) and the `enqueued_at` of the job
  *   at its head (the next to run); ZCARD of the started (`wip`), finished, failed, deferred,
  *   scheduled and canceled registries; whether workers are suspended (`rq:suspended`);
@@ -22,7 +23,7 @@ import {
  *       rq:suspended
  * ARGV: finished cursor, failed cursor, finished limit, failed limit, max workers
  */
-export const SAMPLE_RQ_QUEUE = `
+const SAMPLE_RQ_QUEUE_BODY = `
 local function jobKey(id) return 'rq:job:' .. id end
 local len = redis.call('LLEN', KEYS[1])
 local headEnqueued = ''
@@ -74,6 +75,18 @@ return {
   workers,
 }
 `;
+
+/** Keys and args of one queue in {@link SAMPLE_RQ_QUEUES}. */
+export const RQ_SAMPLE_KEYS = 9;
+export const RQ_SAMPLE_ARGS = 5;
+
+/** {@link SAMPLE_RQ_QUEUE_BODY} for many queues in one run (see `batchScript`). */
+export const SAMPLE_RQ_QUEUES = batchScript(
+  '',
+  SAMPLE_RQ_QUEUE_BODY,
+  RQ_SAMPLE_KEYS,
+  RQ_SAMPLE_ARGS,
+);
 
 export type RqSampleReply = [
   number[],
