@@ -403,6 +403,25 @@ describe('Upload API', () => {
       expect(res.body.error.message).toContain('MAX_QUEUE_BACKLOG');
     });
 
+    it('should read the backlog afresh for every upload with SAMPLE_TTL_MS=0', async () => {
+      stack = await createTestStack(
+        redis,
+        { MAX_QUEUE_BACKLOG: '2', SAMPLE_TTL_MS: '0' },
+        { worker: false },
+      );
+      // No pause between uploads: the guard's read is not cached, so the third is refused at once.
+      for (let i = 0; i < 2; i++) {
+        const ok = await request(stack.app)
+          .post('/api/v1/files')
+          .attach('file', Buffer.from(`f${i}`), 'f.txt');
+        expect(ok.status).toBe(202);
+      }
+      const res = await expectNothingStored(() =>
+        request(stack.app).post('/api/v1/files').attach('file', Buffer.from('more'), 'more.txt'),
+      );
+      expect(res.status).toBe(429);
+    });
+
     it('should answer 400 to an invalid Idempotency-Key', async () => {
       stack = await createTestStack(redis, {}, { worker: false });
       const res = await expectNothingStored(() =>

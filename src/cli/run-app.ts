@@ -67,11 +67,10 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     queue,
     keys,
     records,
-    // The backlog guard's reads are shared for SAMPLE_TTL_MS, but at least 1 s: with 0 (fresh
-    // metrics) every upload would read Redis, and a failover would fail uploads that a recent
-    // read lets through.
+    // The backlog guard's reads are shared for SAMPLE_TTL_MS, as its documentation says (0: a
+    // fresh read for every upload; only with MAX_QUEUE_BACKLOG set, else it reads nothing).
     sampler: new QueueSampler(redis, keys, {
-      ttlMs: Math.max(config.metrics.sampleTtlMs, MIN_BACKLOG_GUARD_TTL_MS),
+      ttlMs: config.metrics.sampleTtlMs,
       timeoutMs: config.redis.timeoutMs,
     }),
     storage,
@@ -93,9 +92,6 @@ export function createApiContext(config: Config, logger: Logger): ApiContext {
     }),
   };
 }
-
-/** The backlog guard reuses a read at least this long, in ms (see SAMPLE_TTL_MS). */
-const MIN_BACKLOG_GUARD_TTL_MS = 1000;
 
 /**
  * Node's limits on receiving a request. Node cuts any request still arriving after 300 s by

@@ -314,7 +314,7 @@ export const SETTINGS = {
   }),
   SAMPLE_TTL_MS: setting(int(0, 60_000).default(1000), {
     shown: '`1000`',
-    doc: "how long one Redis read serves scrapes and KEDA (and the upload API's backlog guard, at least 1 s)",
+    doc: "how long one Redis read serves scrapes and KEDA (and the upload API's backlog guard)",
   }),
   REDIS_TIMEOUT_MS: setting(int(50, 60_000).default(1000), {
     shown: '`1000`',
