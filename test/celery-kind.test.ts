@@ -10,6 +10,7 @@ import { CeleryWatch } from '../src/kinds/celery/celery-watch.js';
 import {
   celerySampleArgs,
   SAMPLE_CELERY_QUEUE,
+  SAMPLE_CELERY_QUEUES,
   type CelerySampleReply,
 } from '../src/kinds/celery/celery-sample.js';
 import { celerySnapshot, CeleryQueueState } from '../src/kinds/celery/celery-snapshot.js';
@@ -217,6 +218,57 @@ describe('the Celery queue kind', () => {
     expect(held.backlog).toBe(0);
     expect(held.counts.active).toBe(0);
   }, 30_000);
+
+  it('should give each queue of a batched run its own held messages from the shared unacked hash, read once', async () => {
+    // kombu's `unacked` entries as its Redis transport writes them: [message, exchange, routing key]
+    // (see the layout test above for real ones); one queue reached through a named exchange.
+    const [a, b, c] = [uniqueQueueName('ca'), uniqueQueueName('cb'), uniqueQueueName('cc')];
+    const entry = (id: string, exchange: string, routingKey: string, eta = false) =>
+      JSON.stringify([
+        { body: '', headers: { id, task: 't', eta: eta ? '2030-01-01T00:00:00' : null } },
+        exchange,
+        routingKey,
+      ]);
+    await client.hset(
+      'unacked',
+      'tag-a1',
+      entry('a1', '', a),
+      'tag-a2',
+      entry('a2', '', a, true),
+      'tag-b1',
+      entry('b1', '', b),
+      'tag-c1',
+      entry('c1', 'direct-x', 'rk-c'),
+    );
+    await client.sadd('_kombu.binding.direct-x', `rk-c\x06\x16\x06\x16${c}`);
+    try {
+      const runs = [a, b, c].map((queue) => celerySampleArgs(new CeleryKeys(queue)));
+      await client.config('RESETSTAT');
+      const reply = (await client.eval(
+        SAMPLE_CELERY_QUEUES,
+        runs.reduce((n, run) => n + run.keys.length, 0),
+        ...runs.flatMap((run) => run.keys),
+        runs.length,
+        ...runs.flatMap((run) => run.args),
+      )) as CelerySampleReply[];
+      const held = reply.map(([, , , messages]) =>
+        messages.map(([id, eta]) => `${id}:${eta}`).sort(),
+      );
+      expect(held).toEqual([['a1:0', 'a2:1'], ['b1:0'], ['c1:0']]);
+      // Every entry read (other tests' held messages may be there too, routed elsewhere).
+      for (const [, , [total, read]] of reply) {
+        expect(read).toBe(total);
+        expect(total).toBeGreaterThanOrEqual(4);
+      }
+      // One HLEN and one HVALS for the three queues: the shared hash is read once per run.
+      const stats = await client.info('commandstats');
+      expect(/cmdstat_hvals:calls=(\d+)/.exec(stats)?.[1]).toBe('1');
+      expect(/cmdstat_hlen:calls=(\d+)/.exec(stats)?.[1]).toBe('1');
+    } finally {
+      await client.hdel('unacked', 'tag-a1', 'tag-a2', 'tag-b1', 'tag-c1');
+      await client.del('_kombu.binding.direct-x');
+    }
+  });
 
   it('should find queues by pattern from the bindings kombu declares', async () => {
     const suffix = uniqueQueueName('x');

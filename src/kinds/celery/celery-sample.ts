@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { batchScript } from '../batch-script.js';
 import { CeleryKeys, UNACKED_INDEX_KEY, UNACKED_KEY } from './celery-keys.js';
 
-/** The sampling script (`sample-celery-queue.lua`, beside this file). */
-export const SAMPLE_CELERY_QUEUE = readFileSync(
-  new URL('./sample-celery-queue.lua', import.meta.url),
-  'utf8',
-);
+/** The body of the sampling script (`sample-celery-queue.lua`, beside this file). */
+const SAMPLE_BODY = readFileSync(new URL('./sample-celery-queue.lua', import.meta.url), 'utf8');
+
+/** What `unacked` said, shared by the queues of one run: it is read and parsed once per run. */
+const UNACKED_ONCE_PER_RUN = 'local celeryUnacked = {}';
+
+/** The sampling script for one queue. */
+export const SAMPLE_CELERY_QUEUE = `${UNACKED_ONCE_PER_RUN}\n${SAMPLE_BODY}`;
 
 /** Keys and args of one queue in {@link SAMPLE_CELERY_QUEUES}: 10 lists, unacked and its index. */
 export const CELERY_SAMPLE_KEYS = 12;
@@ -14,8 +17,8 @@ export const CELERY_SAMPLE_ARGS = 3;
 
 /** {@link SAMPLE_CELERY_QUEUE} for many queues in one run (see `batchScript`). */
 export const SAMPLE_CELERY_QUEUES = batchScript(
-  '',
-  SAMPLE_CELERY_QUEUE.replace(/KEYS\[i\]/g, 'KEYS[k + i]'),
+  UNACKED_ONCE_PER_RUN,
+  SAMPLE_BODY.replace(/KEYS\[i\]/g, 'KEYS[k + i]'),
   CELERY_SAMPLE_KEYS,
   CELERY_SAMPLE_ARGS,
 );

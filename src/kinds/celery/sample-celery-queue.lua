@@ -1,5 +1,7 @@
 -- Reads one Celery queue on kombu's Redis transport, read-only, in one run.
 --
+-- Runs inside a wrapper that declares `local celeryUnacked = {}` once per run (see celery-sample.ts).
+--
 -- KEYS are named by ARGV[1], a JSON list of names in KEYS' order:
 --   list0 .. list9  the queue's list (priority 0) and the lists of priority steps 1 to 9
 --   unacked         kombu's hash of messages workers hold, shared by every queue of the database
@@ -33,40 +35,54 @@ for step = 0, 9 do
   tails[#tails + 1] = len > 0 and taskId(redis.call('LINDEX', key, -1)) or ''
 end
 
-local total = redis.call('HLEN', K.unacked)
-local entries
-if total <= maxUnacked then
-  entries = redis.call('HVALS', K.unacked)
-elseif maxUnacked > 0 then
-  local tags = redis.call('ZRANGE', K.unackedIndex, 0, maxUnacked - 1)
-  entries = #tags > 0 and redis.call('HMGET', K.unacked, unpack(tags)) or {}
-else
-  entries = {}
+-- `unacked` is shared by every queue of the database: a batched run reads and parses it once, for
+-- its first queue, into `celeryUnacked` (a local the wrapper declares: one per run), its held
+-- messages grouped by (exchange, routing key); each queue then looks at the groups only.
+if celeryUnacked.total == nil then
+  local total = redis.call('HLEN', K.unacked)
+  local entries
+  if total <= maxUnacked then
+    entries = redis.call('HVALS', K.unacked)
+  elseif maxUnacked > 0 then
+    local tags = redis.call('ZRANGE', K.unackedIndex, 0, maxUnacked - 1)
+    entries = #tags > 0 and redis.call('HMGET', K.unacked, unpack(tags)) or {}
+  else
+    entries = {}
+  end
+  local groups, order, read = {}, {}, 0
+  for i = 1, #entries do
+    local entry = entries[i]
+    if entry then
+      read = read + 1
+      local exchange, routingKey = string.match(entry, ',%s*"([^"]*)",%s*"([^"]*)"%s*%]%s*$')
+      if routingKey then
+        local pair = exchange .. separator .. routingKey
+        local group = groups[pair]
+        if not group then
+          group = {exchange = exchange, routingKey = routingKey, messages = {}}
+          groups[pair] = group
+          order[#order + 1] = group
+        end
+        local eta = string.find(entry, '"eta":%s*"') and '1' or '0'
+        group.messages[#group.messages + 1] = {taskId(entry), eta}
+      end
+    end
+  end
+  celeryUnacked.total, celeryUnacked.read, celeryUnacked.groups = total, read, order
 end
 
-local bound = {}
 local function routedHere(exchange, routingKey)
   if routingKey == queue then return true end
   if exchange == '' then return false end
-  local pair = exchange .. separator .. routingKey
-  if bound[pair] == nil then
-    bound[pair] = redis.call('SISMEMBER', '_kombu.binding.' .. exchange,
-      routingKey .. separator .. separator .. queue) == 1
-  end
-  return bound[pair]
+  return redis.call('SISMEMBER', '_kombu.binding.' .. exchange,
+    routingKey .. separator .. separator .. queue) == 1
 end
 
-local held, read = {}, 0
-for i = 1, #entries do
-  local entry = entries[i]
-  if entry then
-    read = read + 1
-    local exchange, routingKey = string.match(entry, ',%s*"([^"]*)",%s*"([^"]*)"%s*%]%s*$')
-    if routingKey and routedHere(exchange, routingKey) then
-      local eta = string.find(entry, '"eta":%s*"') and '1' or '0'
-      held[#held + 1] = {taskId(entry), eta}
-    end
+local held = {}
+for _, group in ipairs(celeryUnacked.groups) do
+  if routedHere(group.exchange, group.routingKey) then
+    for _, message in ipairs(group.messages) do held[#held + 1] = message end
   end
 end
 
-return {lengths, tails, {total, read}, held}
+return {lengths, tails, {celeryUnacked.total, celeryUnacked.read}, held}
