@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExporter, type RunningExporter } from '../src/cli/run-exporter.js';
 import { loadConfig } from '../src/config/load-config.js';
-import { createLogger } from '../src/config/logger.js';
+import { createLogger, type Logger } from '../src/config/logger.js';
 import { QueueDiscovery } from '../src/kinds/queue-discovery.js';
 import { sumOf, type PromSample } from '../harness/prom-text.js';
 import { startRedisServer, type TestRedisServer } from '../harness/redis-server.js';
@@ -123,6 +123,37 @@ describe('QueueDiscovery', () => {
     expect(discovery.leftOut).toBeGreaterThan(0);
     await discovery.close();
     await Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())));
+  });
+
+  it('should watch one queue of a name that two patterns find (another kind), and warn of the other', async () => {
+    const name = uniqueQueueName('twice');
+    const queue = new Queue(name, { connection, prefix });
+    await queue.add('job', {});
+    await rqEnqueue(redis.port, name, [{ fn: 'work', args: [0] }]);
+    const warnings: unknown[][] = [];
+    const logger = { warn: (...args: unknown[]) => warnings.push(args), info: () => undefined };
+    const discovery = new QueueDiscovery(connection, {
+      named: [],
+      patterns: [
+        { kind: 'bullmq', prefix, pattern: name },
+        { kind: 'rq', prefix: 'rq', pattern: name },
+      ],
+      intervalMs: 60_000,
+      maxQueues: 10,
+      logger: logger as unknown as Logger,
+    });
+    await discovery.refresh();
+    expect(discovery.all().map((q) => q.address)).toEqual([`bullmq:${prefix}/${name}`]);
+    expect(JSON.stringify(warnings)).toContain(`rq:${name}`);
+    // Said once, not at every discovery.
+    await discovery.refresh();
+    expect(warnings).toHaveLength(1);
+    await discovery.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await rqPythonRun(
+      `from redis import Redis; from rq import Queue; Queue(${JSON.stringify(name)}, connection=Redis(host='127.0.0.1', port=${redis.port})).delete(delete_jobs=True)`,
+    );
   });
 });
 

@@ -34,6 +34,8 @@ export class QueueDiscovery {
   readonly queues = new Map<string, WatchedQueue>();
   /** Queues found by pattern that the cap left out at the last discovery. */
   leftOut = 0;
+  /** Addresses of found queues left out because their name is taken (another kind or prefix). */
+  private clashes = new Set<string>();
   /** When the last discovery ended (epoch ms; 0: none yet) and whether it failed. */
   lastDiscovery = { at: 0, ok: true };
   private readonly listeners = new Set<(changes: QueueChanges) => void>();
@@ -89,12 +91,20 @@ export class QueueDiscovery {
     const { named, patterns, maxQueues, logger } = this.options;
     const found = new Map<string, WatchedQueue>();
     let leftOut = 0;
+    const clashes = new Set<string>();
     for (const pattern of patterns) {
       // One more than the room left tells whether the cap cut anything.
       const room = maxQueues - found.size;
       const names = await driverOf(pattern.kind).discover(this.redis, pattern, room + 1);
       for (const name of names) {
-        if (named.some((q) => q.name === name) || found.has(name)) continue;
+        const taken = named.find((q) => q.name === name) ?? found.get(name);
+        if (taken) {
+          // Queue names are the identity of a watched queue (its series' `queue` label): a second
+          // queue of that name (another kind or prefix) is left out, and said once.
+          const other = watchedQueue({ kind: pattern.kind, prefix: pattern.prefix, name });
+          if (other.address !== taken.address) clashes.add(other.address);
+          continue;
+        }
         if (found.size >= maxQueues) {
           leftOut++;
           continue;
@@ -124,6 +134,14 @@ export class QueueDiscovery {
         `more queues match QUEUES' patterns than MAX_DISCOVERED_QUEUES (${maxQueues}): ${leftOut} or more are not watched`,
       );
     }
+    const newClashes = [...clashes].filter((address) => !this.clashes.has(address));
+    if (newClashes.length > 0) {
+      logger?.warn(
+        { notWatched: newClashes },
+        "queues found by QUEUES' patterns have the name of a queue already watched (another kind or prefix) and are not watched: queue names must be distinct; name one of them in QUEUES or narrow the patterns",
+      );
+    }
+    this.clashes = clashes;
     this.leftOut = leftOut;
     this.lastDiscovery = { at: Date.now(), ok: true };
     if (added.length > 0 || removed.length > 0) {
