@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from './kustomize.js';
 import { CHART_DIR } from './helm-chart.js';
+import { tableRowsBetween } from '../src/config/settings-table.js';
 
 // The Values table of charts/qscale/README.md, written from values.schema.json (what each value
 // is) and values.yaml (its default) by `npm run docs:chart`; test/helm-chart.test.ts fails when the
@@ -87,19 +88,5 @@ export function chartValuesTable(): string {
 
 /** The rows between the markers of a Markdown text, each cell trimmed; undefined without them. */
 export function documentedValuesRows(markdown: string): string[][] | undefined {
-  const start = markdown.indexOf(VALUES_TABLE_START);
-  const end = markdown.indexOf(VALUES_TABLE_END);
-  if (start < 0 || end < start) return undefined;
-  return markdown
-    .slice(start + VALUES_TABLE_START.length, end)
-    .split('\n')
-    .filter((line) => line.startsWith('|') && !/^\|\s*-/.test(line))
-    .slice(1)
-    .map((line) =>
-      line
-        .trim()
-        .replace(/^\||\|$/g, '')
-        .split(/(?<!\\)\|/)
-        .map((cell) => cell.trim()),
-    );
+  return tableRowsBetween(markdown, VALUES_TABLE_START, VALUES_TABLE_END);
 }

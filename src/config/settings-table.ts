@@ -23,11 +23,23 @@ export const TABLE_END = '<!-- settings:end -->';
 
 /** The cells of the table between the markers of a Markdown text; undefined without markers. */
 export function documentedRows(markdown: string): string[][] | undefined {
-  const start = markdown.indexOf(TABLE_START);
-  const end = markdown.indexOf(TABLE_END);
+  return tableRowsBetween(markdown, TABLE_START, TABLE_END);
+}
+
+/**
+ * The body rows of the Markdown table between two marker lines, each cell trimmed (header and
+ * separator left out, `\|` kept inside a cell); undefined without the markers.
+ */
+export function tableRowsBetween(
+  markdown: string,
+  startMarker: string,
+  endMarker: string,
+): string[][] | undefined {
+  const start = markdown.indexOf(startMarker);
+  const end = markdown.indexOf(endMarker);
   if (start < 0 || end < start) return undefined;
   return markdown
-    .slice(start + TABLE_START.length, end)
+    .slice(start + startMarker.length, end)
     .split('\n')
     .filter((line) => line.startsWith('|') && !/^\|\s*-/.test(line))
     .slice(1)
