@@ -37,6 +37,12 @@ export function celeryEventsPattern(db: number): string {
 /** Events a message may carry at most (a worker buffers task events into one message). */
 const MAX_EVENTS_PER_MESSAGE = 10_000;
 
+/**
+ * Characters of one pub/sub message read at most: a worker's buffered `task.multi` holds a few
+ * dozen events of well under 1 KB each; anything larger is not a Celery event and is not parsed.
+ */
+export const MAX_EVENT_MESSAGE_CHARS = 4 * 1024 * 1024;
+
 function toEvent(value: unknown): CeleryEvent | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const event = value as Record<string, unknown>;
@@ -48,9 +54,11 @@ function toEvent(value: unknown): CeleryEvent | undefined {
 
 /**
  * The events of one pub/sub message; [] for one that is not a JSON kombu message with a JSON
- * body (an `event_serializer` other than json is not read).
+ * body (an `event_serializer` other than json is not read), or is larger than
+ * {@link MAX_EVENT_MESSAGE_CHARS}.
  */
 export function decodeCeleryEvents(payload: string): CeleryEvent[] {
+  if (payload.length > MAX_EVENT_MESSAGE_CHARS) return [];
   let message: unknown;
   try {
     message = JSON.parse(payload);
