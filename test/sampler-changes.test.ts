@@ -1,7 +1,9 @@
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/config/logger.js';
 import { QueueKeys } from '../src/queue/queue-keys.js';
 import { QueueSampler } from '../src/sampling/queue-sampler.js';
+import { WorkerTelemetry } from '../src/worker/worker-telemetry.js';
 import { redisPerFile } from '../harness/redis-per-file.js';
 import { uniqueQueueName } from '../harness/test-queue.js';
 
@@ -50,5 +52,49 @@ describe('QueueSampler', () => {
     expect([due.delayedDue, due.backlog]).toEqual([1, 3]);
     await queue.pause();
     expect((await sampler.sampleQueue()).paused).toBe(true);
+  });
+
+  it('should read the counts every time while the events stream is empty (trimmed to nothing)', async () => {
+    const connection = files.redis.client();
+    const reader = files.redis.client();
+    const name = uniqueQueueName('no-events');
+    const keys = new QueueKeys('bull', name);
+    const queue = new Queue(name, {
+      connection,
+      prefix: 'bull',
+      streams: { events: { maxLen: 0 } },
+    });
+    // A live qscale worker heartbeat: the sampler takes the instrumented path (no event reads).
+    const telemetry = new WorkerTelemetry(
+      connection,
+      keys,
+      createLogger({ logLevel: 'silent' }, 'test'),
+      {
+        workerId: 'w1',
+        concurrency: 1,
+        heartbeatSeconds: 5,
+        buckets: [1],
+      },
+    );
+    files.cleanups.push(async () => {
+      await telemetry.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+      reader.disconnect();
+    });
+    await telemetry.start();
+    const sampler = new QueueSampler(reader, keys, { ttlMs: 0 });
+    // An operator (or the app) trims BullMQ's events stream to nothing after each change: an
+    // empty stream cannot tell a change, so the sample reads the counts anyway.
+    const trim = () => connection.xtrim(keys.bull('events'), 'MAXLEN', 0);
+    await queue.add('a', {});
+    await trim();
+    expect((await sampler.sampleQueue()).counts.wait).toBe(1);
+    for (const [i, job] of ['b', 'c', 'd'].entries()) {
+      await queue.add(job, {});
+      await trim();
+      expect((await sampler.sampleQueue()).counts.wait, `after ${job}`).toBe(i + 2);
+    }
   });
 });

@@ -108,7 +108,9 @@ if maxEvents > 0 or ARGV[1] == '' then
   stream = streamInfo((base .. 'events'))
 else
   local newest = redis.call('XREVRANGE', (base .. 'events'), '+', '-', 'COUNT', 1)[1]
-  stream = {'', 0, '', newest and newest[1] or '0-0'}
+  -- An empty stream gives no token ('': the counts are read every time): a queue whose app keeps
+  -- no events (BullMQ's streams.events.maxLen 0 trims each at once) must not look unchanged.
+  stream = {'', 0, '', newest and newest[1] or ''}
 end
 -- Counts: every BullMQ state change adds an event, so while the stream's last id is the one the
 -- caller saw (and no delayed job fell due, and the caller's bound has not passed) they stand.
